@@ -1,0 +1,219 @@
+"""Thin click commands: load, plan, apply, render; errors become exit codes.
+
+Exit codes: 0 success, 1 any error (config, network, permission, partial
+failure, usage), 2 only for `plan --detailed-exitcode` with changes pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__, render
+from .apply import apply_plan
+from .client import Homeserver
+from .config import load_config
+from .errors import ConfigError, HomeserverError, RoomsyncError
+from .model import Config
+from .observe import read_snapshot
+from .plan import Plan, make_plan
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+ENV_HOMESERVER = "ROOMSYNC_HOMESERVER"
+ENV_TOKEN = "ROOMSYNC_ACCESS_TOKEN"
+ENV_TOKEN_FILE = "ROOMSYNC_ACCESS_TOKEN_FILE"
+
+
+# --- connecting ----------------------------------------------------------------------------
+
+
+def homeserver_url(config: Config) -> str:
+    url = os.environ.get(ENV_HOMESERVER) or config.homeserver
+    if not url:
+        raise RoomsyncError(f"no homeserver to talk to: set 'homeserver' in roomsync.yaml or {ENV_HOMESERVER}")
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
+        raise RoomsyncError(f"homeserver '{url}' is not an http:// or https:// URL")
+    return url
+
+
+def access_token() -> str:
+    token, token_file = os.environ.get(ENV_TOKEN), os.environ.get(ENV_TOKEN_FILE)
+    if token and token_file:
+        raise RoomsyncError(f"set only one of {ENV_TOKEN} and {ENV_TOKEN_FILE}")
+    if token_file:
+        try:
+            return Path(token_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RoomsyncError(f"cannot read {ENV_TOKEN_FILE} ({token_file}): {getattr(exc, 'strerror', exc)}")
+    if not token:
+        raise RoomsyncError(f"no access token: set {ENV_TOKEN} or {ENV_TOKEN_FILE}")
+    return token
+
+
+def _status(message: str) -> None:
+    """Progress for people: only on a terminal, only on stderr."""
+    if sys.stderr.isatty():
+        click.echo(f"\r\033[K{message}", err=True, nl=False)
+
+
+def _status_done() -> None:
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", err=True, nl=False)
+
+
+async def _plan_live(config: Config, hs: Homeserver) -> Plan:
+    _status(f"reading {hs.base_url} ...")
+    snapshot = await read_snapshot(hs, config, progress=_status)
+    _status_done()
+    return make_plan(config, snapshot)
+
+
+def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
+    async def main() -> Any:
+        async with Homeserver(homeserver_url(config), access_token()) as hs:
+            return await work(hs)
+
+    return asyncio.run(main())
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "-C", "directory", default=".", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+    help="Config directory holding roomsync.yaml and rooms/ (default: the current directory).",
+)
+@click.option("-v", "--verbose", count=True, help="Log requests and retries to stderr (-vv for more).")
+@click.version_option(__version__, prog_name="roomsync")
+@click.pass_context
+def main(ctx: click.Context, directory: Path, verbose: int) -> None:
+    """Keep a Matrix homeserver's rooms as declared in git.
+
+    \b
+    roomsync validate   check the config files offline
+    roomsync plan       show what sync would change (read-only)
+    roomsync sync       make the homeserver match the config
+
+    The homeserver URL comes from roomsync.yaml or ROOMSYNC_HOMESERVER; the access
+    token from ROOMSYNC_ACCESS_TOKEN or ROOMSYNC_ACCESS_TOKEN_FILE, never from the
+    command line. Exit codes: 0 ok, 1 error, 2 changes pending (plan --detailed-exitcode).
+    """
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2), stream=sys.stderr, format="roomsync: %(message)s"
+    )
+    logging.getLogger("nio").setLevel(logging.ERROR)  # nio warns on every error answer
+    ctx.obj = directory
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(ctx.obj)
+
+
+@main.command()
+@click.pass_context
+def validate(ctx: click.Context) -> None:
+    """Check roomsync.yaml and rooms/*.yaml offline (no token, no network).
+
+    Every problem is printed as FILE:LINE:COLUMN: message; exit 1 if there is any.
+    """
+    config = _config(ctx)
+    click.echo(f"ok: {len(config.rooms)} rooms for {config.server_name}")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format; json is versioned (format_version) and lists every change.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when changes are pending, 0 when the homeserver already matches.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the plan in --format to FILE; the text plan still goes to stdout.")
+@click.pass_context
+def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
+    """Show what sync would change. Read-only: nothing is written to the homeserver."""
+    config = _config(ctx)
+    result: Plan = _run(config, lambda hs: _plan_live(config, hs))
+    rendered = render.plan_json(result) if fmt == "json" else render.plan_text(result)
+    if out:
+        try:
+            out.write_text(rendered, encoding="utf-8")
+        except OSError as exc:
+            raise RoomsyncError(f"cannot write {out}: {exc.strerror}")
+        click.echo(render.plan_text(result), nl=False)
+    else:
+        click.echo(rendered, nl=False)
+    if result.has_errors:
+        ctx.exit(EXIT_ERROR)
+    if detailed_exitcode and result.has_changes:
+        ctx.exit(EXIT_CHANGES)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.pass_context
+def sync(ctx: click.Context, dry_run: bool) -> None:
+    """Make the homeserver match the config, then print what was done.
+
+    Rooms that cannot be changed (not joined, not enough power) are reported and
+    skipped; the others still go through, and the exit code is 1.
+    """
+    config = _config(ctx)
+
+    async def work(hs: Homeserver) -> bool:
+        planned = await _plan_live(config, hs)
+        click.echo(render.plan_text(planned), nl=False)
+        if dry_run:
+            click.echo("Dry run: nothing was changed.")
+            return not planned.has_errors
+        if not planned.has_changes and not planned.has_errors:
+            return True
+        click.echo("")
+        results = await apply_plan(hs, planned, progress=lambda n, total, alias: _status(f"[{n}/{total}] {alias}"))
+        _status_done()
+        click.echo(render.results_text(results), nl=False)
+        return all(r.status != "failed" for r in results)
+
+    if not _run(config, work):
+        ctx.exit(EXIT_ERROR)
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console entry point: every error is one line on stderr and exit 1, never a traceback."""
+    try:
+        code = main.main(args=argv, prog_name="roomsync", standalone_mode=False)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        code = EXIT_ERROR
+    except click.ClickException as exc:  # usage errors: never 2, which means "changes pending"
+        exc.show()
+        code = EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("roomsync: aborted", err=True)
+        code = EXIT_ERROR
+    except HomeserverError as exc:
+        _status_done()
+        click.echo(f"roomsync: error: {exc}", err=True)
+        code = EXIT_ERROR
+    except RoomsyncError as exc:
+        click.echo(f"roomsync: error: {exc}", err=True)
+        code = EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("roomsync: interrupted", err=True)
+        code = 130
+    except Exception as exc:  # a bug: say so in one line; ROOMSYNC_DEBUG=1 shows the traceback
+        if os.environ.get("ROOMSYNC_DEBUG"):
+            raise
+        click.echo(f"roomsync: internal error ({exc.__class__.__name__}): {exc}", err=True)
+        code = EXIT_ERROR
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,224 @@
+"""The only module that talks to the homeserver.
+
+matrix-nio provides the HTTP session (aiohttp, TLS and proxy settings). Requests
+are sent raw through AsyncClient.send because nio's high-level helpers retry
+forever, corrupt alt_aliases and report some HTTP errors as success. Here every
+request has bounded retries, a bounded number in flight, and errors become
+MatrixError / HomeserverError whose messages never contain the access token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from nio import AsyncClient, AsyncClientConfig
+
+from .errors import HomeserverError, MatrixError
+
+log = logging.getLogger(__name__)
+
+CLIENT = "/_matrix/client/v3"
+ADMIN = "/_synapse/admin/v1"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    in_flight: int = 16  # requests on the wire at once
+    rate_limited_tries: int = 12  # M_LIMIT_EXCEEDED answers tolerated per request
+    max_wait: float = 120.0  # cap on one retry_after_ms wait, seconds
+    transient_tries: int = 4  # 5xx answers or connection failures tolerated per request
+    backoff: float = 0.5  # first backoff after a transient failure, doubling each time
+    timeout: float = 60.0  # one request, seconds
+
+
+class AuthError(HomeserverError):
+    """The homeserver does not accept the access token."""
+
+
+def seg(value: str) -> str:
+    """A room id, alias or user id as one URL path segment."""
+    return quote(value, safe="")
+
+
+def check_token(token: str) -> str:
+    token = token.strip()
+    if not token:
+        raise HomeserverError("the access token is empty")
+    if any(not (33 <= ord(c) <= 126) for c in token):
+        raise HomeserverError("the access token contains whitespace or non-ASCII characters")
+    return token
+
+
+class Homeserver:
+    """An authenticated connection to one homeserver. Use as an async context manager."""
+
+    def __init__(self, base_url: str, token: str, policy: RetryPolicy | None = None):
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {check_token(token)}", "Content-Type": "application/json"}
+        self.policy = policy or RetryPolicy()
+        self._slots = asyncio.Semaphore(self.policy.in_flight)
+        self._nio: AsyncClient | None = None
+        self.requests = 0  # sent, retries included: the benchmark reads this
+        self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen
+
+    async def __aenter__(self) -> Homeserver:
+        # max_limit_exceeded/max_timeouts of 0: nio must never retry on its own (it would forever).
+        config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, request_timeout=self.policy.timeout)
+        self._nio = AsyncClient(self.base_url, config=config)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._nio is not None:
+            await self._nio.close()
+
+    # --- one request, with bounded retries ---------------------------------------------
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, what: str, missing_ok: bool = False
+    ) -> Any:
+        """Send a request; return the decoded JSON answer, or None for a 404 when missing_ok."""
+        assert self._nio is not None, "use Homeserver as an async context manager"
+        policy = self.policy
+        data = None if body is None else json.dumps(body)
+        limited = transient = 0
+        while True:
+            try:
+                async with self._slots:
+                    self.requests += 1
+                    response = await self._nio.send(method, path, data, dict(self._headers))
+                    status = response.status
+                    text = await response.text()
+                    response.release()
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                transient += 1
+                reason = _describe(exc)
+                if transient > policy.transient_tries:
+                    raise HomeserverError(f"cannot reach {self.base_url} ({what}): {reason}") from None
+                await self._backoff(transient, f"{what}: {reason}")
+                continue
+
+            answer = _decode(text)
+            errcode = answer.get("errcode", "") if isinstance(answer, dict) else ""
+            message = answer.get("error", "") if isinstance(answer, dict) else ""
+            if status == 429 or errcode == "M_LIMIT_EXCEEDED":
+                limited += 1
+                self.rate_limited += 1
+                if limited > policy.rate_limited_tries:
+                    raise MatrixError(status, "M_LIMIT_EXCEEDED", f"still rate limited after {limited} tries", what)
+                wait = min(_retry_after(answer) / 1000.0, policy.max_wait)
+                log.info("rate limited (%s); waiting %.1fs", what, wait)
+                await asyncio.sleep(wait)
+                continue
+            if status >= 500:
+                transient += 1
+                if transient > policy.transient_tries:
+                    raise MatrixError(status, errcode or "M_UNKNOWN", message or "server error", what)
+                await self._backoff(transient, f"{what}: HTTP {status}")
+                continue
+            if status == 401:
+                raise AuthError(
+                    f"{self.base_url} rejected the access token ({errcode or status}: {message}); "
+                    "check ROOMSYNC_ACCESS_TOKEN / ROOMSYNC_ACCESS_TOKEN_FILE"
+                )
+            if 200 <= status < 300:
+                return answer
+            if status == 404 and missing_ok:
+                return None
+            raise MatrixError(status, errcode or "M_UNKNOWN", message or text[:200], what)
+
+    async def _backoff(self, attempt: int, why: str) -> None:
+        delay = self.policy.backoff * (2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+        log.info("retrying in %.1fs after %s", delay, why)
+        await asyncio.sleep(delay)
+
+    # --- reading ---------------------------------------------------------------------
+
+    async def whoami(self) -> str:
+        answer = await self.call("GET", f"{CLIENT}/account/whoami", what="whoami")
+        return answer["user_id"]
+
+    async def default_room_version(self) -> str:
+        answer = await self.call("GET", f"{CLIENT}/capabilities", what="capabilities")
+        versions = answer.get("capabilities", {}).get("m.room_versions", {})
+        return str(versions.get("default", "1"))
+
+    async def joined_rooms(self) -> list[str]:
+        answer = await self.call("GET", f"{CLIENT}/joined_rooms", what="joined_rooms")
+        return list(answer.get("joined_rooms", []))
+
+    async def room_state(self, room_id: str) -> list[dict[str, Any]]:
+        return await self.call("GET", f"{CLIENT}/rooms/{seg(room_id)}/state", what=f"read state of {room_id}")
+
+    async def resolve_alias(self, alias: str) -> str | None:
+        answer = await self.call(
+            "GET", f"{CLIENT}/directory/room/{seg(alias)}", what=f"resolve {alias}", missing_ok=True
+        )
+        return None if answer is None else answer.get("room_id")
+
+    async def published(self, room_id: str) -> bool:
+        answer = await self.call(
+            "GET", f"{CLIENT}/directory/list/room/{seg(room_id)}", what=f"directory visibility of {room_id}"
+        )
+        return answer.get("visibility") == "public"
+
+    async def admin_published_rooms(self) -> set[str] | None:
+        """Room ids published in the directory, from Synapse's admin room list; None if not an admin."""
+        published: set[str] = set()
+        start = 0
+        while True:
+            query = urlencode({"from": start, "limit": 1000})
+            try:
+                answer = await self.call("GET", f"{ADMIN}/rooms?{query}", what="admin room list")
+            except MatrixError as exc:
+                if exc.status in (403, 404, 400):
+                    return None  # not a server admin, or not Synapse
+                raise
+            published |= {r["room_id"] for r in answer.get("rooms", []) if r.get("public")}
+            if answer.get("next_batch") is None:
+                return published
+            start = answer["next_batch"]
+
+    # --- writing ---------------------------------------------------------------------
+
+    async def create_room(self, body: dict[str, Any]) -> str:
+        answer = await self.call("POST", f"{CLIENT}/createRoom", body, what=f"create #{body.get('room_alias_name')}")
+        return answer["room_id"]
+
+    async def put_state(self, room_id: str, event_type: str, state_key: str, content: Any) -> None:
+        path = f"{CLIENT}/rooms/{seg(room_id)}/state/{seg(event_type)}/{seg(state_key)}"
+        await self.call("PUT", path, content, what=f"set {event_type} in {room_id}")
+
+    async def put_alias(self, alias: str, room_id: str) -> None:
+        await self.call("PUT", f"{CLIENT}/directory/room/{seg(alias)}", {"room_id": room_id}, what=f"create {alias}")
+
+    async def delete_alias(self, alias: str) -> None:
+        await self.call("DELETE", f"{CLIENT}/directory/room/{seg(alias)}", what=f"delete {alias}", missing_ok=True)
+
+    async def set_directory(self, room_id: str, visibility: str) -> None:
+        path = f"{CLIENT}/directory/list/room/{seg(room_id)}"
+        await self.call("PUT", path, {"visibility": visibility}, what=f"set directory visibility of {room_id}")
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {}
+
+
+def _retry_after(answer: Any) -> float:
+    value = answer.get("retry_after_ms") if isinstance(answer, dict) else None
+    return float(value) if isinstance(value, (int, float)) and value >= 0 else 5000.0
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return str(exc) or exc.__class__.__name__

@@ -1,0 +1,261 @@
+"""Load roomsync.yaml and rooms/*.yaml into a Config, or fail with every problem found.
+
+Three layers of checks, all offline: YAML itself (yamlfile), the JSON Schemas in
+schema/, then what a schema cannot say (identifier grammar, duplicates across
+files, combinations Matrix would refuse).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema import validators
+from referencing import Registry, Resource
+
+from . import ids
+from .errors import ConfigError, Mark, Problem
+from .model import Config, RoomSpec
+from .yamlfile import LoadedFile, load_yaml
+
+SETTINGS_FILE = "roomsync.yaml"
+ROOMS_GLOB = "rooms/*.yaml"
+MAX_TOPIC_BYTES = 32_000  # well inside Matrix's 64 KiB event limit
+KNOCK_MIN_VERSION = 7
+
+
+def schema_dir() -> Path:
+    """schema/ at the top of a checkout, or the copy packed into the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schema", here.parent / "schema"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("roomsync's schema/ directory is missing from this installation")
+
+
+def _strict_integer(_checker: Any, instance: Any) -> bool:
+    # Matrix power levels are JSON integers: 50.0 and true are not.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> jsonschema.protocols.Validator:
+    resources = []
+    for path in sorted(schema_dir().glob("*.schema.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    registry = Registry().with_resources(resources)
+    return _Validator(registry.contents(name), registry=registry)
+
+
+def display_path(path: Path) -> str:
+    """The path as a user should see it: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+# --- schema errors as one-line messages -------------------------------------------------
+
+_TYPE_NAMES = {
+    str: "a string",
+    bool: "true/false",
+    int: "an integer",
+    float: "a number",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "empty",
+}
+_EXPECTED = {
+    "string": "a string",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "number": "a number",
+}
+_PATTERN_HINTS = {
+    "avatar": "must be an mxc:// URI such as mxc://opendev.org/AbCdEf",
+    "homeserver": "must be an http:// or https:// URL such as https://matrix.opendev.org",
+    "room_version": "must be a room version such as '10' or '12'",
+}
+
+
+def _field_name(path: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in path if not isinstance(p, int)]
+    if parts and parts[0] == "rooms":
+        parts = parts[1:]
+    return ".".join(parts) or "the file"
+
+
+def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
+    inner = re.search(r"\((.*) (?:was|were) unexpected\)", error.message)
+    return re.findall(r"'((?:[^'\\]|\\.)*)'", inner.group(1)) if inner else []
+
+
+def _known_keys(error: jsonschema.ValidationError) -> list[str]:
+    known = set(error.schema.get("properties", {}))
+    for sub in error.schema.get("allOf", []):
+        ref = sub.get("$ref", "")
+        if ref.endswith("/fields"):
+            known |= set(validator("rooms.schema.json").schema["$defs"]["fields"]["properties"])
+    return sorted(known)
+
+
+def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
+    problems = []
+    for error in validator(schema).iter_errors(loaded.data):
+        path = tuple(error.absolute_path)
+        field = _field_name(path)
+        kind = error.validator
+        if kind in ("additionalProperties", "unevaluatedProperties"):
+            known = _known_keys(error)
+            # A failing allOf branch leaves its keys "unevaluated": those are known, not unknown.
+            for key in (k for k in _unexpected_keys(error) if k not in known):
+                hint = difflib.get_close_matches(key, known, n=1)
+                more = f"; did you mean '{hint[0]}'?" if hint else (
+                    f"; known fields: {', '.join(known)}" if known else ""
+                )
+                problems.append(loaded.problem(path + (key,), f"unknown field '{key}'{more}", key=True))
+            continue
+        if kind == "type":
+            expected = error.validator_value
+            expected = " or ".join(_EXPECTED.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+            got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
+            message = f"{field} must be {expected}, not {got}"
+        elif kind == "enum":
+            choices = ", ".join(str(c) for c in error.validator_value)
+            message = f"{field} must be one of: {choices} (got {error.instance!r})"
+        elif kind == "required":
+            missing = [k for k in error.validator_value if k not in error.instance]
+            message = f"missing required field '{missing[0]}'" if missing else error.message
+        elif kind == "pattern":
+            last = path[-1] if path else ""
+            message = f"{field} {_PATTERN_HINTS.get(str(last), 'has the wrong form')} (got {error.instance!r})"
+        elif kind in ("minimum", "maximum"):
+            message = f"{field} {error.instance} is out of range (Matrix allows -(2**53-1) to 2**53-1)"
+        elif kind == "uniqueItems":
+            message = f"{field} lists the same entry twice"
+        elif kind == "minLength":
+            message = f"{field} must not be empty"
+        else:
+            message = f"{field}: {error.message}"
+        problems.append(loaded.problem(path, message))
+    return problems
+
+
+# --- checks a schema cannot express ------------------------------------------------------
+
+
+def _power_levels_problems(loaded: LoadedFile, path: tuple[Any, ...], pl: Any) -> list[Problem]:
+    problems = []
+    users = pl.get("users") if isinstance(pl, dict) else None
+    if isinstance(users, dict):
+        for user_id in users:
+            problem = ids.user_id_problem(user_id)
+            if problem:
+                problems.append(loaded.problem(path + ("users", user_id), problem, key=True))
+    return problems
+
+
+def _room_field_problems(
+    loaded: LoadedFile, path: tuple[Any, ...], own: dict[str, Any], merged: dict[str, Any]
+) -> list[Problem]:
+    """Checks on the fields a room (or defaults) sets itself, and on the merged combination."""
+    problems = []
+    if isinstance(own.get("power_levels"), dict):
+        problems += _power_levels_problems(loaded, path + ("power_levels",), own["power_levels"])
+    topic = own.get("topic")
+    if isinstance(topic, str) and len(topic.encode()) > MAX_TOPIC_BYTES:
+        problems.append(loaded.problem(path + ("topic",), f"topic is longer than {MAX_TOPIC_BYTES} bytes"))
+    version = merged.get("room_version")
+    if merged.get("join_rule") == "knock" and isinstance(version, str) and version.isdigit():
+        if int(version) < KNOCK_MIN_VERSION:
+            problems.append(
+                loaded.problem(
+                    path + ("join_rule",),
+                    f"join_rule knock needs room_version {KNOCK_MIN_VERSION} or later (room_version is {version})",
+                )
+            )
+    return problems
+
+
+class _AliasRegistry:
+    """Every alias (primary or alt) belongs to exactly one room across all files."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Mark] = {}
+
+    def claim(self, loaded: LoadedFile, path: tuple[Any, ...], localpart: str, server_name: str) -> list[Problem]:
+        problem = ids.alias_localpart_problem(localpart, server_name)
+        if problem:
+            return [loaded.problem(path, problem)]
+        mark = loaded.mark(path)
+        if localpart in self.seen:
+            return [Problem(mark, f"alias '{localpart}' is already declared at {self.seen[localpart]}")]
+        self.seen[localpart] = mark
+        return []
+
+
+def load_config(root: Path) -> Config:
+    """Read and check the whole config directory. Raises ConfigError listing every problem."""
+    root = Path(root)
+    problems: list[Problem] = []
+
+    settings = load_yaml(root / SETTINGS_FILE, display_path(root / SETTINGS_FILE))
+    problems += settings.problems
+    if settings.data is not None or not settings.problems:
+        problems += _schema_problems(settings, "roomsync.schema.json")
+    data = settings.data if isinstance(settings.data, dict) else {}
+    server_name = data.get("server_name") if isinstance(data.get("server_name"), str) else ""
+    if server_name:
+        problem = ids.server_name_problem(server_name)
+        if problem:
+            problems.append(settings.problem(("server_name",), problem))
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    problems += _room_field_problems(settings, ("defaults",), defaults, defaults)
+
+    rooms: list[RoomSpec] = []
+    aliases = _AliasRegistry()
+    for path in sorted(root.glob(ROOMS_GLOB)):
+        loaded = load_yaml(path, display_path(path))
+        problems += loaded.problems
+        if loaded.data is None and loaded.problems:
+            continue
+        file_problems = _schema_problems(loaded, "rooms.schema.json")
+        problems += file_problems
+        if file_problems or not server_name:
+            continue
+        for index, entry in enumerate(loaded.data["rooms"]):
+            at = ("rooms", index)
+            room_problems = aliases.claim(loaded, at + ("alias",), entry["alias"], server_name)
+            for alt_index, alt in enumerate(entry.get("alt_aliases", [])):
+                if alt == entry["alias"]:
+                    room_problems.append(
+                        loaded.problem(at + ("alt_aliases", alt_index), f"alt alias '{alt}' is the room's own alias")
+                    )
+                else:
+                    room_problems += aliases.claim(loaded, at + ("alt_aliases", alt_index), alt, server_name)
+            merged = {**defaults, **{k: v for k, v in entry.items() if k != "alias"}}
+            room_problems += _room_field_problems(loaded, at, entry, merged)
+            problems += room_problems
+            rooms.append(RoomSpec(alias=entry["alias"], fields=merged, mark=loaded.mark(at)))
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(root=root, server_name=server_name, homeserver=data.get("homeserver"), rooms=tuple(rooms))
+

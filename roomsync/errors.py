@@ -1,0 +1,55 @@
+"""One root exception; the CLI turns every RoomsyncError into a message and exit 1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RoomsyncError(Exception):
+    """Anything roomsync reports to the user as an error (exit code 1)."""
+
+
+@dataclass(frozen=True, order=True)
+class Mark:
+    """A position in a config file, 1-based, as editors count."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the configuration, at the node that is wrong."""
+
+    mark: Mark
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.mark}: {self.message}"
+
+
+class ConfigError(RoomsyncError):
+    """The configuration is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class HomeserverError(RoomsyncError):
+    """The homeserver could not be reached or refused a request."""
+
+
+class MatrixError(HomeserverError):
+    """The homeserver answered a request with an error."""
+
+    def __init__(self, status: int, errcode: str, message: str, what: str):
+        self.status = status
+        self.errcode = errcode
+        self.message = message
+        self.what = what
+        super().__init__(f"{what}: {status} {errcode}: {message}")

@@ -1,0 +1,65 @@
+"""Matrix identifier grammar, checked offline so that the homeserver never sees a bad one."""
+
+from __future__ import annotations
+
+import re
+
+MAX_ID_BYTES = 255  # the spec's limit for room aliases and user ids
+
+_SERVER_NAME = re.compile(
+    r"""^(?:
+        \[[0-9A-Fa-f:.]{2,45}\]        # IPv6 literal
+      | [A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*
+    )(?::[0-9]{1,5})?$""",
+    re.VERBOSE,
+)
+# The historical grammar allowed more, but new user ids and sane aliases use only these.
+_LOCALPART = re.compile(r"^[a-z0-9._=/+-]+$")
+
+
+def server_name_problem(server_name: str) -> str | None:
+    if not _SERVER_NAME.match(server_name):
+        return f"'{server_name}' is not a valid server name (host name or IP literal, optional :port)"
+    return None
+
+
+def alias_localpart_problem(localpart: str, server_name: str) -> str | None:
+    """Why '#localpart:server_name' is not an alias roomsync will manage, or None."""
+    if localpart.startswith("#") or ":" in localpart:
+        bare = localpart.lstrip("#").split(":", 1)[0] or "name"
+        return f"alias '{localpart}' must be the local part only, e.g. '{bare}'"
+    if not _LOCALPART.match(localpart):
+        return (
+            f"alias '{localpart}' may only contain lowercase letters, digits and . _ = / + -"
+        )
+    full = full_alias(localpart, server_name)
+    if len(full.encode()) > MAX_ID_BYTES:
+        return f"alias '{full}' is {len(full.encode())} bytes long; Matrix allows {MAX_ID_BYTES}"
+    return None
+
+
+def user_id_problem(user_id: str) -> str | None:
+    if not user_id.startswith("@"):
+        return f"user id '{user_id}' must start with '@', e.g. '@{user_id}'"
+    localpart, sep, server = user_id[1:].partition(":")
+    if not sep or not localpart:
+        return f"user id '{user_id}' must look like @name:server.example"
+    if not _LOCALPART.match(localpart):
+        return f"user id '{user_id}': the name may only contain lowercase letters, digits and . _ = / + -"
+    if server_name_problem(server):
+        return f"user id '{user_id}': '{server}' is not a valid server name"
+    if len(user_id.encode()) > MAX_ID_BYTES:
+        return f"user id '{user_id[:40]}...' is {len(user_id.encode())} bytes long; Matrix allows {MAX_ID_BYTES}"
+    return None
+
+
+def full_alias(localpart: str, server_name: str) -> str:
+    return f"#{localpart}:{server_name}"
+
+
+def local_part_of(alias: str, server_name: str) -> str | None:
+    """'zuul' for '#zuul:server_name'; None for an alias on another server."""
+    suffix = f":{server_name}"
+    if alias.startswith("#") and alias.endswith(suffix):
+        return alias[1 : -len(suffix)]
+    return None

@@ -1,0 +1,107 @@
+"""The live state of the homeserver, as the planner sees it: plain frozen data, no I/O.
+
+The client reads raw events; parse_room turns them into a LiveRoom here so that
+the planner and its tests work on the same shape whether the data came from a
+homeserver or from a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# Room versions where creators have unlimited power and may not be listed in power_levels.users.
+PRIVILEGED_CREATOR_VERSIONS = frozenset({"12", "org.matrix.hydra.11"})
+
+StateKey = tuple[str, str]  # (event type, state key)
+
+
+@dataclass(frozen=True)
+class LiveRoom:
+    room_id: str
+    state: Mapping[StateKey, Mapping[str, Any]]
+    creators: frozenset[str] = frozenset()
+    room_version: str = "1"
+    published: bool | None = None  # listed in the room directory; None if it was not read
+
+    def content(self, event_type: str, state_key: str = "") -> Mapping[str, Any] | None:
+        return self.state.get((event_type, state_key))
+
+    @property
+    def privileged_creators(self) -> bool:
+        return self.room_version in PRIVILEGED_CREATOR_VERSIONS
+
+    @property
+    def power_levels(self) -> Mapping[str, Any] | None:
+        return self.content("m.room.power_levels")
+
+    @property
+    def encrypted(self) -> bool:
+        return self.content("m.room.encryption") is not None
+
+    @property
+    def canonical_alias(self) -> str | None:
+        alias = (self.content("m.room.canonical_alias") or {}).get("alias")
+        return alias if isinstance(alias, str) else None
+
+    @property
+    def alt_aliases(self) -> tuple[str, ...]:
+        alts = (self.content("m.room.canonical_alias") or {}).get("alt_aliases")
+        return tuple(a for a in alts if isinstance(a, str)) if isinstance(alts, list) else ()
+
+    def claimed_aliases(self) -> tuple[str, ...]:
+        """Aliases this room's canonical_alias event names; Synapse keeps them pointing here."""
+        own = (self.canonical_alias,) if self.canonical_alias else ()
+        return own + self.alt_aliases
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A declared alias resolves to a room whose state the account cannot read."""
+
+    room_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the planner needs to know about the homeserver."""
+
+    account: str  # the provisioning account, whose power every change is checked against
+    rooms: Mapping[str, LiveRoom | Unreadable] = field(default_factory=dict)  # by alias local part
+    alias_owner: Mapping[str, str] = field(default_factory=dict)  # full alias -> room id, where known
+    default_room_version: str = "12"
+
+
+def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:
+    """Build a LiveRoom from the events of GET /rooms/{id}/state."""
+    state: dict[StateKey, Mapping[str, Any]] = {}
+    create: Mapping[str, Any] = {}
+    for event in events:
+        if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
+            continue
+        content = event.get("content")
+        if not isinstance(content, Mapping) or not content:
+            continue  # an empty content is a removed state event
+        key = (event["type"], str(event.get("state_key", "")))
+        state[key] = content
+        if key == ("m.room.create", ""):
+            create = event
+    create_content = create.get("content", {}) if create else {}
+    version = str(create_content.get("room_version", "1"))
+    creators = set()
+    if create:
+        if version in PRIVILEGED_CREATOR_VERSIONS:
+            creators.add(create.get("sender"))
+            extra = create_content.get("additional_creators")
+            if isinstance(extra, list):
+                creators.update(u for u in extra if isinstance(u, str))
+        else:
+            creators.add(create_content.get("creator") or create.get("sender"))
+    return LiveRoom(
+        room_id=room_id,
+        state=state,
+        creators=frozenset(c for c in creators if isinstance(c, str)),
+        room_version=version,
+        published=published,
+    )

@@ -1,0 +1,54 @@
+"""The desired state, as loaded from the config files. Frozen: the planner only reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import Mark
+from .ids import full_alias
+
+# Room fields that map onto one simple state event: field -> (event type, content key).
+SIMPLE_STATE = {
+    "name": ("m.room.name", "name"),
+    "topic": ("m.room.topic", "topic"),
+    "avatar": ("m.room.avatar", "url"),
+    "join_rule": ("m.room.join_rules", "join_rule"),
+    "history_visibility": ("m.room.history_visibility", "history_visibility"),
+    "guest_access": ("m.room.guest_access", "guest_access"),
+}
+
+MANAGED_MARKER = "dev.roomsync.managed"  # state event type roomsync puts in rooms it creates
+MEGOLM = "m.megolm.v1.aes-sha2"
+
+
+@dataclass(frozen=True)
+class RoomSpec:
+    """One declared room. `fields` holds only the managed fields (defaults merged in)."""
+
+    alias: str  # local part
+    fields: Mapping[str, Any]
+    mark: Mark  # where the room entry starts
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    def manages(self, name: str) -> bool:
+        return name in self.fields
+
+    @property
+    def alt_aliases(self) -> tuple[str, ...] | None:
+        value = self.fields.get("alt_aliases")
+        return None if value is None else tuple(value)
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    server_name: str
+    homeserver: str | None
+    rooms: tuple[RoomSpec, ...] = field(default_factory=tuple)
+
+    def alias(self, localpart: str) -> str:
+        return full_alias(localpart, self.server_name)

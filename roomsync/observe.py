@@ -1,0 +1,91 @@
+"""Read the live snapshot the planner needs, in about one request per room, many in flight.
+
+- GET /joined_rooms, then the full state of each joined room (concurrently);
+  m.room.canonical_alias gives most aliases, because Synapse only accepts aliases
+  there that point at the room and rewrites the event when one is deleted.
+- Only declared aliases that no readable room claims are resolved one by one.
+- Directory visibility: one admin room list when the account is a server admin,
+  otherwise one GET per room that manages `directory` (/publicRooms cannot be used:
+  it hides published invite-only rooms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from typing import Callable
+
+from .client import Homeserver
+from .errors import MatrixError
+from .live import LiveRoom, Snapshot, Unreadable, parse_room
+from .model import Config
+
+Progress = Callable[[str], None]
+
+
+async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | None = None) -> Snapshot:
+    say = progress or (lambda _msg: None)
+    me = await hs.whoami()
+    joined = await hs.joined_rooms()
+    say(f"reading {len(joined)} joined rooms")
+    rooms = await _read_rooms(hs, joined)
+
+    claims: dict[str, set[str]] = defaultdict(set)
+    for room in rooms.values():
+        for alias in room.claimed_aliases():
+            claims[alias].add(room.room_id)
+    declared = [config.alias(spec.alias) for spec in config.rooms]
+    declared += [config.alias(alt) for spec in config.rooms for alt in (spec.alt_aliases or ())]
+    alias_owner = {alias: next(iter(owners)) for alias, owners in claims.items() if len(owners) == 1}
+    unknown = [alias for alias in declared if alias not in alias_owner]
+    for alias, room_id in zip(unknown, await asyncio.gather(*(hs.resolve_alias(a) for a in unknown))):
+        if room_id:
+            alias_owner[alias] = room_id
+        else:
+            alias_owner.pop(alias, None)
+
+    by_alias: dict[str, LiveRoom | Unreadable] = {}
+    for spec in config.rooms:
+        room_id = alias_owner.get(config.alias(spec.alias))
+        if room_id is None:
+            continue
+        by_alias[spec.alias] = rooms.get(room_id) or Unreadable(
+            room_id,
+            f"{me} is not joined in {room_id}, so roomsync cannot read or change it; "
+            "invite the account and join it (or have it join), then run again",
+        )
+
+    await _read_directory(hs, config, by_alias)
+    missing = any(spec.alias not in by_alias for spec in config.rooms)
+    version = await hs.default_room_version() if missing else "12"
+    return Snapshot(account=me, rooms=by_alias, alias_owner=alias_owner, default_room_version=version)
+
+
+async def _read_rooms(hs: Homeserver, room_ids: list[str]) -> dict[str, LiveRoom]:
+    async def one(room_id: str) -> LiveRoom | None:
+        try:
+            return parse_room(room_id, await hs.room_state(room_id))
+        except MatrixError as exc:
+            if exc.status in (403, 404):
+                return None  # left or kicked since /joined_rooms answered
+            raise
+
+    results = await asyncio.gather(*(one(r) for r in room_ids))
+    return {room.room_id: room for room in results if room is not None}
+
+
+async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, LiveRoom | Unreadable]) -> None:
+    wanted = [
+        spec.alias for spec in config.rooms
+        if spec.manages("directory") and isinstance(by_alias.get(spec.alias), LiveRoom)
+    ]
+    if not wanted:
+        return
+    published = await hs.admin_published_rooms()
+    if published is None:
+        answers = await asyncio.gather(*(hs.published(by_alias[a].room_id) for a in wanted))
+        published = {by_alias[a].room_id for a, public in zip(wanted, answers) if public}
+    for alias in wanted:
+        room = by_alias[alias]
+        by_alias[alias] = dataclasses.replace(room, published=room.room_id in published)

@@ -1,0 +1,58 @@
+"""Shared fixtures: one real Synapse for the whole test session."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.synapse import SynapseServer
+
+SERVER_NAME = "opendev.org"
+PROVISIONER_LOCALPART = "roomsync"
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    user_id: str
+    token: str
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
+    """A running Synapse without rate limits, shared by the session.
+
+    A Synapse that does not start is an error (RuntimeError), never a skip.
+    """
+    server = SynapseServer(tmp_path_factory.mktemp("synapse"), server_name=SERVER_NAME)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def provisioner(synapse: SynapseServer) -> Account:
+    """The server-admin account roomsync provisions with: @roomsync:opendev.org."""
+    token = synapse.register(PROVISIONER_LOCALPART, admin=True)
+    return Account(synapse.user_id(PROVISIONER_LOCALPART), token)
+
+
+@pytest.fixture
+def make_user(synapse: SynapseServer) -> Callable[..., Account]:
+    """Factory: make_user(prefix="user") registers a fresh, unique non-admin user."""
+
+    def _make_user(prefix: str = "user") -> Account:
+        localpart = f"{prefix}-{secrets.token_hex(4)}"
+        return Account(synapse.user_id(localpart), synapse.register(localpart))
+
+    return _make_user
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A short unique lowercase namespace for aliases made by one test."""
+    return "t" + secrets.token_hex(3)
