@@ -65,8 +65,12 @@ class Homeserver:
         self.policy = policy or RetryPolicy()
         self._slots = asyncio.Semaphore(self.policy.in_flight)
         self._nio: AsyncClient | None = None
-        self.requests = 0  # sent, retries included: the benchmark reads this
-        self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen
+        # Counters for the benchmark and tests: requests sent (retries included), the most
+        # ever on the wire at once, and M_LIMIT_EXCEEDED answers seen.
+        self.requests = 0
+        self.peak_in_flight = 0
+        self.rate_limited = 0
+        self._in_flight = 0
 
     async def __aenter__(self) -> Homeserver:
         # max_limit_exceeded/max_timeouts of 0: nio must never retry on its own (it would forever).
@@ -92,10 +96,15 @@ class Homeserver:
             try:
                 async with self._slots:
                     self.requests += 1
-                    response = await self._nio.send(method, path, data, dict(self._headers))
-                    status = response.status
-                    text = await response.text()
-                    response.release()
+                    self._in_flight += 1
+                    self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                    try:
+                        response = await self._nio.send(method, path, data, dict(self._headers))
+                        status = response.status
+                        text = await response.text()
+                        response.release()
+                    finally:
+                        self._in_flight -= 1
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 transient += 1
                 reason = _describe(exc)
