@@ -1,29 +1,36 @@
-"""Carry out a plan through the client, room by room, recording what happened.
+"""Carry out a plan through the client, recording what happened.
 
-Rooms are independent, so they are applied concurrently; within a room the
-actions run in the planner's order. A failure stops that room only. Every step
-is idempotent against the live state the next plan reads, so whatever a crash
-leaves half done, the next run finishes.
+Two phases: first every room's own actions (rooms are independent, so they run
+concurrently; within a room in the planner's order), then the actions that name
+another room (space links, restricted join rules), once every room id is known.
+Then the bots' profiles. A failure stops that room only. Every step is idempotent
+against the live state the next plan reads, so a crash leaves nothing the next
+run cannot finish.
 """
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Mapping
 
+from .actions import (
+    Action, CreateRoom, DeleteAlias, Invite, JoinAs, Kick, Plan, PutAlias, PutState, RoomPlan, RoomRef,
+    SetDirectory, SetProfile, references,
+)
 from .client import Homeserver
-from .errors import HomeserverError, MatrixError
-from .plan import Action, CreateRoom, DeleteAlias, Plan, PutAlias, PutState, RoomPlan, SetDirectory
+from .errors import HomeserverError, MatrixError, RoomsyncError
 
 ROOMS_IN_PARALLEL = 8
+KICK_REASON = "removed from bots.yaml (roomsync)"
 
 
 @dataclass
 class RoomResult:
-    alias: str
+    alias: str  # a room alias, or a bot's name for profile results
     room_id: str | None
-    status: str  # created | changed | failed | unchanged
+    status: str  # created | changed | failed
     done: list[str] = field(default_factory=list)
     error: str | None = None
     not_attempted: list[str] = field(default_factory=list)
@@ -37,68 +44,134 @@ def describe(action: Action) -> str:
             return f"add alias {alias}"
         case DeleteAlias(alias=alias):
             return f"delete alias {alias}"
+        case PutState(event_type=event_type, state_key=RoomRef(alias=alias)):
+            return f"set {event_type} for {alias}"
         case PutState(event_type=event_type):
             return f"set {event_type}"
         case SetDirectory(visibility=visibility):
             return f"set directory to {visibility}"
+        case Invite(user=user):
+            return f"invite {user}"
+        case JoinAs(user=user):
+            return f"join as {user}"
+        case Kick(user=user):
+            return f"kick {user}"
+        case SetProfile(user=user):
+            return f"set profile of {user}"
     raise TypeError(action)
 
 
+class _Run:
+    def __init__(self, hs: Homeserver, plan: Plan, bot_token: Callable[[str], str | None]):
+        self.hs = hs
+        self.bot_token = bot_token
+        self.room_ids: dict[str, str] = {r.alias: r.room_id for r in plan.rooms if r.room_id}
+        self.bot_clients: dict[str, Homeserver] = {}
+        self.stack = AsyncExitStack()
+
+    async def as_bot(self, token_env: str) -> Homeserver:
+        if token_env not in self.bot_clients:
+            token = self.bot_token(token_env)
+            if not token:
+                raise RoomsyncError(f"environment variable {token_env} (a bot's token) is not set")
+            self.bot_clients[token_env] = await self.stack.enter_async_context(
+                Homeserver(self.hs.base_url, token, self.hs.policy))
+        return self.bot_clients[token_env]
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, RoomRef):
+            if value.alias not in self.room_ids:
+                raise RoomsyncError(f"{value.alias} does not exist (its creation failed or was skipped)")
+            return self.room_ids[value.alias]
+        if isinstance(value, Mapping):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.resolve(v) for v in value]
+        return value
+
+    async def room_actions(self, room: RoomPlan, actions: list[Action], result: RoomResult) -> None:
+        for index, action in enumerate(actions):
+            if result.status == "failed":
+                result.not_attempted += [describe(a) for a in actions[index:]]
+                return
+            try:
+                await self.action(action, result)
+                result.done.append(describe(action))
+            except (HomeserverError, RoomsyncError) as exc:
+                result.status, result.error = "failed", str(exc)
+
+    async def action(self, action: Action, result: RoomResult) -> None:
+        hs = self.hs
+        if isinstance(action, CreateRoom):
+            result.room_id = await hs.create_room(dict(action.body))
+            self.room_ids[result.alias] = result.room_id
+            return
+        room_id = result.room_id
+        assert room_id is not None
+        match action:
+            case PutAlias(alias=alias):
+                try:
+                    await hs.put_alias(alias, room_id)
+                except MatrixError as exc:
+                    # 409: it exists already; fine if it is ours (a retried run), an error otherwise.
+                    if exc.status != 409 or await hs.resolve_alias(alias) != room_id:
+                        raise
+            case DeleteAlias(alias=alias):
+                await hs.delete_alias(alias)
+            case PutState(event_type=event_type, state_key=state_key, content=content):
+                await hs.put_state(room_id, event_type, self.resolve(state_key), self.resolve(content))
+            case SetDirectory(visibility=visibility):
+                await hs.set_directory(room_id, visibility)
+            case Invite(user=user):
+                await hs.invite(room_id, user)
+            case JoinAs(token_env=token_env):
+                await (await self.as_bot(token_env)).join(room_id)
+            case Kick(user=user):
+                await hs.kick(room_id, user, KICK_REASON)
+
+
 async def apply_plan(
-    hs: Homeserver, plan: Plan, progress: Callable[[int, int, str], None] | None = None
+    hs: Homeserver,
+    plan: Plan,
+    bot_token: Callable[[str], str | None] = lambda _name: None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list[RoomResult]:
+    run = _Run(hs, plan, bot_token)
     todo = [room for room in plan.rooms if room.actions or room.errors]
+    results = {room.alias: RoomResult(room.alias, room.room_id, "created" if room.create else "changed")
+               for room in todo}
     slots = asyncio.Semaphore(ROOMS_IN_PARALLEL)
     finished = 0
 
-    async def run(room: RoomPlan) -> RoomResult:
+    async def phase(room: RoomPlan, linking: bool) -> None:
         nonlocal finished
+        result = results[room.alias]
+        if room.errors:
+            if not linking:
+                result.status, result.error = "failed", "; ".join(room.errors)
+                result.not_attempted = [describe(a) for a in room.actions]
+            return
+        actions = [a for a in room.actions if references(a) == linking]
         async with slots:
-            result = await _apply_room(hs, room)
-        finished += 1
-        if progress:
-            progress(finished, len(todo), room.alias)
-        return result
+            await run.room_actions(room, actions, result)
+        if linking:
+            finished += 1
+            if progress:
+                progress(finished, len(todo), room.alias)
 
-    return list(await asyncio.gather(*(run(room) for room in todo)))
-
-
-async def _apply_room(hs: Homeserver, room: RoomPlan) -> RoomResult:
-    result = RoomResult(room.alias, room.room_id, "created" if room.create else "changed")
-    if room.errors:
-        result.status = "failed"
-        result.error = "; ".join(room.errors)
-        result.not_attempted = [describe(a) for a in room.actions]
-        return result
-    for index, action in enumerate(room.actions):
-        try:
-            await _apply_action(hs, action, result)
-        except HomeserverError as exc:
-            result.status = "failed"
-            result.error = str(exc)
-            result.not_attempted = [describe(a) for a in room.actions[index + 1 :]]
-            return result
-        result.done.append(describe(action))
-    return result
-
-
-async def _apply_action(hs: Homeserver, action: Action, result: RoomResult) -> None:
-    if isinstance(action, CreateRoom):
-        result.room_id = await hs.create_room(dict(action.body))
-        return
-    room_id = result.room_id
-    assert room_id is not None
-    match action:
-        case PutAlias(alias=alias):
-            try:
-                await hs.put_alias(alias, room_id)
-            except MatrixError as exc:
-                # 409: it exists already; fine if it is ours (a retried run), an error otherwise.
-                if exc.status != 409 or await hs.resolve_alias(alias) != room_id:
-                    raise
-        case DeleteAlias(alias=alias):
-            await hs.delete_alias(alias)
-        case PutState(event_type=event_type, state_key=state_key, content=content):
-            await hs.put_state(room_id, event_type, state_key, dict(content))
-        case SetDirectory(visibility=visibility):
-            await hs.set_directory(room_id, visibility)
+    async with run.stack:
+        await asyncio.gather(*(phase(room, False) for room in todo))
+        await asyncio.gather(*(phase(room, True) for room in todo))
+        profiles = []
+        for bot in plan.bots:
+            for action in bot.actions:
+                result = RoomResult(f"bot {bot.name}", None, "changed")
+                try:
+                    assert isinstance(action, SetProfile)
+                    client = await run.as_bot(action.token_env)
+                    await client.set_profile(action.user, action.display_name, action.avatar)
+                    result.done.append(describe(action))
+                except (HomeserverError, RoomsyncError) as exc:
+                    result.status, result.error = "failed", str(exc)
+                profiles.append(result)
+    return list(results.values()) + profiles

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import click
 
 from . import __version__, render
+from .actions import BOTS, ROOMS
 from .apply import apply_plan
 from .client import Homeserver
 from .config import load_config
@@ -68,11 +69,11 @@ def _status_done() -> None:
         click.echo("\r\033[K", err=True, nl=False)
 
 
-async def _plan_live(config: Config, hs: Homeserver) -> Plan:
+async def _plan_live(config: Config, hs: Homeserver, only: str | None) -> Plan:
     _status(f"reading {hs.base_url} ...")
     snapshot = await read_snapshot(hs, config, progress=_status)
     _status_done()
-    return make_plan(config, snapshot)
+    return make_plan(config, snapshot, only)
 
 
 def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
@@ -113,6 +114,12 @@ def main(ctx: click.Context, directory: Path, verbose: int) -> None:
     ctx.obj = directory
 
 
+ONLY = click.option(
+    "--only", type=click.Choice([ROOMS, BOTS]),
+    help="Limit the run to the rooms (rooms/*.yaml) or to the bots (bots.yaml).",
+)
+
+
 def _config(ctx: click.Context) -> Config:
     return load_config(ctx.obj)
 
@@ -135,11 +142,16 @@ def validate(ctx: click.Context) -> None:
               help="Exit 2 when changes are pending, 0 when the homeserver already matches.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the plan in --format to FILE; the text plan still goes to stdout.")
+@ONLY
 @click.pass_context
-def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
-    """Show what sync would change. Read-only: nothing is written to the homeserver."""
+def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: Path | None, only: str | None) -> None:
+    """Show what sync would change. Read-only: nothing is written to the homeserver.
+
+    Invites that only a bot can accept (it has no token_env) are listed as notes and are
+    not changes, so a periodic drift check does not fail forever because of them.
+    """
     config = _config(ctx)
-    result: Plan = _run(config, lambda hs: _plan_live(config, hs))
+    result: Plan = _run(config, lambda hs: _plan_live(config, hs, only))
     rendered = render.plan_json(result) if fmt == "json" else render.plan_text(result)
     if out:
         try:
@@ -157,8 +169,9 @@ def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: Path | None
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@ONLY
 @click.pass_context
-def sync(ctx: click.Context, dry_run: bool) -> None:
+def sync(ctx: click.Context, dry_run: bool, only: str | None) -> None:
     """Make the homeserver match the config, then print what was done.
 
     Rooms that cannot be changed (not joined, not enough power) are reported and
@@ -167,7 +180,7 @@ def sync(ctx: click.Context, dry_run: bool) -> None:
     config = _config(ctx)
 
     async def work(hs: Homeserver) -> bool:
-        planned = await _plan_live(config, hs)
+        planned = await _plan_live(config, hs, only)
         click.echo(render.plan_text(planned), nl=False)
         if dry_run:
             click.echo("Dry run: nothing was changed.")
@@ -175,7 +188,8 @@ def sync(ctx: click.Context, dry_run: bool) -> None:
         if not planned.has_changes and not planned.has_errors:
             return True
         click.echo("")
-        results = await apply_plan(hs, planned, progress=lambda n, total, alias: _status(f"[{n}/{total}] {alias}"))
+        results = await apply_plan(hs, planned, bot_token=os.environ.get,
+                                   progress=lambda n, total, alias: _status(f"[{n}/{total}] {alias}"))
         _status_done()
         click.echo(render.results_text(results), nl=False)
         return all(r.status != "failed" for r in results)

@@ -194,6 +194,11 @@ class Homeserver:
                 return published
             start = answer["next_batch"]
 
+    async def profile(self, user_id: str) -> dict[str, Any]:
+        answer = await self.call("GET", f"{CLIENT}/profile/{seg(user_id)}", what=f"profile of {user_id}",
+                                 missing_ok=True)
+        return answer or {}
+
     # --- writing ---------------------------------------------------------------------
 
     async def create_room(self, body: dict[str, Any]) -> str:
@@ -213,6 +218,26 @@ class Homeserver:
     async def set_directory(self, room_id: str, visibility: str) -> None:
         path = f"{CLIENT}/directory/list/room/{seg(room_id)}"
         await self.call("PUT", path, {"visibility": visibility}, what=f"set directory visibility of {room_id}")
+
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        await self.call("POST", f"{CLIENT}/rooms/{seg(room_id)}/invite", {"user_id": user_id},
+                        what=f"invite {user_id} to {room_id}")
+
+    async def kick(self, room_id: str, user_id: str, reason: str) -> None:
+        await self.call("POST", f"{CLIENT}/rooms/{seg(room_id)}/kick", {"user_id": user_id, "reason": reason},
+                        what=f"kick {user_id} from {room_id}")
+
+    async def join(self, room_id: str) -> None:
+        await self.call("POST", f"{CLIENT}/join/{seg(room_id)}", {}, what=f"join {room_id}")
+
+    async def set_profile(self, user_id: str, display_name: str | None, avatar: str | None) -> None:
+        if display_name is not None:
+            await self.call("PUT", f"{CLIENT}/profile/{seg(user_id)}/displayname", {"displayname": display_name},
+                            what=f"set display name of {user_id}")
+        if avatar is not None:
+            await self.call("PUT", f"{CLIENT}/profile/{seg(user_id)}/avatar_url", {"avatar_url": avatar},
+                            what=f"set avatar of {user_id}")
 
 
 def _decode(text: str) -> Any:

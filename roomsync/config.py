@@ -21,13 +21,14 @@ from referencing import Registry, Resource
 
 from . import ids
 from .errors import ConfigError, Mark, Problem
-from .model import Config, RoomSpec
+from .model import ALL_ROOMS, BotSpec, Config, RoomSpec
 from .yamlfile import LoadedFile, load_yaml
 
 SETTINGS_FILE = "roomsync.yaml"
 ROOMS_GLOB = "rooms/*.yaml"
+BOTS_FILE = "bots.yaml"
 MAX_TOPIC_BYTES = 32_000  # well inside Matrix's 64 KiB event limit
-KNOCK_MIN_VERSION = 7
+JOIN_RULE_MIN_VERSION = {"knock": 7, "restricted": 8}
 
 
 def schema_dir() -> Path:
@@ -183,14 +184,15 @@ def _room_field_problems(
     if isinstance(topic, str) and len(topic.encode()) > MAX_TOPIC_BYTES:
         problems.append(loaded.problem(path + ("topic",), f"topic is longer than {MAX_TOPIC_BYTES} bytes"))
     version = merged.get("room_version")
-    if merged.get("join_rule") == "knock" and isinstance(version, str) and version.isdigit():
-        if int(version) < KNOCK_MIN_VERSION:
-            problems.append(
-                loaded.problem(
-                    path + ("join_rule",),
-                    f"join_rule knock needs room_version {KNOCK_MIN_VERSION} or later (room_version is {version})",
-                )
+    rule = merged.get("join_rule")
+    needed = JOIN_RULE_MIN_VERSION.get(rule) if isinstance(rule, str) else None
+    if needed and isinstance(version, str) and version.isdigit() and int(version) < needed:
+        problems.append(
+            loaded.problem(
+                path + ("join_rule",),
+                f"join_rule {rule} needs room_version {needed} or later (room_version is {version})",
             )
+        )
     return problems
 
 
@@ -230,6 +232,7 @@ def load_config(root: Path) -> Config:
     problems += _room_field_problems(settings, ("defaults",), defaults, defaults)
 
     rooms: list[RoomSpec] = []
+    located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]] = []
     aliases = _AliasRegistry()
     for path in sorted(root.glob(ROOMS_GLOB)):
         loaded = load_yaml(path, display_path(path))
@@ -253,9 +256,100 @@ def load_config(root: Path) -> Config:
             merged = {**defaults, **{k: v for k, v in entry.items() if k != "alias"}}
             room_problems += _room_field_problems(loaded, at, entry, merged)
             problems += room_problems
-            rooms.append(RoomSpec(alias=entry["alias"], fields=merged, mark=loaded.mark(at)))
+            spec = RoomSpec(alias=entry["alias"], fields=merged, mark=loaded.mark(at))
+            rooms.append(spec)
+            located.append((spec, loaded, at))
 
+    problems += _space_problems(located)
+    bots, bot_problems = _load_bots(root, server_name, {spec.alias for spec in rooms})
+    problems += bot_problems
     if problems:
         raise ConfigError(problems)
-    return Config(root=root, server_name=server_name, homeserver=data.get("homeserver"), rooms=tuple(rooms))
+    return Config(
+        root=root, server_name=server_name, homeserver=data.get("homeserver"), rooms=tuple(rooms), bots=bots
+    )
+
+
+def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]]) -> list[Problem]:
+    """Space references must name declared spaces, restricted rooms need one, and no cycles."""
+    problems = []
+    by_alias = {spec.alias: spec for spec, _, _ in located}
+    for spec, loaded, at in located:
+        seen: set[str] = set()
+        for index, link in enumerate(spec.spaces):
+            path = at + ("spaces", index)
+            target = by_alias.get(link.space)
+            if link.space in seen:
+                problems.append(loaded.problem(path, f"space '{link.space}' is listed twice"))
+            elif target is None:
+                problems.append(loaded.problem(path, f"unknown space '{link.space}': no room has that alias"))
+            elif not target.is_space:
+                problems.append(loaded.problem(path, f"'{link.space}' is not a space (it has no 'type: space')"))
+            elif link.space == spec.alias:
+                problems.append(loaded.problem(path, f"space '{link.space}' cannot contain itself"))
+            seen.add(link.space)
+        if spec.get("join_rule") == "restricted" and not spec.spaces:
+            problems.append(loaded.problem(at + ("join_rule",),
+                                           "join_rule restricted needs 'spaces': members of those spaces may join"))
+
+    # A cycle of spaces (a inside b inside a) would make the hierarchy endless.
+    parents = {spec.alias: [link.space for link in spec.spaces if link.space in by_alias] for spec, _, _ in located}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(alias: str, trail: list[str]) -> list[str] | None:
+        state[alias] = 1
+        for parent in parents.get(alias, []):
+            if state.get(parent) == 1:
+                return trail + [alias, parent]
+            if parent not in state and (cycle := visit(parent, trail + [alias])):
+                return cycle
+        state[alias] = 2
+        return None
+
+    for spec, loaded, at in located:
+        if spec.alias not in state and (cycle := visit(spec.alias, [])):
+            start = cycle.index(cycle[-1])
+            problems.append(loaded.problem(at + ("spaces",), "spaces form a cycle: " + " -> ".join(cycle[start:])))
+            break
+    return problems
+
+
+def _load_bots(root: Path, server_name: str, room_aliases: set[str]) -> tuple[tuple[BotSpec, ...], list[Problem]]:
+    path = root / BOTS_FILE
+    if not path.exists():
+        return (), []
+    loaded = load_yaml(path, display_path(path))
+    problems = list(loaded.problems)
+    if loaded.data is None and problems:
+        return (), problems
+    schema_problems = _schema_problems(loaded, "bots.schema.json")
+    if schema_problems:
+        return (), problems + schema_problems
+    bots = []
+    names: dict[str, Mark] = {}
+    users: dict[str, Mark] = {}
+    for index, entry in enumerate(loaded.data["bots"]):
+        at = ("bots", index)
+        for key, registry in (("name", names), ("user", users)):
+            mark = loaded.mark(at + (key,))
+            if entry[key] in registry:
+                problems.append(Problem(mark, f"bot {key} '{entry[key]}' is already declared at {registry[entry[key]]}"))
+            registry.setdefault(entry[key], mark)
+        if problem := ids.user_id_problem(entry["user"]):
+            problems.append(loaded.problem(at + ("user",), problem))
+        elif entry.get("token_env") and not entry["user"].endswith(f":{server_name}"):
+            problems.append(loaded.problem(at + ("token_env",), "token_env only works for bots on "
+                                           f"{server_name}; a bot on another homeserver joins by itself"))
+        rooms = entry["rooms"]
+        if ALL_ROOMS in rooms and len(rooms) > 1:
+            problems.append(loaded.problem(at + ("rooms",), "'*' means every room; list nothing else with it"))
+        for room_index, alias in enumerate(rooms):
+            if alias != ALL_ROOMS and alias not in room_aliases:
+                problems.append(loaded.problem(at + ("rooms", room_index), f"unknown room '{alias}'"))
+        bots.append(BotSpec(
+            name=entry["name"], user=entry["user"], rooms=tuple(rooms), power_level=entry.get("power_level", 0),
+            display_name=entry.get("display_name"), avatar=entry.get("avatar"), token_env=entry.get("token_env"),
+            mark=loaded.mark(at),
+        ))
+    return tuple(bots), problems
 

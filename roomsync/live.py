@@ -49,6 +49,26 @@ class LiveRoom:
         alts = (self.content("m.room.canonical_alias") or {}).get("alt_aliases")
         return tuple(a for a in alts if isinstance(a, str)) if isinstance(alts, list) else ()
 
+    @property
+    def room_type(self) -> str | None:
+        return (self.content("m.room.create") or {}).get("type")
+
+    def membership(self, user: str) -> str | None:
+        return (self.content("m.room.member", user) or {}).get("membership")
+
+    def children(self) -> dict[str, Mapping[str, Any]]:
+        """m.space.child links: child room id -> content (a link needs a non-empty via)."""
+        return self._links("m.space.child")
+
+    def parents(self) -> dict[str, Mapping[str, Any]]:
+        return self._links("m.space.parent")
+
+    def _links(self, event_type: str) -> dict[str, Mapping[str, Any]]:
+        return {
+            key: content for (kind, key), content in self.state.items()
+            if kind == event_type and isinstance(content.get("via"), list) and content["via"]
+        }
+
     def claimed_aliases(self) -> tuple[str, ...]:
         """Aliases this room's canonical_alias event names; Synapse keeps them pointing here."""
         own = (self.canonical_alias,) if self.canonical_alias else ()
@@ -71,6 +91,7 @@ class Snapshot:
     rooms: Mapping[str, LiveRoom | Unreadable] = field(default_factory=dict)  # by alias local part
     alias_owner: Mapping[str, str] = field(default_factory=dict)  # full alias -> room id, where known
     default_room_version: str = "12"
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # bot user id -> profile
 
 
 def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:

@@ -24,6 +24,15 @@ MEGOLM = "m.megolm.v1.aes-sha2"
 
 
 @dataclass(frozen=True)
+class SpaceLink:
+    """A room's membership of a space: m.space.child in the space, m.space.parent in the room."""
+
+    space: str  # alias local part of the space
+    order: str | None = None
+    suggested: bool = False
+
+
+@dataclass(frozen=True)
 class RoomSpec:
     """One declared room. `fields` holds only the managed fields (defaults merged in)."""
 
@@ -42,6 +51,41 @@ class RoomSpec:
         value = self.fields.get("alt_aliases")
         return None if value is None else tuple(value)
 
+    @property
+    def is_space(self) -> bool:
+        return self.fields.get("type") == "space"
+
+    @property
+    def spaces(self) -> tuple[SpaceLink, ...]:
+        """The spaces this room belongs to, first (canonical) first; always managed, default none."""
+        links = []
+        for entry in self.fields.get("spaces") or ():
+            if isinstance(entry, str):
+                links.append(SpaceLink(entry))
+            else:
+                links.append(SpaceLink(entry["space"], entry.get("order"), bool(entry.get("suggested", False))))
+        return tuple(links)
+
+
+ALL_ROOMS = "*"
+
+
+@dataclass(frozen=True)
+class BotSpec:
+    """A service bot from bots.yaml: kept invited/joined, at its power, in its rooms."""
+
+    name: str
+    user: str
+    rooms: tuple[str, ...]  # alias local parts, or ("*",)
+    power_level: int = 0
+    display_name: str | None = None
+    avatar: str | None = None
+    token_env: str | None = None
+    mark: Mark | None = None
+
+    def serves(self, room_alias: str) -> bool:
+        return ALL_ROOMS in self.rooms or room_alias in self.rooms
+
 
 @dataclass(frozen=True)
 class Config:
@@ -49,6 +93,10 @@ class Config:
     server_name: str
     homeserver: str | None
     rooms: tuple[RoomSpec, ...] = field(default_factory=tuple)
+    bots: tuple[BotSpec, ...] = field(default_factory=tuple)
+
+    def room(self, localpart: str) -> RoomSpec | None:
+        return next((r for r in self.rooms if r.alias == localpart), None)
 
     def alias(self, localpart: str) -> str:
         return full_alias(localpart, self.server_name)

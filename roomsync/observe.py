@@ -59,7 +59,10 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     await _read_directory(hs, config, by_alias)
     missing = any(spec.alias not in by_alias for spec in config.rooms)
     version = await hs.default_room_version() if missing else "12"
-    return Snapshot(account=me, rooms=by_alias, alias_owner=alias_owner, default_room_version=version)
+    with_profile = [bot.user for bot in config.bots if bot.display_name is not None or bot.avatar is not None]
+    profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile))))
+    return Snapshot(account=me, rooms=by_alias, alias_owner=alias_owner, default_room_version=version,
+                    profiles=profiles)
 
 
 async def _read_rooms(hs: Homeserver, room_ids: list[str]) -> dict[str, LiveRoom]:

@@ -1,7 +1,9 @@
 """The planner: desired config + live snapshot -> typed actions. Pure: no I/O, no clock.
 
-`plan` and `sync` both print the Changes of these RoomPlans, and sync executes
-their actions, so what a reviewer reads is what the homeserver gets.
+For each declared room: create it or diff it field by field, its space links,
+its power levels (the room's declared keys and the bots' levels merged into one
+event), and the memberships of the bots that serve it; then each bot's profile.
+`only` limits a plan to the room part or the bot part.
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ from typing import Any, Mapping
 from deepdiff import DeepDiff
 
 from . import power
+from .actions import (
+    BOTS, ROOMS, Action, BotPlan, Change, CreateRoom, DeleteAlias, Invite, JoinAs, Kick, Plan, PutAlias,
+    PutState, RoomPlan, RoomRef, SetDirectory, SetProfile,
+)
 from .live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom, Snapshot, Unreadable
-from .model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, Config, RoomSpec
+from .model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, BotSpec, Config, RoomSpec
+
+__all__ = ["make_plan", "Plan", "RoomPlan", "BotPlan", "Change", "CreateRoom", "PutAlias", "DeleteAlias",
+           "PutState", "SetDirectory", "Invite", "JoinAs", "Kick", "SetProfile", "RoomRef", "Action"]
 
 # The events map Synapse and the spec start rooms with; merged under a declared `events` at
 # creation so that declaring one event type does not drop the protection of the others.
@@ -29,133 +38,108 @@ DEFAULT_EVENT_LEVELS = {
     "m.room.encryption": 100,
 }
 ALIAS_EVENT = "m.room.canonical_alias"
-
-
-# --- what a plan is made of ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    """One line a reviewer reads: a field going from before to after (None: absent)."""
-
-    field: str
-    before: Any
-    after: Any
-
-
-@dataclass(frozen=True)
-class CreateRoom:
-    body: Mapping[str, Any]  # the whole createRoom request
-
-
-@dataclass(frozen=True)
-class PutAlias:
-    alias: str
-
-
-@dataclass(frozen=True)
-class DeleteAlias:
-    alias: str
-
-
-@dataclass(frozen=True)
-class PutState:
-    event_type: str
-    state_key: str
-    content: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class SetDirectory:
-    visibility: str  # public | private
-
-
-Action = CreateRoom | PutAlias | DeleteAlias | PutState | SetDirectory
-
-
-@dataclass(frozen=True)
-class RoomPlan:
-    alias: str  # full alias, #local:server
-    room_id: str | None
-    create: bool = False
-    changes: tuple[Change, ...] = ()
-    actions: tuple[Action, ...] = ()
-    errors: tuple[str, ...] = ()
-
-    @property
-    def status(self) -> str:
-        if self.errors:
-            return "error"
-        if self.create:
-            return "create"
-        return "change" if self.actions else "ok"
-
-
-@dataclass(frozen=True)
-class Plan:
-    server_name: str
-    account: str
-    rooms: tuple[RoomPlan, ...] = ()
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.rooms if r.status == status)
-
-    @property
-    def has_changes(self) -> bool:
-        return any(r.actions for r in self.rooms)
-
-    @property
-    def has_errors(self) -> bool:
-        return any(r.errors for r in self.rooms)
-
-
-# --- planning ----------------------------------------------------------------------------
-
-
-def make_plan(config: Config, snapshot: Snapshot) -> Plan:
-    rooms = []
-    for spec in config.rooms:
-        live = snapshot.rooms.get(spec.alias)
-        alias = config.alias(spec.alias)
-        if live is None:
-            rooms.append(_plan_create(config, spec, snapshot))
-        elif isinstance(live, Unreadable):
-            rooms.append(RoomPlan(alias, live.room_id, errors=(live.reason,)))
-        else:
-            rooms.append(_plan_update(config, spec, live, snapshot))
-    return Plan(config.server_name, snapshot.account, tuple(rooms))
+SPACE_CHILD, SPACE_PARENT = "m.space.child", "m.space.parent"
+FIELDS_OUTSIDE_SIMPLE_STATE = {"join_rule"}  # needs the space ids of `spaces` when restricted
 
 
 @dataclass
 class _Draft:
-    """A room plan being built up."""
-
     changes: list[Change] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def change(self, name: str, before: Any, after: Any, action: Action | None = None, section: str = ROOMS) -> None:
+        self.changes.append(Change(name, before, after, section))
+        if action is not None:
+            self.actions.append(action)
 
     def finish(self, alias: str, room_id: str | None, create: bool = False) -> RoomPlan:
-        return RoomPlan(alias, room_id, create, tuple(self.changes), tuple(self.actions), tuple(self.errors))
+        return RoomPlan(alias, room_id, create, tuple(self.changes), tuple(self.actions), tuple(self.errors),
+                        tuple(self.notes))
 
 
-def _plan_create(config: Config, spec: RoomSpec, snapshot: Snapshot) -> RoomPlan:
+@dataclass(frozen=True)
+class _Scope:
+    config: Config
+    snapshot: Snapshot
+    rooms: bool
+    bots: bool
+
+    @property
+    def me(self) -> str:
+        return self.snapshot.account
+
+    def live(self, localpart: str) -> LiveRoom | None:
+        room = self.snapshot.rooms.get(localpart)
+        return room if isinstance(room, LiveRoom) else None
+
+    def alias_of(self, room_id: str) -> str | None:
+        for spec in self.config.rooms:
+            live = self.live(spec.alias)
+            if live and live.room_id == room_id:
+                return self.config.alias(spec.alias)
+        return None
+
+    def serving(self, spec: RoomSpec) -> list[BotSpec]:
+        return [bot for bot in self.config.bots if bot.serves(spec.alias)] if self.bots else []
+
+    @property
+    def bot_users(self) -> set[str]:
+        return {bot.user for bot in self.config.bots}
+
+
+def make_plan(config: Config, snapshot: Snapshot, only: str | None = None) -> Plan:
+    scope = _Scope(config, snapshot, rooms=only in (None, ROOMS), bots=only in (None, BOTS))
+    rooms = []
+    for spec in config.rooms:
+        live = snapshot.rooms.get(spec.alias)
+        alias = config.alias(spec.alias)
+        if isinstance(live, Unreadable):
+            rooms.append(RoomPlan(alias, live.room_id, errors=(live.reason,)))
+        elif live is None and scope.rooms:
+            rooms.append(_plan_create(scope, spec))
+        elif live is None:
+            rooms.append(RoomPlan(alias, None, notes=("the room does not exist yet; sync the rooms first",)))
+        else:
+            rooms.append(_plan_update(scope, spec, live))
+    bots = [_plan_profile(bot, snapshot) for bot in config.bots] if scope.bots else []
+    return Plan(config.server_name, snapshot.account, tuple(rooms), tuple(bots))
+
+
+# --- creating a room -----------------------------------------------------------------------
+
+
+def _plan_create(scope: _Scope, spec: RoomSpec) -> RoomPlan:
+    config, me = scope.config, scope.me
     draft = _Draft()
     alias = config.alias(spec.alias)
-    version = spec.get("room_version") or snapshot.default_room_version
-    me = snapshot.account
-    draft.changes.append(Change("alias", None, alias))
-    _plan_alt_aliases(config, spec, None, (), snapshot, draft)
+    version = spec.get("room_version") or scope.snapshot.default_room_version
+    draft.change("alias", None, alias)
+    _plan_alt_aliases(scope, spec, None, draft)
     follow_ups, draft.actions = draft.actions, []  # they need the room, so they go after createRoom
 
     initial_state: list[dict[str, Any]] = []
     for name, (event_type, key) in SIMPLE_STATE.items():
-        if spec.manages(name):
+        if spec.manages(name) and name not in FIELDS_OUTSIDE_SIMPLE_STATE:
             initial_state.append({"type": event_type, "state_key": "", "content": {key: spec.get(name)}})
-            draft.changes.append(Change(name, None, spec.get(name)))
+            draft.change(name, None, spec.get(name))
+    if spec.manages("join_rule"):
+        rule = spec.get("join_rule")
+        # A restricted room names its spaces by id, known only once they exist: it starts
+        # invite-only (never briefly public) and becomes restricted in the second phase.
+        initial_state.append({"type": "m.room.join_rules", "state_key": "",
+                              "content": {"join_rule": "invite" if rule == "restricted" else rule}})
+        draft.change("join_rule", None, rule)
+        if rule == "restricted":
+            allow = _allow_list(scope, spec)
+            draft.change("join_rule.allow", None, [ref.alias for ref in allow],
+                         PutState("m.room.join_rules", "", _join_rules_content("restricted", allow)))
+            follow_ups.append(draft.actions.pop())
     if spec.get("encrypted"):
         initial_state.append({"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}})
     if spec.manages("encrypted"):
-        draft.changes.append(Change("encrypted", None, spec.get("encrypted")))
+        draft.change("encrypted", None, spec.get("encrypted"))
     initial_state.append({"type": MANAGED_MARKER, "state_key": "", "content": {"alias": alias}})
 
     body: dict[str, Any] = {
@@ -164,17 +148,36 @@ def _plan_create(config: Config, spec: RoomSpec, snapshot: Snapshot) -> RoomPlan
         "initial_state": initial_state,
     }
     if spec.manages("directory"):
-        draft.changes.append(Change("directory", None, spec.get("directory")))
+        draft.change("directory", None, spec.get("directory"))
     if spec.manages("room_version"):
         body["room_version"] = spec.get("room_version")
-        draft.changes.append(Change("room_version", None, spec.get("room_version")))
+        draft.change("room_version", None, spec.get("room_version"))
+    if spec.is_space:
+        body["creation_content"] = {"type": "m.space"}
+        draft.change("type", None, "space")
 
-    if spec.manages("power_levels"):
-        override = _creation_power_levels(spec.get("power_levels"), me, version, draft)
+    bots = scope.serving(spec)
+    declared = dict(spec.get("power_levels") or {})
+    bot_levels = {bot.user: bot.power_level for bot in bots if bot.power_level != declared.get("users_default", 0)}
+    if declared or bot_levels:
+        if bot_levels:
+            declared["users"] = {**declared.get("users", {}), **bot_levels}
+        override = _creation_power_levels(declared, me, version, draft)
         body["power_level_content_override"] = override
-        draft.changes += _mapping_changes("power_levels", {}, _shown(spec.get("power_levels"), override))
+        shown = {k: override[k] if k != "events" else declared[k] for k in declared}
+        for change in _mapping_changes("power_levels", {}, shown):
+            user = change.field.removeprefix("power_levels.users.")
+            draft.changes.append(Change(change.field, None, change.after, BOTS if user in bot_levels else ROOMS))
 
+    _plan_space_links(scope, spec, None, draft)
+    follow_ups += draft.actions
     draft.actions = [CreateRoom(body), *follow_ups]
+    for bot in bots:
+        draft.change(f"member.{bot.user}", None, "invite", Invite(bot.user), BOTS)
+        if bot.token_env:
+            draft.change(f"member.{bot.user}", "invite", "join", JoinAs(bot.user, bot.token_env), BOTS)
+        else:
+            draft.notes.append(f"{bot.user} ({bot.name}) will be invited and joins by itself")
     return draft.finish(alias, None, create=True)
 
 
@@ -196,59 +199,87 @@ def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, dr
     return override
 
 
-def _shown(desired: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """What a created room's power levels show: the declared keys, as they will be sent."""
-    return {key: override[key] if key != "events" else desired[key] for key in desired}
+# --- changing an existing room ---------------------------------------------------------------
 
 
-def _plan_update(config: Config, spec: RoomSpec, live: LiveRoom, snapshot: Snapshot) -> RoomPlan:
+def _plan_update(scope: _Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
     draft = _Draft()
-    alias = config.alias(spec.alias)
+    if scope.rooms:
+        for name, (event_type, key) in SIMPLE_STATE.items():
+            if not spec.manages(name) or name in FIELDS_OUTSIDE_SIMPLE_STATE:
+                continue
+            want, have = spec.get(name), (live.content(event_type) or {}).get(key)
+            if want != have:
+                draft.change(name, have, want, PutState(event_type, "", {key: want}))
+        _plan_join_rule(scope, spec, live, draft)
+        if spec.manages("encrypted"):
+            if spec.get("encrypted") and not live.encrypted:
+                draft.change("encrypted", False, True, PutState("m.room.encryption", "", {"algorithm": MEGOLM}))
+            elif not spec.get("encrypted") and live.encrypted:
+                draft.errors.append("encrypted: false, but the room is encrypted and Matrix cannot turn "
+                                    "encryption off; declare encrypted: true or leave the field out")
+        if spec.manages("room_version") and spec.get("room_version") != live.room_version:
+            draft.errors.append(f"room_version {spec.get('room_version')} is only used at creation; "
+                                f"this room is version {live.room_version} (upgrading is not supported yet)")
+        if spec.is_space != (live.room_type == "m.space"):
+            draft.errors.append(f"the room's type is {live.room_type or 'a plain room'} and cannot change; "
+                                f"declared: {'space' if spec.is_space else 'a plain room'}")
+        _plan_alt_aliases(scope, spec, live, draft)
 
-    for name, (event_type, key) in SIMPLE_STATE.items():
-        if not spec.manages(name):
-            continue
-        want = spec.get(name)
-        have = (live.content(event_type) or {}).get(key)
-        if want != have:
-            draft.changes.append(Change(name, have, want))
-            draft.actions.append(PutState(event_type, "", {key: want}))
+    _plan_power_levels(scope, spec, live, draft)
 
-    if spec.manages("encrypted"):
-        if spec.get("encrypted") and not live.encrypted:
-            draft.changes.append(Change("encrypted", False, True))
-            draft.actions.append(PutState("m.room.encryption", "", {"algorithm": MEGOLM}))
-        elif not spec.get("encrypted") and live.encrypted:
-            draft.errors.append("encrypted: false, but the room is encrypted and Matrix cannot turn "
-                                "encryption off; declare encrypted: true or leave the field out")
-
-    if spec.manages("room_version") and spec.get("room_version") != live.room_version:
-        draft.errors.append(f"room_version {spec.get('room_version')} is only used at creation; "
-                            f"this room is version {live.room_version} (upgrading is not supported yet)")
-
-    _plan_alt_aliases(config, spec, live, live.alt_aliases, snapshot, draft)
-
-    if spec.manages("power_levels"):
-        _plan_power_levels(spec.get("power_levels"), live, snapshot.account, draft)
-
-    if spec.manages("directory"):
-        want = spec.get("directory")
-        have = "public" if live.published else "private"
-        if want != have:
-            draft.changes.append(Change("directory", have, want))
-            draft.actions.append(SetDirectory(want))
-
-    _check_permissions(live, snapshot.account, draft)
-    return draft.finish(alias, live.room_id)
+    if scope.rooms:
+        if spec.manages("directory"):
+            want, have = spec.get("directory"), "public" if live.published else "private"
+            if want != have:
+                draft.change("directory", have, want, SetDirectory(want))
+        # Deleting aliases comes last: the canonical_alias event no longer lists them by then.
+        draft.actions.sort(key=lambda a: isinstance(a, DeleteAlias))
+        _plan_space_links(scope, spec, live, draft)
+    if scope.bots:
+        _plan_memberships(scope, spec, live, draft)
+    _check_permissions(live, scope.me, draft)
+    return draft.finish(scope.config.alias(spec.alias), live.room_id)
 
 
-def _plan_alt_aliases(
-    config: Config, spec: RoomSpec, live: LiveRoom | None, live_alts: tuple[str, ...], snapshot: Snapshot,
-    draft: _Draft,
-) -> None:
+def _allow_list(scope: _Scope, spec: RoomSpec) -> list[RoomRef]:
+    return [RoomRef(scope.config.alias(link.space)) for link in spec.spaces]
+
+
+def _join_rules_content(rule: str, allow: list[RoomRef]) -> dict[str, Any]:
+    if rule != "restricted":
+        return {"join_rule": rule}
+    return {"join_rule": rule, "allow": [{"type": "m.room_membership", "room_id": ref} for ref in allow]}
+
+
+def _plan_join_rule(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Draft) -> None:
+    if not spec.manages("join_rule"):
+        return
+    want = spec.get("join_rule")
+    content = live.content("m.room.join_rules") or {}
+    have = content.get("join_rule")
+    allow = _allow_list(scope, spec) if want == "restricted" else []
+    have_allow = sorted(
+        scope.alias_of(entry["room_id"]) or entry["room_id"]
+        for entry in content.get("allow") or []
+        if isinstance(entry, Mapping) and isinstance(entry.get("room_id"), str)
+    ) if have == "restricted" else []
+    want_allow = sorted(ref.alias for ref in allow)
+    new = PutState("m.room.join_rules", "", _join_rules_content(want, allow))
+    if want != have:
+        draft.change("join_rule", have, want, new)
+        if want_allow != have_allow:
+            draft.change("join_rule.allow", have_allow or None, want_allow or None)
+    elif want_allow != have_allow:
+        draft.change("join_rule.allow", have_allow or None, want_allow or None, new)
+
+
+def _plan_alt_aliases(scope: _Scope, spec: RoomSpec, live: LiveRoom | None, draft: _Draft) -> None:
     """Directory entries first, then the canonical_alias event that lists them, then removals."""
+    config, snapshot = scope.config, scope.snapshot
     primary = config.alias(spec.alias)
     room_id = live.room_id if live else None
+    live_alts = live.alt_aliases if live else ()
     if spec.alt_aliases is None:
         want_alts = [a for a in live_alts if a != primary]
     else:
@@ -258,18 +289,17 @@ def _plan_alt_aliases(
             if owner is None:
                 draft.actions.append(PutAlias(alt))
             elif owner != room_id:
-                draft.errors.append(f"alias {alt} already points at another room ({owner}); "
-                                    "remove it there first")
+                draft.errors.append(f"alias {alt} already points at another room ({owner}); remove it there first")
         for alt in want_alts:
             if alt not in live_alts:
-                draft.changes.append(Change("alt_aliases", None, alt))
+                draft.change("alt_aliases", None, alt)
         for alt in live_alts:
             if alt not in want_alts:
-                draft.changes.append(Change("alt_aliases", alt, None))
+                draft.change("alt_aliases", alt, None)
 
     have_primary = live.canonical_alias if live else primary  # createRoom sets the primary itself
     if live and have_primary != primary:
-        draft.changes.append(Change("alias", have_primary, primary))
+        draft.change("alias", have_primary, primary)
     if have_primary != primary or list(live_alts) != want_alts:
         content: dict[str, Any] = {"alias": primary}
         if want_alts:
@@ -282,44 +312,153 @@ def _plan_alt_aliases(
                 draft.actions.append(DeleteAlias(alt))
 
 
-def _plan_power_levels(desired: Mapping[str, Any], live: LiveRoom, me: str, draft: _Draft) -> None:
+def _plan_space_links(scope: _Scope, spec: RoomSpec, live: LiveRoom | None, draft: _Draft) -> None:
+    """m.space.child in a space for each declared child; m.space.parent in each child.
+
+    Links to rooms that are not declared are never touched; links between declared rooms
+    follow the config, so a room taken out of a space in git loses both links.
+    """
+    config = scope.config
+    via = [config.server_name]
+    declared_ids = {scope.live(s.alias).room_id: config.alias(s.alias) for s in config.rooms if scope.live(s.alias)}
+
+    if spec.is_space:
+        want = {
+            config.alias(child.alias): _child_content(via, link.order, link.suggested)
+            for child in config.rooms for link in child.spaces if link.space == spec.alias
+        }
+        have = {declared_ids[k]: v for k, v in (live.children() if live else {}).items() if k in declared_ids}
+        _diff_links(draft, "space.child", SPACE_CHILD, want, have, declared_ids)
+
+    want_parents = {
+        config.alias(link.space): _parent_content(via, index == 0) for index, link in enumerate(spec.spaces)
+    }
+    have_parents = {declared_ids[k]: v for k, v in (live.parents() if live else {}).items() if k in declared_ids}
+    _diff_links(draft, "space.parent", SPACE_PARENT, want_parents, have_parents, declared_ids)
+
+
+def _child_content(via: list[str], order: str | None, suggested: bool) -> dict[str, Any]:
+    content: dict[str, Any] = {"via": via}
+    if order is not None:
+        content["order"] = order
+    if suggested:
+        content["suggested"] = True
+    return content
+
+
+def _parent_content(via: list[str], canonical: bool) -> dict[str, Any]:
+    return {"via": via, "canonical": True} if canonical else {"via": via}
+
+
+def _diff_links(draft: _Draft, label: str, event_type: str, want: dict[str, dict], have: dict[str, Mapping],
+                declared_ids: dict[str, str]) -> None:
+    by_alias = {alias: room_id for room_id, alias in declared_ids.items()}
+    for alias, content in want.items():
+        if alias not in have:
+            draft.change(label, None, alias, PutState(event_type, RoomRef(alias), content))
+        elif _normal(have[alias]) != _normal(content):
+            before = {k: v for k, v in have[alias].items() if k != "via"}
+            after = {k: v for k, v in content.items() if k != "via"}
+            draft.change(f"{label}.{alias}", before or None, after or None, PutState(event_type, RoomRef(alias), content))
+    for alias in have:
+        if alias not in want:
+            draft.change(label, alias, None, PutState(event_type, by_alias[alias], {}))
+
+
+def _normal(content: Mapping[str, Any]) -> tuple:
+    return (list(content.get("via") or []), content.get("order"), bool(content.get("suggested")),
+            bool(content.get("canonical")))
+
+
+# --- power levels and bots -------------------------------------------------------------------
+
+
+def _plan_power_levels(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Draft) -> None:
+    """One m.room.power_levels event carrying the room's declared keys and the bots' levels."""
+    me = scope.me
     current = dict(live.power_levels or {})
     new = copy.deepcopy(current)
-    for key, value in desired.items():
+    declared = (spec.get("power_levels") or {}) if scope.rooms else {}
+    for key, value in declared.items():
         if key == "users":
-            new["users"] = _desired_users(value, live, me, draft)
-        elif key in ("events", "notifications"):
-            new[key] = {**(current.get(key) or {}), **value}
-        else:
-            new[key] = value
-    changes = _mapping_changes("power_levels", {k: current.get(k) for k in desired}, {k: new[k] for k in desired})
+            continue
+        new[key] = {**(current.get(key) or {}), **value} if key in ("events", "notifications") else value
+
+    users = dict(current.get("users") or {})
+    bot_users = scope.bot_users
+    if "users" in declared:
+        keep = {me} | (bot_users if not scope.bots else set())  # bots' entries belong to the bot part
+        users = {u: lvl for u, lvl in users.items() if u in keep}
+        for user, level in declared["users"].items():
+            if live.privileged_creators and user in live.creators:
+                continue  # a creator's power is unlimited and may not be listed
+            users[user] = level
+        mine = power.user_level(live, me)
+        if me in declared["users"] and declared["users"][me] < mine and me not in live.creators:
+            draft.errors.append(f"power_levels.users gives the provisioning account {me} {declared['users'][me]}, "
+                                f"below its current {int(mine)}; roomsync never lowers its own power")
+            users[me] = current.get("users", {}).get(me, mine)
+    if scope.bots:
+        default = new.get("users_default", 0)
+        serving = {bot.user: bot.power_level for bot in scope.serving(spec)}
+        for user in bot_users:
+            if user in serving and not (live.privileged_creators and user in live.creators):
+                if serving[user] != default or user in users:
+                    users[user] = serving[user]
+            else:
+                users.pop(user, None)
+    if users or "users" in current:
+        new["users"] = users
+
+    keys = set(declared) | {"users"}
+    changes = _mapping_changes("power_levels", {k: current.get(k) for k in keys}, {k: new.get(k) for k in keys})
+    for change in changes:
+        user = change.field.removeprefix("power_levels.users.")
+        draft.changes.append(Change(change.field, change.before, change.after, BOTS if user in bot_users else ROOMS))
     if changes:
-        draft.changes += changes
         draft.actions.append(PutState("m.room.power_levels", "", new))
 
 
-def _desired_users(declared: Mapping[str, int], live: LiveRoom, me: str, draft: _Draft) -> dict[str, int]:
-    """The authoritative users map, minus creators that may not be listed, keeping our own entry."""
-    current = (live.power_levels or {}).get("users") or {}
-    users = {
-        user: level
-        for user, level in declared.items()
-        if not (live.privileged_creators and user in live.creators)
-    }
-    mine = power.user_level(live, me)
-    if me in users and users[me] < mine:
-        draft.errors.append(f"power_levels.users gives the provisioning account {me} {users[me]}, below its "
-                            f"current {current.get(me, mine)}; roomsync never lowers its own power")
-        users[me] = current.get(me, users[me])
-    elif me not in users and me in current:
-        users[me] = current[me]
-    return users
+def _plan_memberships(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Draft) -> None:
+    serving = {bot.user: bot for bot in scope.serving(spec)}
+    for bot in scope.config.bots:
+        membership = live.membership(bot.user)
+        field_name = f"member.{bot.user}"
+        if bot.user in serving:
+            if membership == "join":
+                continue
+            if membership == "ban":
+                draft.errors.append(f"{bot.user} ({bot.name}) is banned here; unban it by hand first")
+                continue
+            if membership != "invite":
+                draft.change(field_name, membership, "invite", Invite(bot.user), BOTS)
+            if bot.token_env:
+                draft.change(field_name, "invite", "join", JoinAs(bot.user, bot.token_env), BOTS)
+            elif membership == "invite":
+                draft.notes.append(f"{bot.user} ({bot.name}) is invited and has no token_env: "
+                                   "pending until it accepts by itself")
+        elif membership in ("join", "invite"):
+            draft.change(field_name, membership, "kicked", Kick(bot.user), BOTS)
+
+
+def _plan_profile(bot: BotSpec, snapshot: Snapshot) -> BotPlan:
+    profile = snapshot.profiles.get(bot.user) or {}
+    changes, notes = [], []
+    for name, key, want in (("display_name", "displayname", bot.display_name), ("avatar", "avatar_url", bot.avatar)):
+        if want is not None and profile.get(key) != want:
+            changes.append(Change(name, profile.get(key), want, BOTS))
+    if changes and not bot.token_env:
+        notes.append("its profile differs, but without token_env roomsync cannot set it")
+        return BotPlan(bot.name, bot.user, notes=tuple(notes))
+    actions = (SetProfile(bot.user, bot.token_env, bot.display_name, bot.avatar),) if changes else ()
+    return BotPlan(bot.name, bot.user, tuple(changes), actions)
 
 
 def _check_permissions(live: LiveRoom, me: str, draft: _Draft) -> None:
     """A pre-flight check: would the homeserver let the account do each action?"""
     mine = power.user_level(live, me)
     shown = "unlimited" if mine == power.UNLIMITED else int(mine)
+    levels = live.power_levels or {}
     needs: dict[str, float] = {}
     for action in draft.actions:
         if isinstance(action, PutState):
@@ -328,9 +467,14 @@ def _check_permissions(live: LiveRoom, me: str, draft: _Draft) -> None:
                 draft.errors += power.power_change_problems(live, me, action.content)
         elif isinstance(action, (SetDirectory, DeleteAlias)):
             needs[ALIAS_EVENT] = power.state_level(live, ALIAS_EVENT)
-    for event_type, level in sorted(needs.items()):
+        elif isinstance(action, Invite):
+            needs["an invite"] = power._int(levels.get("invite", 0)) if levels else 0
+        elif isinstance(action, Kick):
+            needs["a kick"] = max(power._int(levels.get("kick", 50)) if levels else 0,
+                                  power.user_level(live, action.user) + 1)
+    for what, level in sorted(needs.items()):
         if level > mine:
-            draft.errors.append(f"{me} has power {shown} here, but {event_type} needs {int(level)}")
+            draft.errors.append(f"{me} has power {shown} here, but {what} needs {int(level)}")
 
 
 def _mapping_changes(prefix: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .actions import BOTS, ROOMS, Change, Plan, RoomPlan
 from .apply import RoomResult
-from .plan import Change, Plan, RoomPlan
 
 JSON_FORMAT_VERSION = 1
 
@@ -23,22 +23,30 @@ def value(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False)
 
 
-def _change_line(change: Change, create: bool) -> str:
-    if create:
-        return f"    {change.field}: {value(change.after)}"
+def _change_line(change: Change, create: bool, indent: str = "    ", label: str | None = None) -> str:
+    name = label or change.field
+    if create and change.before is None:
+        return f"{indent}{name}: {value(change.after)}"
     if change.after is None:
-        return f"    {change.field}: {value(change.before)} -> (removed)"
-    return f"    {change.field}: {value(change.before)} -> {value(change.after)}"
+        return f"{indent}{name}: {value(change.before)} -> (removed)"
+    return f"{indent}{name}: {value(change.before)} -> {value(change.after)}"
 
 
 def _room_name(room: RoomPlan) -> str:
     return f"{room.alias} ({room.room_id})" if room.room_id else room.alias
 
 
+def bot_changes(plan: Plan) -> int:
+    in_rooms = sum(1 for room in plan.rooms for c in room.changes if c.section == BOTS)
+    return in_rooms + sum(len(bot.changes) for bot in plan.bots)
+
+
 def summary(plan: Plan) -> str:
     if not plan.has_changes and not plan.has_errors:
         return f"No changes. The homeserver matches the configuration ({len(plan.rooms)} rooms)."
     text = f"Plan: {plan.count('create')} to create, {plan.count('change')} to change."
+    if bots := bot_changes(plan):
+        text += f" {bots} bot {'change' if bots == 1 else 'changes'}."
     errors = plan.count("error")
     return text + (f" {errors} {'room has' if errors == 1 else 'rooms have'} errors." if errors else "")
 
@@ -46,39 +54,56 @@ def summary(plan: Plan) -> str:
 def plan_text(plan: Plan) -> str:
     lines = [f"roomsync plan for {plan.server_name}, acting as {plan.account}", ""]
     for room in plan.rooms:
-        if room.status == "ok":
+        changes = [c for c in room.changes if c.section == ROOMS]
+        if room.status == "ok" or not (changes or room.errors or room.create):
             continue
         sign, heading = _HEADINGS[room.status]
         lines.append(f"{sign} {_room_name(room)} {heading}")
         lines += [f"    error: {error}" for error in room.errors]
-        lines += [_change_line(change, room.create) for change in room.changes]
+        lines += [_change_line(change, room.create) for change in changes]
         lines.append("")
+    lines += _bots_text(plan)
+    notes = [f"  {room.alias}: {note}" for room in plan.rooms for note in room.notes]
+    notes += [f"  bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
+    if notes:
+        lines += ["Notes (not changes):", *notes, ""]
     lines.append(summary(plan))
     return "\n".join(lines) + "\n"
+
+
+def _bots_text(plan: Plan) -> list[str]:
+    lines = []
+    for bot in plan.bots:
+        own = [_change_line(c, False, "    ") for c in bot.changes]
+        for room in plan.rooms:
+            for c in room.changes:
+                if c.section == BOTS and c.field.endswith(f".{bot.user}"):
+                    what = "member" if c.field.startswith("member.") else "power level"
+                    own.append(_change_line(c, False, "    ", f"{room.alias} {what}"))
+        if own:
+            lines += [f"~ bot {bot.name} ({bot.user})", *own, ""]
+    return lines
 
 
 def plan_json(plan: Plan) -> str:
     """The machine-readable plan; see "JSON plan format" in the README. Bump the version on change."""
     rooms = [
-        {
-            "alias": room.alias,
-            "room_id": room.room_id,
-            "action": room.status,
-            "errors": list(room.errors),
-        }
+        {"alias": room.alias, "room_id": room.room_id, "action": room.status, "errors": list(room.errors),
+         "notes": list(room.notes)}
         for room in plan.rooms
     ]
     changes = [
-        {
-            "room_alias": room.alias,
-            "room_id": room.room_id,
-            "action": "create" if room.create else "change",
-            "field": change.field,
-            "before": change.before,
-            "after": change.after,
-        }
+        {"section": change.section, "room_alias": room.alias, "room_id": room.room_id,
+         "action": "create" if room.create else "change", "field": change.field,
+         "before": change.before, "after": change.after}
         for room in plan.rooms
         for change in room.changes
+    ]
+    changes += [
+        {"section": BOTS, "bot": bot.name, "user": bot.user, "action": "change", "field": change.field,
+         "before": change.before, "after": change.after}
+        for bot in plan.bots
+        for change in bot.changes
     ]
     document = {
         "format_version": JSON_FORMAT_VERSION,
@@ -89,9 +114,11 @@ def plan_json(plan: Plan) -> str:
             "change": plan.count("change"),
             "unchanged": plan.count("ok"),
             "errors": plan.count("error"),
+            "bot_changes": bot_changes(plan),
             "has_changes": plan.has_changes,
         },
         "rooms": rooms,
+        "bots": [{"name": b.name, "user": b.user, "notes": list(b.notes)} for b in plan.bots],
         "changes": changes,
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+import re
 from typing import Any
 
 import yaml
@@ -40,7 +41,14 @@ class LoadedFile:
         return self.values.get(path, Mark(self.display, 1, 1))
 
     def problem(self, path: Path_, message: str, *, key: bool = False) -> Problem:
-        return Problem(self.mark(path, key=key), message)
+        return Problem(self.mark(path, key=key), one_line(message))
+
+
+def one_line(message: str) -> str:
+    """The message with line breaks and other control characters escaped: a problem is one line."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def _mark(display: str, yaml_mark: yaml.Mark | None) -> Mark:
@@ -55,7 +63,8 @@ def _decode(raw: bytes, display: str) -> tuple[str | None, Problem | None]:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        # Columns count characters, as YAML marks (and editors) do, not bytes.
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
         return None, Problem(Mark(display, line, column), f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")
 
 
@@ -81,29 +90,113 @@ def load_yaml(path: Path, display: str) -> LoadedFile:
         return loaded
 
     try:
-        # Aliases let a few lines expand into gigabytes ("billion laughs"); config never needs them.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                loaded.problems.append(
-                    Problem(_mark(display, event.start_mark), f"YAML aliases (*{event.anchor}) are not allowed")
-                )
-                return loaded
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is not None:
-                loaded.data = _Converter(loader, loaded).convert(node, (), 0)
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = exc.problem or exc.context or "invalid YAML"
-        loaded.problems.append(Problem(_mark(display, mark), f"invalid YAML: {message}"))
-    except yaml.YAMLError as exc:
-        loaded.problems.append(Problem(start, f"invalid YAML: {exc}"))
+        _parse(text, loaded, _FAST_LOADER or yaml.SafeLoader)
+    except yaml.YAMLError as fast_error:
+        error = fast_error
+        if _FAST_LOADER is not None:
+            # libyaml is fast but terse; the pure-Python parser words its errors better.
+            retry = LoadedFile(display)
+            try:
+                _parse(text, retry, yaml.SafeLoader)
+                if retry.data is None and retry.problems:  # an alias or deep nesting before the error
+                    return retry
+            except yaml.YAMLError as slow_error:
+                error = slow_error
+            except RecursionError:
+                pass
+        loaded = LoadedFile(display)
+        loaded.problems.append(_yaml_error_problem(error, text, display))
     except RecursionError:
         loaded.problems.append(Problem(start, "invalid YAML: nesting is too deep"))
     return loaded
+
+
+# libyaml parses a 1 MB file in well under a second; pure Python takes over ten.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
+def _parse(text: str, loaded: LoadedFile, loader_class: type) -> None:
+    """Parse text into loaded.data, or raise yaml.YAMLError."""
+    display = loaded.display
+    # Aliases let a few lines expand into gigabytes ("billion laughs"); config never needs them.
+    # Depth is checked on the event stream, before any recursive composing.
+    depth = 0
+    for event in yaml.parse(text, Loader=loader_class):
+        if isinstance(event, yaml.AliasEvent):
+            loaded.problems.append(
+                Problem(_mark(display, event.start_mark), one_line(f"YAML aliases (*{event.anchor}) are not allowed"))
+            )
+            return
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                loaded.problems.append(
+                    Problem(_mark(display, event.start_mark), f"nesting deeper than {MAX_DEPTH} levels")
+                )
+                return
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            loaded.data = _Converter(loader, loaded).convert(node, (), 0)
+    finally:
+        loader.dispose()
+
+
+# Contexts naming a construct that was opened and not properly closed: point at its start.
+_OPENED = {
+    "while parsing a flow sequence": "the [ ] list",
+    "while parsing a flow mapping": "the { } mapping",
+    "while scanning a quoted scalar": "the quoted string",
+    "while scanning a simple key": "the key",
+    "while scanning a block scalar": "the block text",
+}
+
+
+def _yaml_error_problem(error: yaml.YAMLError, text: str, display: str) -> Problem:
+    """One line for one YAML error, at the node it is about."""
+    if isinstance(error, yaml.reader.ReaderError):
+        before = text[: error.position]
+        line = before.count("\n") + 1
+        column = error.position - (before.rfind("\n") + 1) + 1
+        character = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or "?")
+        return Problem(
+            Mark(display, line, column),
+            f"invalid YAML: character U+{character:04X} is not allowed in YAML (a control character?)",
+        )
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return Problem(Mark(display, 1, 1), one_line(f"invalid YAML: {error}"))
+    problem = (error.problem or "").replace("'<stream end>'", "the end of the file")
+    problem = problem.replace("end of stream", "end of the file")
+    context = error.context or ""
+    mark = error.problem_mark or error.context_mark
+    if not problem:
+        message = context or "invalid YAML"
+    elif context in _OPENED and error.context_mark is not None and error.problem_mark is not None:
+        found = error.problem_mark
+        message = f"{problem} at line {found.line + 1}, column {found.column + 1} (in {_OPENED[context]} that starts here)"
+        mark = error.context_mark
+    elif context.startswith("expected "):  # "expected a single document in the stream"
+        message = f"{context}, {problem}"
+    elif "that cannot start any token" in problem and "'\\t'" in problem:
+        message = "a tab character: YAML indentation must use spaces"
+    elif "that cannot start any token" in problem and re.search(r"'[@`]'", problem):
+        message = f"{problem}; put the value in quotes, e.g. '@alice:example.org'"
+    elif "expected <block end>" in problem or problem == "mapping values are not allowed here":
+        message = f"{problem} (check the indentation, and quote values that contain ': ')"
+    else:
+        message = problem
+    return Problem(_mark(display, mark), one_line(f"invalid YAML: {message}"))
+
+
+_STANDARD_TAG = "tag:yaml.org,2002:"
+_COLLECTION_TAGS = {yaml.MappingNode: _STANDARD_TAG + "map", yaml.SequenceNode: _STANDARD_TAG + "seq"}
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_STANDARD_TAG) :] if tag.startswith(_STANDARD_TAG) else tag
 
 
 class _Converter:
@@ -117,18 +210,25 @@ class _Converter:
         if depth > MAX_DEPTH:
             loaded.problems.append(loaded.problem(path, f"nesting deeper than {MAX_DEPTH} levels"))
             return None
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag != _COLLECTION_TAGS[type(node)]:
+            # !!set, !!omap, !!python/...: the data would not mean what it seems to.
+            loaded.problems.append(loaded.problem(path, f"unsupported YAML tag '{_short_tag(node.tag)}'"))
+            return None
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 key_mark = _mark(loaded.display, key_node.start_mark)
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                if key_node.tag == _STANDARD_TAG + "merge":
+                    loaded.problems.append(Problem(key_mark, "YAML merge keys (<<) are not allowed"))
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode):
                     loaded.problems.append(Problem(key_mark, "mapping keys must be plain strings"))
                     continue
                 key = key_node.value
                 if key in result:
                     first = loaded.keys[path + (key,)]
                     loaded.problems.append(
-                        Problem(key_mark, f"duplicate key '{key}' (first defined at line {first.line})")
+                        Problem(key_mark, one_line(f"duplicate key '{key}' (first defined at line {first.line})"))
                     )
                     continue
                 loaded.keys[path + (key,)] = key_mark
@@ -139,5 +239,12 @@ class _Converter:
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            loaded.problems.append(loaded.problem(path, f"invalid value: {exc.problem}"))
-            return None
+            problem = exc.problem or "cannot read this value"
+            if problem.startswith("could not determine a constructor"):
+                problem = f"unsupported YAML tag '{_short_tag(node.tag)}'"
+            loaded.problems.append(loaded.problem(path, f"invalid value: {problem}"))
+        except Exception:  # e.g. 2024-13-45 looks like a date but is not one (ValueError)
+            loaded.problems.append(
+                loaded.problem(path, f"invalid value {node.value!r} for YAML type {_short_tag(node.tag)}")
+            )
+        return None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,3 +231,19 @@ def test_usage_error_exits_1_not_2(tmp_path: Path):
     result = roomsync(tmp_path, "plan", "--detailed-exitcode", "--format", "yaml", url="http://127.0.0.1:9",
                       token=None)
     assert result.code == 1
+
+
+def test_token_file_and_out_file(synapse, provisioner, prefix, tmp_path: Path):
+    config = write_config(tmp_path / "cfg", SERVER, [{"alias": f"{prefix}-file", "topic": "from a file"}])
+    token_file = tmp_path / "token"
+    token_file.write_text(provisioner.token + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSYNC_")}
+    env.update(ROOMSYNC_HOMESERVER=synapse.url, ROOMSYNC_ACCESS_TOKEN_FILE=str(token_file))
+    out = tmp_path / "plan.json"
+    proc = subprocess.run([sys.executable, "-m", "roomsync", "-C", str(config), "plan", "--format", "json",
+                           "--out", str(out), "--detailed-exitcode"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "Plan: 1 to create, 0 to change." in proc.stdout, "the text plan still goes to stdout"
+    document = json.loads(out.read_text())
+    assert document["changes"][0]["room_alias"] == f"#{prefix}-file:{SERVER}"
+    assert provisioner.token not in proc.stdout + proc.stderr + out.read_text()

@@ -1,0 +1,147 @@
+"""What a plan is made of: Changes people read, typed actions sync executes.
+
+Both `plan` and `sync` render the Changes of the same RoomPlans; sync then runs
+their actions, so what a reviewer approves is what the homeserver gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+ROOMS, BOTS = "rooms", "bots"  # plan sections, and the values of --only
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line a reviewer reads: a field going from before to after (None: absent)."""
+
+    field: str
+    before: Any
+    after: Any
+    section: str = ROOMS
+
+
+@dataclass(frozen=True)
+class RoomRef:
+    """A declared room whose id may not exist at plan time; apply resolves it (known or just created)."""
+
+    alias: str
+
+
+@dataclass(frozen=True)
+class CreateRoom:
+    body: Mapping[str, Any]  # the whole createRoom request
+
+
+@dataclass(frozen=True)
+class PutAlias:
+    alias: str
+
+
+@dataclass(frozen=True)
+class DeleteAlias:
+    alias: str
+
+
+@dataclass(frozen=True)
+class PutState:
+    event_type: str
+    state_key: str | RoomRef
+    content: Mapping[str, Any]  # may hold RoomRefs (restricted join rules)
+
+
+@dataclass(frozen=True)
+class SetDirectory:
+    visibility: str  # public | private
+
+
+@dataclass(frozen=True)
+class Invite:
+    user: str
+
+
+@dataclass(frozen=True)
+class JoinAs:
+    """The bot itself joins, with the token found in the environment variable token_env."""
+
+    user: str
+    token_env: str
+
+
+@dataclass(frozen=True)
+class Kick:
+    user: str
+
+
+@dataclass(frozen=True)
+class SetProfile:
+    user: str
+    token_env: str
+    display_name: str | None
+    avatar: str | None
+
+
+Action = CreateRoom | PutAlias | DeleteAlias | PutState | SetDirectory | Invite | JoinAs | Kick | SetProfile
+
+
+def references(value: Any) -> bool:
+    """Does an action (or content) name another room by RoomRef? Those run after every room exists."""
+    if isinstance(value, RoomRef):
+        return True
+    if isinstance(value, PutState):
+        return references(value.state_key) or references(value.content)
+    if isinstance(value, Mapping):
+        return any(references(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(references(v) for v in value)
+    return False
+
+
+@dataclass(frozen=True)
+class RoomPlan:
+    alias: str  # full alias, #local:server
+    room_id: str | None
+    create: bool = False
+    changes: tuple[Change, ...] = ()
+    actions: tuple[Action, ...] = ()
+    errors: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        if self.errors:
+            return "error"
+        if self.create:
+            return "create"
+        return "change" if self.actions else "ok"
+
+
+@dataclass(frozen=True)
+class BotPlan:
+    """A bot's profile; its memberships and power live in the RoomPlans (section bots)."""
+
+    name: str
+    user: str
+    changes: tuple[Change, ...] = ()
+    actions: tuple[Action, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    server_name: str
+    account: str
+    rooms: tuple[RoomPlan, ...] = ()
+    bots: tuple[BotPlan, ...] = ()
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.rooms if r.status == status)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(r.actions for r in self.rooms) or any(b.actions for b in self.bots)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(r.errors for r in self.rooms)
