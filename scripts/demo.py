@@ -33,6 +33,11 @@ def main() -> None:
         print(f"Starting a throwaway Synapse for {server_name} ...", flush=True)
         with SynapseServer(Path(workdir), server_name=server_name) as synapse:
             token = synapse.register("roomsync", admin=True)
+            # The bots must exist to be invited; on a real server they are registered already.
+            bots = yaml.safe_load((ROOT / "bots.yaml").read_text())["bots"]
+            for bot in bots:
+                if bot["user"].endswith(f":{server_name}"):
+                    synapse.register(bot["user"][1:].split(":", 1)[0])
             print(f"Synapse is up at {synapse.url}; provisioning account @roomsync:{server_name}")
             env = {**os.environ, "ROOMSYNC_HOMESERVER": synapse.url, "ROOMSYNC_ACCESS_TOKEN": token}
             step("check the config offline", "validate", env=env)
