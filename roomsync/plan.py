@@ -300,16 +300,21 @@ def _plan_alt_aliases(scope: _Scope, spec: RoomSpec, live: LiveRoom | None, draf
     have_primary = live.canonical_alias if live else primary  # createRoom sets the primary itself
     if live and have_primary != primary:
         draft.change("alias", have_primary, primary)
-    if have_primary != primary or list(live_alts) != want_alts:
+    # Order alone is not worth an event: compare as sets, write in the declared order.
+    if have_primary != primary or set(live_alts) != set(want_alts):
         content: dict[str, Any] = {"alias": primary}
         if want_alts:
             content["alt_aliases"] = want_alts
         draft.actions.append(PutState(ALIAS_EVENT, "", content))
 
+    declared = {config.alias(s.alias) for s in config.rooms} | {
+        config.alias(a) for s in config.rooms for a in (s.alt_aliases or ())
+    }
     for alt in live_alts:
-        if alt not in want_alts and room_id and snapshot.alias_owner.get(alt) == room_id:
-            if alt.endswith(f":{config.server_name}"):
-                draft.actions.append(DeleteAlias(alt))
+        if alt in want_alts or alt in declared or not room_id or snapshot.alias_owner.get(alt) != room_id:
+            continue  # never delete an alias the config still uses, or one that is not this room's
+        if alt.endswith(f":{config.server_name}"):
+            draft.actions.append(DeleteAlias(alt))
 
 
 def _plan_space_links(scope: _Scope, spec: RoomSpec, live: LiveRoom | None, draft: _Draft) -> None:
@@ -394,7 +399,8 @@ def _plan_power_levels(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Dr
                 continue  # a creator's power is unlimited and may not be listed
             users[user] = level
         mine = power.user_level(live, me)
-        if me in declared["users"] and declared["users"][me] < mine and me not in live.creators:
+        unlisted = live.privileged_creators and me in live.creators  # unlimited, may not be listed
+        if me in declared["users"] and not unlisted and declared["users"][me] < mine:
             draft.errors.append(f"power_levels.users gives the provisioning account {me} {declared['users'][me]}, "
                                 f"below its current {int(mine)}; roomsync never lowers its own power")
             users[me] = current.get("users", {}).get(me, mine)
