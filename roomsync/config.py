@@ -7,10 +7,10 @@ files, combinations Matrix would refuse).
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,9 @@ _TYPE_NAMES = {
     list: "a list",
     dict: "a mapping",
     type(None): "empty",
+    bytes: "binary data",
+    datetime.date: "a date (quote it to make it a string)",
+    datetime.datetime: "a date and time (quote it to make it a string)",
 }
 _EXPECTED = {
     "string": "a string",
@@ -97,15 +100,28 @@ _PATTERN_HINTS = {
 
 
 def _field_name(path: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in path if not isinstance(p, int)]
-    if parts and parts[0] == "rooms":
-        parts = parts[1:]
-    return ".".join(parts) or "the file"
+    """How a message names the node at path: 'name', 'power_levels.ban', 'each alt_aliases entry'."""
+    if not path:
+        return "the file"
+    if len(path) >= 2 and path[0] in ("rooms", "bots") and isinstance(path[1], int):
+        if len(path) == 2:
+            return f"each entry of {path[0]}"
+        path = path[2:]  # a room's own fields read best without "rooms.3."
+    if isinstance(path[-1], int):
+        return f"each {_field_name(path[:-1])} entry"
+    return ".".join(str(p) for p in path if not isinstance(p, int))
+
+
+def _yaml_repr(value: Any) -> str:
+    """A value as the YAML author wrote it: true, not True."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "empty" if value is None else repr(value)
 
 
 def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
-    inner = re.search(r"\((.*) (?:was|were) unexpected\)", error.message)
-    return re.findall(r"'((?:[^'\\]|\\.)*)'", inner.group(1)) if inner else []
+    # From the data, not from error.message: keys with quotes or backslashes do not survive its repr().
+    return [key for key in error.instance] if isinstance(error.instance, dict) else []
 
 
 def _known_keys(error: jsonschema.ValidationError) -> list[str]:
@@ -117,9 +133,19 @@ def _known_keys(error: jsonschema.ValidationError) -> list[str]:
     return sorted(known)
 
 
+def _specific(errors: Any) -> Any:
+    """Replace an anyOf failure by the failure of the branch that got furthest into the value."""
+    for error in errors:
+        if error.validator in ("anyOf", "oneOf") and error.context:
+            deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
+            yield from _specific([deepest])
+        else:
+            yield error
+
+
 def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
     problems = []
-    for error in validator(schema).iter_errors(loaded.data):
+    for error in _specific(validator(schema).iter_errors(loaded.data)):
         path = tuple(error.absolute_path)
         field = _field_name(path)
         kind = error.validator
@@ -127,6 +153,10 @@ def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
             known = _known_keys(error)
             # A failing allOf branch leaves its keys "unevaluated": those are known, not unknown.
             for key in (k for k in _unexpected_keys(error) if k not in known):
+                if path == ("defaults",) and key in ("alias", "alt_aliases"):
+                    message = f"defaults cannot set '{key}': each room declares its own"
+                    problems.append(loaded.problem(path + (key,), message, key=True))
+                    continue
                 hint = difflib.get_close_matches(key, known, n=1)
                 more = f"; did you mean '{hint[0]}'?" if hint else (
                     f"; known fields: {', '.join(known)}" if known else ""
@@ -138,9 +168,12 @@ def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
             expected = " or ".join(_EXPECTED.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
             got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
             message = f"{field} must be {expected}, not {got}"
+            if not path and error.instance is None:
+                needs = " and ".join(f"'{k}'" for k in validator(schema).schema.get("required", []))
+                message = f"the file is empty; it must set {needs}" if needs else "the file is empty"
         elif kind == "enum":
             choices = ", ".join(str(c) for c in error.validator_value)
-            message = f"{field} must be one of: {choices} (got {error.instance!r})"
+            message = f"{field} must be one of: {choices} (got {_yaml_repr(error.instance)})"
         elif kind == "required":
             missing = [k for k in error.validator_value if k not in error.instance]
             message = f"missing required field '{missing[0]}'" if missing else error.message
@@ -186,10 +219,13 @@ def _room_field_problems(
     version = merged.get("room_version")
     rule = merged.get("join_rule")
     needed = JOIN_RULE_MIN_VERSION.get(rule) if isinstance(rule, str) else None
-    if needed and isinstance(version, str) and version.isdigit() and int(version) < needed:
+    # Reported where the combination is made: not again in every room that merely inherits both.
+    if needed and isinstance(version, str) and version.isdigit() and int(version) < needed and (
+        "join_rule" in own or "room_version" in own
+    ):
         problems.append(
             loaded.problem(
-                path + ("join_rule",),
+                path + ("join_rule" if "join_rule" in own else "room_version",),
                 f"join_rule {rule} needs room_version {needed} or later (room_version is {version})",
             )
         )

@@ -19,7 +19,7 @@ _LOCALPART = re.compile(r"^[a-z0-9._=/+-]+$")
 
 def server_name_problem(server_name: str) -> str | None:
     if not _SERVER_NAME.match(server_name):
-        return f"'{server_name}' is not a valid server name (host name or IP literal, optional :port)"
+        return f"server_name '{server_name}' is not valid: use a host name or IP literal, with optional :port"
     return None
 
 
@@ -34,15 +34,17 @@ def alias_localpart_problem(localpart: str, server_name: str) -> str | None:
         )
     full = full_alias(localpart, server_name)
     if len(full.encode()) > MAX_ID_BYTES:
-        return f"alias '{full}' is {len(full.encode())} bytes long; Matrix allows {MAX_ID_BYTES}"
+        return f"alias '{full[:40]}...' is {len(full.encode())} bytes long; Matrix allows {MAX_ID_BYTES}"
     return None
 
 
 def user_id_problem(user_id: str) -> str | None:
+    if user_id[:1] in ("#", "!"):
+        return f"user id '{user_id}' is a room id or alias; user ids start with '@', e.g. '@alice:example.org'"
     if not user_id.startswith("@"):
-        return f"user id '{user_id}' must start with '@', e.g. '@{user_id}'"
+        return f"user id '{user_id}' must start with '@', e.g. '@{user_id or 'alice:example.org'}'"
     localpart, sep, server = user_id[1:].partition(":")
-    if not sep or not localpart:
+    if not sep or not localpart or not server:
         return f"user id '{user_id}' must look like @name:server.example"
     if not _LOCALPART.match(localpart):
         return f"user id '{user_id}': the name may only contain lowercase letters, digits and . _ = / + -"

@@ -8,9 +8,9 @@ refused before they can do harm.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-import re
 from typing import Any
 
 import yaml
@@ -164,7 +164,7 @@ def _yaml_error_problem(error: yaml.YAMLError, text: str, display: str) -> Probl
         character = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or "?")
         return Problem(
             Mark(display, line, column),
-            f"invalid YAML: character U+{character:04X} is not allowed in YAML (a control character?)",
+            f"invalid YAML: character U+{character:04X} is not allowed (YAML files hold only printable characters)",
         )
     if not isinstance(error, yaml.MarkedYAMLError):
         return Problem(Mark(display, 1, 1), one_line(f"invalid YAML: {error}"))
@@ -211,9 +211,8 @@ class _Converter:
             loaded.problems.append(loaded.problem(path, f"nesting deeper than {MAX_DEPTH} levels"))
             return None
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag != _COLLECTION_TAGS[type(node)]:
-            # !!set, !!omap, !!python/...: the data would not mean what it seems to.
+            # !!set, !!omap, !!python/...: refused, though read on as plain data so that later checks can run.
             loaded.problems.append(loaded.problem(path, f"unsupported YAML tag '{_short_tag(node.tag)}'"))
-            return None
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -247,4 +246,5 @@ class _Converter:
             loaded.problems.append(
                 loaded.problem(path, f"invalid value {node.value!r} for YAML type {_short_tag(node.tag)}")
             )
-        return None
+        # Read on with the text as written, so that later checks add no "not empty" noise.
+        return node.value
