@@ -134,13 +134,15 @@ class Plan:
     account: str
     rooms: tuple[RoomPlan, ...] = ()
     bots: tuple[BotPlan, ...] = ()
+    well_known: tuple[Change, ...] = ()  # drift of the web server's files; sync never touches them
+    reader: str = ""  # whose token read the live state, when not the account's own
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rooms if r.status == status)
 
     @property
     def has_changes(self) -> bool:
-        return any(r.actions for r in self.rooms) or any(b.actions for b in self.bots)
+        return any(r.actions for r in self.rooms) or any(b.actions for b in self.bots) or bool(self.well_known)
 
     @property
     def has_errors(self) -> bool:

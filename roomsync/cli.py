@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import click
 
-from . import __version__, render
+from . import __version__, render, wellknown
 from .actions import BOTS, ROOMS
 from .apply import apply_plan
 from .client import Homeserver
@@ -135,16 +135,22 @@ def validate(ctx: click.Context) -> None:
     click.echo(f"ok: {len(config.rooms)} rooms for {config.server_name}")
 
 
+FORMATS = {"text": render.plan_text, "json": render.plan_json, "markdown": render.plan_markdown}
+EXTENSION_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
+
+
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format; json is versioned (format_version) and lists every change.")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="text", show_default=True,
+              help="Output format. json is versioned (format_version) and lists every change; "
+                   "markdown is a summary fit for a review comment.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when changes are pending, 0 when the homeserver already matches.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the plan in --format to FILE; the text plan still goes to stdout.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), multiple=True, metavar="FILE",
+              help="Also write the plan to FILE (repeatable): .json, .md and .txt files get that format, "
+                   "any other name gets --format. The text plan then goes to stdout.")
 @ONLY
 @click.pass_context
-def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: Path | None, only: str | None) -> None:
+def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: tuple[Path, ...], only: str | None) -> None:
     """Show what sync would change. Read-only: nothing is written to the homeserver.
 
     Invites that only a bot can accept (it has no token_env) are listed as notes and are
@@ -152,15 +158,13 @@ def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: Path | None
     """
     config = _config(ctx)
     result: Plan = _run(config, lambda hs: _plan_live(config, hs, only))
-    rendered = render.plan_json(result) if fmt == "json" else render.plan_text(result)
-    if out:
+    for path in out:
+        rendered = FORMATS[EXTENSION_FORMATS.get(path.suffix.lower(), fmt)](result)
         try:
-            out.write_text(rendered, encoding="utf-8")
+            path.write_text(rendered, encoding="utf-8")
         except OSError as exc:
-            raise RoomsyncError(f"cannot write {out}: {exc.strerror}")
-        click.echo(render.plan_text(result), nl=False)
-    else:
-        click.echo(rendered, nl=False)
+            raise RoomsyncError(f"cannot write {path}: {exc.strerror}")
+    click.echo(FORMATS["text" if out else fmt](result), nl=False)
     if result.has_errors:
         ctx.exit(EXIT_ERROR)
     if detailed_exitcode and result.has_changes:
@@ -181,6 +185,9 @@ def sync(ctx: click.Context, dry_run: bool, only: str | None) -> None:
 
     async def work(hs: Homeserver) -> bool:
         planned = await _plan_live(config, hs, only)
+        if config.account and planned.reader != config.account:
+            raise RoomsyncError(f"roomsync.yaml names the account {config.account}, but the token belongs to "
+                                f"{planned.reader}; sync only runs with the provisioning account's token")
         click.echo(render.plan_text(planned), nl=False)
         if dry_run:
             click.echo("Dry run: nothing was changed.")
@@ -192,10 +199,33 @@ def sync(ctx: click.Context, dry_run: bool, only: str | None) -> None:
                                    progress=lambda n, total, alias: _status(f"[{n}/{total}] {alias}"))
         _status_done()
         click.echo(render.results_text(results), nl=False)
+        if planned.well_known:
+            click.echo(".well-known: sync does not change the web server; deploy `roomsync well-known` output.")
         return all(r.status != "failed" for r in results)
 
     if not _run(config, work):
         ctx.exit(EXIT_ERROR)
+
+
+@main.command("well-known")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write DIR/.well-known/matrix/server and .../client there.")
+@click.pass_context
+def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
+    """Write the .well-known/matrix delegation files that roomsync.yaml's well_known describes.
+
+    The files are for the web server of server_name to publish as static files; plan
+    compares what that web server serves with them. Offline: no token, no network.
+    """
+    config = _config(ctx)
+    if not config.well_known or not wellknown.documents(config.well_known):
+        raise RoomsyncError("roomsync.yaml has no well_known section with server or client to write")
+    try:
+        written = wellknown.write(config.well_known, out_dir)
+    except OSError as exc:
+        raise RoomsyncError(f"cannot write into {out_dir}: {exc.strerror}")
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 # --- entry point -------------------------------------------------------------------------------

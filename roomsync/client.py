@@ -240,6 +240,16 @@ class Homeserver:
                             what=f"set avatar of {user_id}")
 
 
+async def fetch_public(url: str, timeout: float = 20.0) -> tuple[int | None, str, str | None]:
+    """GET a public URL without credentials (the .well-known files): (status, body, error)."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+            async with session.get(url, allow_redirects=True) as response:
+                return response.status, (await response.text(errors="replace"))[:65536], None
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        return None, "", f"cannot fetch {url}: {_describe(exc)}"
+
+
 def _decode(text: str) -> Any:
     try:
         return json.loads(text) if text else {}

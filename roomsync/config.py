@@ -264,6 +264,12 @@ def load_config(root: Path) -> Config:
         problem = ids.server_name_problem(server_name)
         if problem:
             problems.append(settings.problem(("server_name",), problem))
+    if isinstance(data.get("account"), str) and (problem := ids.user_id_problem(data["account"])):
+        problems.append(settings.problem(("account",), problem))
+    delegated = data.get("well_known") if isinstance(data.get("well_known"), dict) else {}
+    if isinstance(delegated.get("server"), str) and ids.server_name_problem(delegated["server"]):
+        problems.append(settings.problem(("well_known", "server"),
+                                         f"well_known.server '{delegated['server']}' must be host or host:port"))
     defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
     problems += _room_field_problems(settings, ("defaults",), defaults, defaults)
 
@@ -302,7 +308,8 @@ def load_config(root: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(
-        root=root, server_name=server_name, homeserver=data.get("homeserver"), rooms=tuple(rooms), bots=bots
+        root=root, server_name=server_name, homeserver=data.get("homeserver"), rooms=tuple(rooms), bots=bots,
+        account=data.get("account"), well_known=data.get("well_known") or {},
     )
 
 

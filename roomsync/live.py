@@ -92,6 +92,8 @@ class Snapshot:
     alias_owner: Mapping[str, str] = field(default_factory=dict)  # full alias -> room id, where known
     default_room_version: str = "12"
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # bot user id -> profile
+    reader: str = ""  # the account whose token read this snapshot (an observer, or the account itself)
+    well_known: Mapping[str, Any] = field(default_factory=dict)  # file name -> wellknown.Fetched
 
 
 def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:

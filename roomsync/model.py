@@ -94,6 +94,8 @@ class Config:
     homeserver: str | None
     rooms: tuple[RoomSpec, ...] = field(default_factory=tuple)
     bots: tuple[BotSpec, ...] = field(default_factory=tuple)
+    account: str | None = None  # the provisioning account, when the config names it
+    well_known: Mapping[str, Any] = field(default_factory=dict)
 
     def room(self, localpart: str) -> RoomSpec | None:
         return next((r for r in self.rooms if r.alias == localpart), None)

@@ -16,7 +16,8 @@ import dataclasses
 from collections import defaultdict
 from typing import Callable
 
-from .client import Homeserver
+from . import wellknown
+from .client import Homeserver, fetch_public
 from .errors import MatrixError
 from .live import LiveRoom, Snapshot, Unreadable, parse_room
 from .model import Config
@@ -26,7 +27,8 @@ Progress = Callable[[str], None]
 
 async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | None = None) -> Snapshot:
     say = progress or (lambda _msg: None)
-    me = await hs.whoami()
+    reader = await hs.whoami()
+    me = config.account or reader  # whose power the plan checks; an observer only reads
     joined = await hs.joined_rooms()
     say(f"reading {len(joined)} joined rooms")
     rooms = await _read_rooms(hs, joined)
@@ -52,7 +54,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
             continue
         by_alias[spec.alias] = rooms.get(room_id) or Unreadable(
             room_id,
-            f"{me} is not joined in {room_id}, so roomsync cannot read or change it; "
+            f"{reader} is not joined in {room_id}, so roomsync cannot read or change it; "
             "invite the account and join it (or have it join), then run again",
         )
 
@@ -61,8 +63,18 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     version = await hs.default_room_version() if missing else "12"
     with_profile = [bot.user for bot in config.bots if bot.display_name is not None or bot.avatar is not None]
     profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile))))
+    fetched = await _fetch_well_known(config)
     return Snapshot(account=me, rooms=by_alias, alias_owner=alias_owner, default_room_version=version,
-                    profiles=profiles)
+                    profiles=profiles, reader=reader, well_known=fetched)
+
+
+async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:
+    if not config.well_known:
+        return {}
+    base = wellknown.url(config.well_known, config.server_name)
+    names = list(wellknown.documents(config.well_known))
+    answers = await asyncio.gather(*(fetch_public(f"{base}/.well-known/matrix/{n}") for n in names))
+    return {name: wellknown.Fetched(*answer) for name, answer in zip(names, answers)}
 
 
 async def _read_rooms(hs: Homeserver, room_ids: list[str]) -> dict[str, LiveRoom]:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from deepdiff import DeepDiff
 
-from . import power
+from . import power, wellknown
 from .actions import (
     BOTS, ROOMS, Action, BotPlan, Change, CreateRoom, DeleteAlias, Invite, JoinAs, Kick, Plan, PutAlias,
     PutState, RoomPlan, RoomRef, SetDirectory, SetProfile,
@@ -104,7 +104,8 @@ def make_plan(config: Config, snapshot: Snapshot, only: str | None = None) -> Pl
         else:
             rooms.append(_plan_update(scope, spec, live))
     bots = [_plan_profile(bot, snapshot) for bot in config.bots] if scope.bots else []
-    return Plan(config.server_name, snapshot.account, tuple(rooms), tuple(bots))
+    delegation = wellknown.drift(config.well_known, snapshot.well_known) if only is None else ()
+    return Plan(config.server_name, snapshot.account, tuple(rooms), tuple(bots), delegation, snapshot.reader)
 
 
 # --- creating a room -----------------------------------------------------------------------
@@ -238,7 +239,11 @@ def _plan_update(scope: _Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
         _plan_space_links(scope, spec, live, draft)
     if scope.bots:
         _plan_memberships(scope, spec, live, draft)
-    _check_permissions(live, scope.me, draft)
+    if live.membership(scope.me) != "join":  # only possible when an observer read the room
+        draft.errors.append(f"the provisioning account {scope.me} is not joined in this room; "
+                            "invite it and have it join")
+    else:
+        _check_permissions(live, scope.me, draft)
     return draft.finish(scope.config.alias(spec.alias), live.room_id)
 
 

@@ -47,12 +47,21 @@ def summary(plan: Plan) -> str:
     text = f"Plan: {plan.count('create')} to create, {plan.count('change')} to change."
     if bots := bot_changes(plan):
         text += f" {bots} bot {'change' if bots == 1 else 'changes'}."
+    if plan.well_known:
+        text += f" {len(plan.well_known)} .well-known {'difference' if len(plan.well_known) == 1 else 'differences'}."
     errors = plan.count("error")
     return text + (f" {errors} {'room has' if errors == 1 else 'rooms have'} errors." if errors else "")
 
 
+def _header(plan: Plan) -> str:
+    header = f"roomsync plan for {plan.server_name}, acting as {plan.account}"
+    if plan.reader and plan.reader != plan.account:
+        header += f" (read by {plan.reader})"
+    return header
+
+
 def plan_text(plan: Plan) -> str:
-    lines = [f"roomsync plan for {plan.server_name}, acting as {plan.account}", ""]
+    lines = [_header(plan), ""]
     for room in plan.rooms:
         changes = [c for c in room.changes if c.section == ROOMS]
         if room.status == "ok" or not (changes or room.errors or room.create):
@@ -63,6 +72,11 @@ def plan_text(plan: Plan) -> str:
         lines += [_change_line(change, room.create) for change in changes]
         lines.append("")
     lines += _bots_text(plan)
+    if plan.well_known:
+        lines.append("~ .well-known delegation differs (sync does not change the web server; "
+                     "deploy the files from `roomsync well-known --out DIR`)")
+        lines += [_change_line(change, False) for change in plan.well_known]
+        lines.append("")
     notes = [f"  {room.alias}: {note}" for room in plan.rooms for note in room.notes]
     notes += [f"  bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
     if notes:
@@ -100,6 +114,11 @@ def plan_json(plan: Plan) -> str:
         for change in room.changes
     ]
     changes += [
+        {"section": "well_known", "action": "change", "field": change.field, "before": change.before,
+         "after": change.after}
+        for change in plan.well_known
+    ]
+    changes += [
         {"section": BOTS, "bot": bot.name, "user": bot.user, "action": "change", "field": change.field,
          "before": change.before, "after": change.after}
         for bot in plan.bots
@@ -109,12 +128,14 @@ def plan_json(plan: Plan) -> str:
         "format_version": JSON_FORMAT_VERSION,
         "server_name": plan.server_name,
         "account": plan.account,
+        "read_by": plan.reader or plan.account,
         "summary": {
             "create": plan.count("create"),
             "change": plan.count("change"),
             "unchanged": plan.count("ok"),
             "errors": plan.count("error"),
             "bot_changes": bot_changes(plan),
+            "well_known_changes": len(plan.well_known),
             "has_changes": plan.has_changes,
         },
         "rooms": rooms,
@@ -122,6 +143,41 @@ def plan_json(plan: Plan) -> str:
         "changes": changes,
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _md(text: Any) -> str:
+    """A value inside a Markdown table cell or list item."""
+    return value(text).replace("|", "\\|").replace("`", "'")
+
+
+def plan_markdown(plan: Plan) -> str:
+    """A summary fit for a code-review comment: counts, then one collapsible block per room."""
+    lines = [f"### roomsync plan for `{plan.server_name}`", "", f"**{summary(plan)}**", ""]
+    rows = [(room, [c for c in room.changes if c.section == ROOMS]) for room in plan.rooms]
+    rows = [(room, changes) for room, changes in rows if changes or room.errors or room.create]
+    if rows:
+        lines += ["| room | action | changes |", "|---|---|---|"]
+        for room, changes in rows:
+            lines.append(f"| `{room.alias}` | {room.status} | {len(changes)} |")
+        lines.append("")
+    for room, changes in rows:
+        lines.append(f"<details><summary><code>{room.alias}</code>: {room.status}</summary>")
+        lines.append("")
+        lines += [f"- **error**: {error}" for error in room.errors]
+        lines += [f"- `{c.field}`: {_md(c.before)} → {_md(c.after)}" for c in changes]
+        lines += ["", "</details>", ""]
+    bots = _bots_text(plan)
+    if bots:
+        lines += ["#### Bots", "", "```", *[line for line in bots if line], "```", ""]
+    if plan.well_known:
+        lines += ["#### .well-known delegation (not changed by sync)", ""]
+        lines += [f"- `{c.field}`: {_md(c.before)} → {_md(c.after)}" for c in plan.well_known]
+        lines.append("")
+    notes = [f"- `{room.alias}`: {note}" for room in plan.rooms for note in room.notes]
+    notes += [f"- bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
+    if notes:
+        lines += ["<details><summary>Notes (not changes)</summary>", "", *notes, "", "</details>", ""]
+    return "\n".join(lines)
 
 
 def results_text(results: list[RoomResult]) -> str:
