@@ -21,6 +21,11 @@ class Change:
     after: Any
     section: str = ROOMS
 
+    @property
+    def is_removal(self) -> bool:
+        """Something taken away: a power-level user, a bot kicked, an alias, a space link."""
+        return (self.before is not None and self.after is None) or self.after == "kicked"
+
 
 @dataclass(frozen=True)
 class RoomRef:
@@ -136,6 +141,13 @@ class Plan:
     bots: tuple[BotPlan, ...] = ()
     well_known: tuple[Change, ...] = ()  # drift of the web server's files; sync never touches them
     reader: str = ""  # whose token read the live state, when not the account's own
+    max_removals: int = 10
+    warnings: tuple[str, ...] = ()  # about the run, not about a room (rate limits, undeclared rooms)
+
+    @property
+    def removals(self) -> int:
+        rooms = sum(1 for r in self.rooms if not r.errors for c in r.changes if c.is_removal)
+        return rooms + sum(1 for b in self.bots for c in b.changes if c.is_removal)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rooms if r.status == status)

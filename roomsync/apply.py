@@ -30,7 +30,7 @@ KICK_REASON = "removed from bots.yaml (roomsync)"
 class RoomResult:
     alias: str  # a room alias, or a bot's name for profile results
     room_id: str | None
-    status: str  # created | changed | failed
+    status: str  # created | adopted (another run created it first) | changed | failed
     done: list[str] = field(default_factory=list)
     error: str | None = None
     not_attempted: list[str] = field(default_factory=list)
@@ -103,7 +103,13 @@ class _Run:
     async def action(self, action: Action, result: RoomResult) -> None:
         hs = self.hs
         if isinstance(action, CreateRoom):
-            result.room_id = await hs.create_room(dict(action.body))
+            try:
+                result.room_id = await hs.create_room(dict(action.body))
+            except MatrixError as exc:
+                # Another sync created it first (the alias is taken): adopt that room and carry on.
+                if exc.errcode != "M_ROOM_IN_USE" or not (winner := await hs.resolve_alias(result.alias)):
+                    raise
+                result.room_id, result.status = winner, "adopted"
             self.room_ids[result.alias] = result.room_id
             return
         room_id = result.room_id
@@ -123,11 +129,19 @@ class _Run:
             case SetDirectory(visibility=visibility):
                 await hs.set_directory(room_id, visibility)
             case Invite(user=user):
-                await hs.invite(room_id, user)
+                try:
+                    await hs.invite(room_id, user)
+                except MatrixError as exc:  # already invited or joined (a retried or racing run) is done
+                    if exc.status != 403 or await hs.membership(room_id, user) not in ("invite", "join"):
+                        raise
             case JoinAs(token_env=token_env):
                 await (await self.as_bot(token_env)).join(room_id)
             case Kick(user=user):
-                await hs.kick(room_id, user, KICK_REASON)
+                try:
+                    await hs.kick(room_id, user, KICK_REASON)
+                except MatrixError as exc:
+                    if exc.status != 403 or await hs.membership(room_id, user) in ("invite", "join"):
+                        raise
 
 
 async def apply_plan(

@@ -50,12 +50,33 @@ def access_token() -> str:
         raise RoomsyncError(f"set only one of {ENV_TOKEN} and {ENV_TOKEN_FILE}")
     if token_file:
         try:
-            return Path(token_file).read_text(encoding="utf-8")
+            return _secret(Path(token_file).read_text(encoding="utf-8")) or ""
         except (OSError, UnicodeDecodeError) as exc:
             raise RoomsyncError(f"cannot read {ENV_TOKEN_FILE} ({token_file}): {getattr(exc, 'strerror', exc)}")
     if not token:
         raise RoomsyncError(f"no access token: set {ENV_TOKEN} or {ENV_TOKEN_FILE}")
+    return _secret(token) or ""
+
+
+SECRETS: set[str] = set()  # every token this process has read, for RedactTokens
+
+
+def _secret(token: str | None) -> str | None:
+    if token and token.strip():
+        SECRETS.add(token.strip())
     return token
+
+
+class RedactTokens(logging.Filter):
+    """Belt and braces: roomsync never logs a token, and this filter makes sure no library does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if SECRETS:
+            message = record.getMessage()
+            for secret in SECRETS:
+                message = message.replace(secret, "[redacted]")
+            record.msg, record.args = message, ()
+        return True
 
 
 def _status(message: str) -> None:
@@ -110,6 +131,8 @@ def main(ctx: click.Context, directory: Path, verbose: int) -> None:
     logging.basicConfig(
         level=logging.WARNING - 10 * min(verbose, 2), stream=sys.stderr, format="roomsync: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactTokens())
     logging.getLogger("nio").setLevel(logging.ERROR)  # nio warns on every error answer
     ctx.obj = directory
 
@@ -173,9 +196,11 @@ def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: tuple[Path,
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--allow-removals", is_flag=True,
+              help="Apply even when the plan removes more than max_removals (roomsync.yaml, default 10) things.")
 @ONLY
 @click.pass_context
-def sync(ctx: click.Context, dry_run: bool, only: str | None) -> None:
+def sync(ctx: click.Context, dry_run: bool, allow_removals: bool, only: str | None) -> None:
     """Make the homeserver match the config, then print what was done.
 
     Rooms that cannot be changed (not joined, not enough power) are reported and
@@ -194,8 +219,13 @@ def sync(ctx: click.Context, dry_run: bool, only: str | None) -> None:
             return not planned.has_errors
         if not planned.has_changes and not planned.has_errors:
             return True
+        if planned.removals > planned.max_removals and not allow_removals:
+            raise RoomsyncError(
+                f"the plan removes {planned.removals} things (power-level users, bots, aliases, space links), "
+                f"more than max_removals {planned.max_removals}; nothing was changed. Check the plan, then "
+                "run sync --allow-removals (or raise max_removals in roomsync.yaml)")
         click.echo("")
-        results = await apply_plan(hs, planned, bot_token=os.environ.get,
+        results = await apply_plan(hs, planned, bot_token=lambda name: _secret(os.environ.get(name)),
                                    progress=lambda n, total, alias: _status(f"[{n}/{total}] {alias}"))
         _status_done()
         click.echo(render.results_text(results), nl=False)

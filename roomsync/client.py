@@ -199,6 +199,24 @@ class Homeserver:
                                  missing_ok=True)
         return answer or {}
 
+    async def rate_limit_exempt(self, user_id: str) -> bool | None:
+        """Whether a Synapse admin exempted user_id from rate limits; None if this token may not ask."""
+        try:
+            answer = await self.call("GET", f"{ADMIN}/users/{seg(user_id)}/override_ratelimit",
+                                     what="rate-limit override", missing_ok=True)
+        except MatrixError as exc:
+            if exc.status in (400, 403):
+                return None
+            raise
+        if answer is None:
+            return None
+        return answer.get("messages_per_second") == 0 and answer.get("burst_count") == 0
+
+    async def membership(self, room_id: str, user_id: str) -> str | None:
+        path = f"{CLIENT}/rooms/{seg(room_id)}/state/m.room.member/{seg(user_id)}"
+        answer = await self.call("GET", path, what=f"membership of {user_id} in {room_id}", missing_ok=True)
+        return (answer or {}).get("membership")
+
     # --- writing ---------------------------------------------------------------------
 
     async def create_room(self, body: dict[str, Any]) -> str:

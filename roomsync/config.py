@@ -310,6 +310,7 @@ def load_config(root: Path) -> Config:
     return Config(
         root=root, server_name=server_name, homeserver=data.get("homeserver"), rooms=tuple(rooms), bots=bots,
         account=data.get("account"), well_known=data.get("well_known") or {},
+        min_admins=data.get("min_admins", 0), max_removals=data.get("max_removals", 10),
     )
 
 

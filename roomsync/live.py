@@ -94,6 +94,8 @@ class Snapshot:
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # bot user id -> profile
     reader: str = ""  # the account whose token read this snapshot (an observer, or the account itself)
     well_known: Mapping[str, Any] = field(default_factory=dict)  # file name -> wellknown.Fetched
+    managed_rooms: tuple[tuple[str, str], ...] = ()  # (alias, room id) of joined rooms with roomsync's marker
+    warnings: tuple[str, ...] = ()
 
 
 def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:

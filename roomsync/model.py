@@ -95,6 +95,8 @@ class Config:
     rooms: tuple[RoomSpec, ...] = field(default_factory=tuple)
     bots: tuple[BotSpec, ...] = field(default_factory=tuple)
     account: str | None = None  # the provisioning account, when the config names it
+    min_admins: int = 0  # safety floor of users at power 100 per room whose users are managed; 0 is off
+    max_removals: int = 10  # removals one sync may make without --allow-removals
     well_known: Mapping[str, Any] = field(default_factory=dict)
 
     def room(self, localpart: str) -> RoomSpec | None:

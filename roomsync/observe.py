@@ -20,7 +20,7 @@ from . import wellknown
 from .client import Homeserver, fetch_public
 from .errors import MatrixError
 from .live import LiveRoom, Snapshot, Unreadable, parse_room
-from .model import Config
+from .model import MANAGED_MARKER, Config
 
 Progress = Callable[[str], None]
 
@@ -64,8 +64,19 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     with_profile = [bot.user for bot in config.bots if bot.display_name is not None or bot.avatar is not None]
     profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile))))
     fetched = await _fetch_well_known(config)
+    managed = tuple(
+        (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
+        for room in rooms.values() if room.content(MANAGED_MARKER)
+    )
+    warnings = []
+    if await hs.rate_limit_exempt(me) is False:
+        warnings.append(f"{me} is subject to the homeserver's rate limits; large syncs will wait "
+                        "(see 'Rate limits' in the README to exempt it)")
+    if hs.rate_limited:
+        warnings.append(f"the homeserver rate-limited {hs.rate_limited} requests of this plan")
     return Snapshot(account=me, rooms=by_alias, alias_owner=alias_owner, default_room_version=version,
-                    profiles=profiles, reader=reader, well_known=fetched)
+                    profiles=profiles, reader=reader, well_known=fetched, managed_rooms=managed,
+                    warnings=tuple(warnings))
 
 
 async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:

@@ -105,7 +105,15 @@ def make_plan(config: Config, snapshot: Snapshot, only: str | None = None) -> Pl
             rooms.append(_plan_update(scope, spec, live))
     bots = [_plan_profile(bot, snapshot) for bot in config.bots] if scope.bots else []
     delegation = wellknown.drift(config.well_known, snapshot.well_known) if only is None else ()
-    return Plan(config.server_name, snapshot.account, tuple(rooms), tuple(bots), delegation, snapshot.reader)
+    declared_ids = {room.room_id for room in rooms if room.room_id}
+    warnings = [
+        f"{alias} ({room_id}) was created by roomsync but is no longer declared; it is left alone "
+        "(roomsync never deletes a room)"
+        for alias, room_id in snapshot.managed_rooms if room_id not in declared_ids
+    ]
+    warnings += snapshot.warnings
+    return Plan(config.server_name, snapshot.account, tuple(rooms), tuple(bots), delegation, snapshot.reader,
+                config.max_removals, tuple(warnings))
 
 
 # --- creating a room -----------------------------------------------------------------------
@@ -165,6 +173,8 @@ def _plan_create(scope: _Scope, spec: RoomSpec) -> RoomPlan:
             declared["users"] = {**declared.get("users", {}), **bot_levels}
         override = _creation_power_levels(declared, me, version, draft)
         body["power_level_content_override"] = override
+        if "users" in (spec.get("power_levels") or {}):
+            _check_admin_floor(scope, override["users"], frozenset({me}), draft)
         shown = {k: override[k] if k != "events" else declared[k] for k in declared}
         for change in _mapping_changes("power_levels", {}, shown):
             user = change.field.removeprefix("power_levels.users.")
@@ -187,6 +197,12 @@ def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, dr
     override = copy.deepcopy(dict(desired))
     if "events" in override:
         override["events"] = {**DEFAULT_EVENT_LEVELS, **override["events"]}
+    if version not in PRIVILEGED_CREATOR_VERSIONS:
+        # The creator holds 100 in older room versions: it must be able to change them again.
+        needed = max(override.get("state_default", 50), (override.get("events") or {}).get("m.room.power_levels", 100))
+        if needed > 100:
+            draft.errors.append(f"changing power levels would need {needed}, above the 100 the provisioning "
+                                f"account {me} holds as creator; roomsync would lock itself out")
     if "users" in override:
         users = dict(override["users"])
         if version in PRIVILEGED_CREATOR_VERSIONS:
@@ -239,7 +255,8 @@ def _plan_update(scope: _Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
         _plan_space_links(scope, spec, live, draft)
     if scope.bots:
         _plan_memberships(scope, spec, live, draft)
-    if live.membership(scope.me) != "join":  # only possible when an observer read the room
+    observed = scope.snapshot.reader not in ("", scope.me)  # an observer read it: is the account in?
+    if observed and live.membership(scope.me) != "join":
         draft.errors.append(f"the provisioning account {scope.me} is not joined in this room; "
                             "invite it and have it join")
     else:
@@ -420,6 +437,8 @@ def _plan_power_levels(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Dr
                 users.pop(user, None)
     if users or "users" in current:
         new["users"] = users
+    if "users" in declared:
+        _check_admin_floor(scope, users, live.creators if live.privileged_creators else frozenset(), draft)
 
     keys = set(declared) | {"users"}
     changes = _mapping_changes("power_levels", {k: current.get(k) for k in keys}, {k: new.get(k) for k in keys})
@@ -428,6 +447,20 @@ def _plan_power_levels(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Dr
         draft.changes.append(Change(change.field, change.before, change.after, BOTS if user in bot_users else ROOMS))
     if changes:
         draft.actions.append(PutState("m.room.power_levels", "", new))
+
+
+def _check_admin_floor(scope: _Scope, users: Mapping[str, Any], creators: frozenset[str], draft: _Draft) -> None:
+    """min_admins: people (not roomsync, not bots) who could still run the room by hand."""
+    floor = scope.config.min_admins
+    if not floor:
+        return
+    robots = scope.bot_users | {scope.me}
+    admins = {u for u, level in users.items() if isinstance(level, int) and level >= 100} | set(creators)
+    admins -= robots
+    if len(admins) < floor:
+        draft.errors.append(f"min_admins is {floor}, but this would leave {len(admins)} "
+                            f"{'person' if len(admins) == 1 else 'people'} at power 100 "
+                            f"({', '.join(sorted(admins)) or 'nobody'}) besides roomsync and its bots")
 
 
 def _plan_memberships(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Draft) -> None:

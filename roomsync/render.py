@@ -81,6 +81,10 @@ def plan_text(plan: Plan) -> str:
     notes += [f"  bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
     if notes:
         lines += ["Notes (not changes):", *notes, ""]
+    if plan.warnings:
+        lines += ["Warnings:", *[f"  {w}" for w in plan.warnings], ""]
+    if plan.removals:
+        lines.append(f"Removals: {plan.removals} (sync allows {plan.max_removals} without --allow-removals)")
     lines.append(summary(plan))
     return "\n".join(lines) + "\n"
 
@@ -136,8 +140,11 @@ def plan_json(plan: Plan) -> str:
             "errors": plan.count("error"),
             "bot_changes": bot_changes(plan),
             "well_known_changes": len(plan.well_known),
+            "removals": plan.removals,
+            "max_removals": plan.max_removals,
             "has_changes": plan.has_changes,
         },
+        "warnings": list(plan.warnings),
         "rooms": rooms,
         "bots": [{"name": b.name, "user": b.user, "notes": list(b.notes)} for b in plan.bots],
         "changes": changes,
@@ -177,6 +184,10 @@ def plan_markdown(plan: Plan) -> str:
     notes += [f"- bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
     if notes:
         lines += ["<details><summary>Notes (not changes)</summary>", "", *notes, "", "</details>", ""]
+    if plan.warnings:
+        lines += ["#### Warnings", "", *[f"- {w}" for w in plan.warnings], ""]
+    if plan.removals:
+        lines += [f"**Removals: {plan.removals}** (sync allows {plan.max_removals} without `--allow-removals`)", ""]
     return "\n".join(lines)
 
 
@@ -192,6 +203,8 @@ def results_text(results: list[RoomResult]) -> str:
                 lines.append(f"        not attempted: {', '.join(r.not_attempted)}")
         else:
             lines.append(f"{r.status:<8}{name}: {', '.join(r.done)}")
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("created", "changed", "failed")}
-    lines.append(f"Sync: {counts['created']} created, {counts['changed']} changed, {counts['failed']} failed.")
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("created", "adopted", "changed", "failed")}
+    adopted = f" {counts['adopted']} adopted (created meanwhile by another run)," if counts["adopted"] else ""
+    lines.append(f"Sync: {counts['created']} created,{adopted} {counts['changed']} changed, "
+                 f"{counts['failed']} failed.")
     return "\n".join(lines) + "\n"
