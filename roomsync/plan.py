@@ -196,7 +196,10 @@ def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, dr
     """power_level_content_override for createRoom, keeping the creating account in charge."""
     override = copy.deepcopy(dict(desired))
     if "events" in override:
-        override["events"] = {**DEFAULT_EVENT_LEVELS, **override["events"]}
+        defaults = dict(DEFAULT_EVENT_LEVELS)
+        if version in PRIVILEGED_CREATOR_VERSIONS:
+            defaults["m.room.tombstone"] = 150  # upgrades stay with the creators, as Synapse sets it
+        override["events"] = {**defaults, **override["events"]}
     if version not in PRIVILEGED_CREATOR_VERSIONS:
         # The creator holds 100 in older room versions: it must be able to change them again.
         needed = max(override.get("state_default", 50), (override.get("events") or {}).get("m.room.power_levels", 100))

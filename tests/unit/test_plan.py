@@ -143,9 +143,14 @@ def test_create_older_version_refuses_to_give_account_less_than_100():
 
 
 def test_create_merges_declared_events_over_default_event_levels():
-    rp = plan_room(spec("dev", power_levels={"events": {"m.room.name": 100, "m.room.topic": 50}}))
+    rp = plan_room(spec("dev", room_version="10", power_levels={"events": {"m.room.name": 100, "m.room.topic": 50}}))
     events = body_of(rp)["power_level_content_override"]["events"]
     assert events == {**DEFAULT_EVENT_LEVELS, "m.room.name": 100, "m.room.topic": 50}
+
+
+def test_create_keeps_upgrades_with_v12_creators_when_events_are_declared():
+    rp = plan_room(spec("dev", power_levels={"events": {"m.room.topic": 50}}))
+    assert body_of(rp)["power_level_content_override"]["events"]["m.room.tombstone"] == 150
 
 
 def test_create_without_power_levels_sends_no_override():
