@@ -113,7 +113,7 @@ def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
     "-C", "directory", default=".", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
     help="Config directory holding roomsync.yaml and rooms/ (default: the current directory).",
 )
-@click.option("-v", "--verbose", count=True, help="Log requests and retries to stderr (-vv for more).")
+@click.option("-v", "--verbose", count=True, help="Log retries and rate-limit waits to stderr; -vv logs every request.")
 @click.version_option(__version__, prog_name="roomsync")
 @click.pass_context
 def main(ctx: click.Context, directory: Path, verbose: int) -> None:

@@ -98,6 +98,7 @@ class Homeserver:
                     self.requests += 1
                     self._in_flight += 1
                     self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                    log.debug("%s %s", method, path)
                     try:
                         response = await self._nio.send(method, path, data, dict(self._headers))
                         status = response.status
