@@ -1,0 +1,275 @@
+"""The Zuul jobs' playbooks, run with ansible-playbook against the real test Synapse.
+
+Each playbook runs the way a Zuul executor runs it: its own ansible-playbook process,
+the job's variables (zuul.*, the secrets) as extra vars from a JSON file, the project's
+roles/ on the roles path, and a stand-in `zuul_return` (tests/ansible/action_plugins)
+that writes to ZUUL_JOB_OUTPUT_FILE. The node is localhost (-c local), and
+`roomsync_command` is set so that nothing is pip-installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.helpers import joined_rooms, put_state, resolve, roomsync, state, write_config
+from tests.synapse import q
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+SERVER = "opendev.org"
+ACCOUNT = "@roomsync:opendev.org"
+CLIENT = "/_matrix/client/v3"
+PLAN_FILES = ("plan.txt", "plan.json", "plan.md")
+
+
+@dataclass(repr=False)
+class Run:
+    playbook: str
+    code: int
+    out: str
+    err: str
+
+    def __repr__(self) -> str:
+        return f"{self.playbook}: exit {self.code}\n--- stdout ---\n{self.out}\n--- stderr ---\n{self.err}"
+
+
+@dataclass
+class ZuulJob:
+    """One build of a job: its work dir, log root, variables and the playbooks run so far."""
+
+    name: str
+    root: Path
+    variables: dict[str, Any]
+    secrets: list[str] = field(default_factory=list)  # values that must never show up
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def log_root(self) -> Path:
+        return self.root / "work" / "logs"
+
+    @property
+    def output_file(self) -> Path:
+        return self.root / "work" / "results.json"
+
+    def run(self, phase: str, job: str | None = None) -> Run:
+        """Run playbooks/<job>/<phase>.yaml as the executor would (-v, like Zuul's console log)."""
+        playbook = REPO / "playbooks" / (job or self.name) / f"{phase}.yaml"
+        vars_file = self.root / "vars.json"  # the executor's own file: not in the logs
+        vars_file.write_text(json.dumps(self.variables))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ROOMSYNC_", "ANSIBLE_"))}
+        env.update(
+            ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+            ANSIBLE_ACTION_PLUGINS=str(REPO / "tests" / "ansible" / "action_plugins"),
+            ANSIBLE_LOCAL_TEMP=str(self.root / "ansible-tmp"),
+            ANSIBLE_REMOTE_TEMP=str(self.root / "ansible-remote-tmp"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_RETRY_FILES_ENABLED="0",
+            ANSIBLE_GATHER_SUBSET="min",
+            ZUUL_JOB_OUTPUT_FILE=str(self.output_file),
+        )
+        proc = subprocess.run(
+            [str(ANSIBLE_PLAYBOOK), "-v", "-i", "localhost,", "-c", "local", "-e", f"@{vars_file}", str(playbook)],
+            cwd=self.root, env=env, capture_output=True, text=True, timeout=300,
+        )
+        result = Run(f"{job or self.name}/{phase}.yaml", proc.returncode, proc.stdout, proc.stderr)
+        self.runs.append(result)
+        self.assert_no_secret_leaked()
+        return result
+
+    def assert_no_secret_leaked(self) -> None:
+        for secret in self.secrets:
+            for run in self.runs:
+                assert secret not in run.out and secret not in run.err, f"a token is in the output of {run.playbook}"
+            for path in [self.output_file, *self.log_root.rglob("*")]:
+                if path.is_file():
+                    assert secret not in path.read_text(errors="replace"), f"a token is in {path}"
+
+    @property
+    def returned(self) -> dict:
+        return json.loads(self.output_file.read_text())["data"] if self.output_file.exists() else {}
+
+
+@pytest.fixture
+def zuul_job(tmp_path: Path):
+    """Factory: zuul_job(name, config_dir, **job_vars) -> a ZuulJob with the executor's variables."""
+
+    def make(name: str, config_dir: Path, secrets: dict[str, dict] | None = None, **job_vars: Any) -> ZuulJob:
+        root = tmp_path / f"build-{name}-{len(list(tmp_path.glob('build-*')))}"
+        (root / "work" / "logs").mkdir(parents=True)
+        variables = {
+            "zuul": {
+                "job": name,
+                "pipeline": {"roomsync-sync": "post", "roomsync-drift": "periodic"}.get(name, "check"),
+                "project": {"name": "opendev/roomsync", "short_name": "roomsync",
+                            "canonical_name": "opendev.org/opendev/roomsync", "src_dir": str(config_dir)},
+                "executor": {"log_root": str(root / "work" / "logs"), "work_root": str(root / "work"),
+                             "src_root": str(root / "work" / "src")},
+            },
+            "ansible_python_interpreter": sys.executable,
+            "roomsync_command": f"{sys.executable} -m roomsync",
+            "roomsync_plan_dir": str(root / "node" / "roomsync-plan"),  # not the real home directory
+            **(secrets or {}),
+            **job_vars,
+        }
+        tokens = [s["access_token"] for s in (secrets or {}).values()]
+        return ZuulJob(name, root, variables, tokens)
+
+    return make
+
+
+def write_bots(directory: Path, bots: list[dict]) -> None:
+    (directory / "bots.yaml").write_text(yaml.safe_dump({"bots": bots}, sort_keys=False))
+
+
+def join(synapse, token: str, room_id: str) -> None:
+    status, answer = synapse.request("POST", f"{CLIENT}/join/{q(room_id)}", token, body={})
+    assert status == 200, answer
+
+
+def room_count(synapse, admin_token: str) -> int:
+    status, answer = synapse.request("GET", "/_synapse/admin/v1/rooms", admin_token, query={"limit": 1})
+    assert status == 200, answer
+    return answer["total_rooms"]
+
+
+def rooms_for(p: str) -> list[dict]:
+    return [
+        {"alias": f"{p}-zuul", "name": "Zuul", "topic": "Project gating", "join_rule": "public"},
+        {"alias": f"{p}-ops", "name": "Ops", "join_rule": "invite", "directory": "private"},
+    ]
+
+
+def observed_config(synapse, provisioner, observer, p: str, config: Path) -> dict[str, str]:
+    """A synced config whose rooms the observer (a bot with rooms ["*"], power 0) has joined."""
+    write_config(config, SERVER, rooms_for(p), account=ACCOUNT)
+    write_bots(config, [{"name": "observer", "user": observer.user_id, "rooms": ["*"], "power_level": 0}])
+    synced = roomsync(config, "sync", url=synapse.url, token=provisioner.token)
+    assert synced.code == 0, synced.out + synced.err
+    ids = {r["alias"]: resolve(synapse, f"#{r['alias']}:{SERVER}") for r in rooms_for(p)}
+    for room_id in ids.values():
+        join(synapse, observer.token, room_id)  # it has no token_env: it joins by itself
+    return ids
+
+
+def test_validate_job_needs_no_token_and_no_server(prefix, tmp_path, zuul_job):
+    config = write_config(tmp_path / "config", SERVER, rooms_for(prefix), account=ACCOUNT)
+    job = zuul_job("roomsync-validate", config, roomsync_homeserver="http://127.0.0.1:9")  # nothing listens
+    run = job.run("run")
+    assert run.code == 0, run
+    assert f"ok: 2 rooms for {SERVER}" in run.out, run
+
+
+def test_plan_job_reads_with_the_observer_changes_nothing_and_returns_the_plan(
+    synapse, provisioner, make_user, prefix, tmp_path, zuul_job
+):
+    p, observer, config = prefix, make_user("observer"), tmp_path / "config"
+    ids = observed_config(synapse, provisioner, observer, p, config)
+
+    # The proposed change: a new topic and a new room.
+    rooms = rooms_for(p)
+    rooms[0]["topic"] = "Project gating, now on Matrix"
+    rooms.append({"alias": f"{p}-new", "name": "New"})
+    write_config(config, SERVER, rooms, account=ACCOUNT)
+    before = (joined_rooms(synapse, provisioner.token), joined_rooms(synapse, observer.token),
+              room_count(synapse, provisioner.token))
+
+    job = zuul_job("roomsync-plan", config,
+                   secrets={"roomsync_observer": {"access_token": observer.token, "homeserver": synapse.url}})
+    for phase, playbook_job in (("pre", "roomsync-base"), ("run", None), ("post", None)):
+        run = job.run(phase, playbook_job)
+        assert run.code == 0, run  # pending changes do not fail the check
+
+    # The three plan files are in the log root, as the observer read them for the account.
+    assert sorted(f.name for f in job.log_root.iterdir()) == sorted(PLAN_FILES)
+    text = (job.log_root / "plan.txt").read_text()
+    assert f"acting as {ACCOUNT} (read by {observer.user_id})" in text
+    assert f"#{p}-new:{SERVER}" in text and "Project gating, now on Matrix" in text
+    planned = json.loads((job.log_root / "plan.json").read_text())
+    assert planned["account"] == ACCOUNT and planned["read_by"] == observer.user_id
+    assert planned["summary"]["create"] == 1 and planned["summary"]["change"] == 1
+    assert planned["summary"]["errors"] == 0
+    assert f"{p}-new" in (job.log_root / "plan.md").read_text()
+    assert "Project gating, now on Matrix" in job.runs[1].out  # the plan is in the console log
+
+    # ... and returned as artifacts, relative to the log root.
+    artifacts = job.returned["zuul"]["artifacts"]
+    assert sorted(a["url"] for a in artifacts) == sorted(PLAN_FILES)
+    assert all(a["name"] for a in artifacts)
+
+    # Nothing changed on the homeserver.
+    after = (joined_rooms(synapse, provisioner.token), joined_rooms(synapse, observer.token),
+             room_count(synapse, provisioner.token))
+    assert after == before
+    assert resolve(synapse, f"#{p}-new:{SERVER}") is None
+    assert state(synapse, provisioner.token, ids[f"{p}-zuul"])[("m.room.topic", "")]["topic"] == "Project gating"
+
+
+def test_plan_job_fails_on_an_invalid_config_and_returns_nothing(make_user, synapse, tmp_path, zuul_job):
+    config = write_config(tmp_path / "config", SERVER, [{"alias": "Not A Valid Alias"}], account=ACCOUNT)
+    observer = make_user("observer")
+    job = zuul_job("roomsync-plan", config,
+                   secrets={"roomsync_observer": {"access_token": observer.token}}, roomsync_homeserver=synapse.url)
+    run = job.run("run")
+    assert run.code != 0, run
+    assert "exited 1" in run.out and "rooms.yaml" in run.out, run
+    assert job.run("post").code == 0  # post-run still works, and has nothing to return
+    assert list(job.log_root.iterdir()) == [] and job.returned == {}
+
+
+def test_sync_job_converges_and_joins_the_observer(synapse, provisioner, make_user, prefix, tmp_path, zuul_job):
+    p, observer = prefix, make_user("observer")
+    config = write_config(tmp_path / "config", SERVER, rooms_for(p), account=ACCOUNT)
+    write_bots(config, [{"name": "observer", "user": observer.user_id, "rooms": ["*"], "power_level": 0,
+                         "token_env": "ROOMSYNC_OBSERVER_TOKEN"}])
+    job = zuul_job("roomsync-sync", config, roomsync_homeserver=synapse.url,
+                   secrets={"roomsync_admin": {"access_token": provisioner.token},
+                            "roomsync_observer": {"access_token": observer.token}})
+    run = job.run("run")  # pre.yaml (roomsync-base) runs in the plan test
+    assert run.code == 0, run
+    assert "Sync: 2 created" in run.out, run
+
+    converged = roomsync(config, "plan", "--detailed-exitcode", url=synapse.url, token=provisioner.token)
+    assert converged.code == 0, converged.out + converged.err
+    ids = {resolve(synapse, f"#{r['alias']}:{SERVER}") for r in rooms_for(p)}
+    assert None not in ids and ids <= joined_rooms(synapse, observer.token)  # joined by the sync, as the bot
+
+
+def test_sync_job_refuses_a_token_that_is_not_the_accounts(synapse, make_user, prefix, tmp_path, zuul_job):
+    intruder = make_user("observer")
+    config = write_config(tmp_path / "config", SERVER, rooms_for(prefix), account=ACCOUNT)
+    job = zuul_job("roomsync-sync", config, roomsync_homeserver=synapse.url,
+                   secrets={"roomsync_admin": {"access_token": intruder.token}})
+    run = job.run("run")
+    assert run.code != 0, run
+    assert f"the token belongs to {intruder.user_id}" in run.out, run
+    assert resolve(synapse, f"#{prefix}-zuul:{SERVER}") is None
+
+
+def test_drift_job_fails_on_drift_and_passes_without(synapse, provisioner, make_user, prefix, tmp_path, zuul_job):
+    p, observer, config = prefix, make_user("observer"), tmp_path / "config"
+    ids = observed_config(synapse, provisioner, observer, p, config)
+    secrets = {"roomsync_observer": {"access_token": observer.token, "homeserver": synapse.url}}
+
+    in_sync = zuul_job("roomsync-drift", config, secrets=secrets)
+    run = in_sync.run("run")
+    assert run.code == 0, run
+    node_plan = Path(in_sync.variables["roomsync_plan_dir"]) / "plan.json"  # post.yaml is tested below
+    assert json.loads(node_plan.read_text())["summary"]["has_changes"] is False
+
+    put_state(synapse, provisioner.token, ids[f"{p}-zuul"], "m.room.topic", {"topic": "changed by hand"})
+    drifted = zuul_job("roomsync-drift", config, secrets=secrets)
+    run = drifted.run("run")
+    assert run.code != 0, run
+    assert "exited 2" in run.out and "changed by hand" in run.out, run  # the plan is in the console log
+    assert drifted.run("post").code == 0  # the drift plan is still collected and returned
+    assert sorted(a["url"] for a in drifted.returned["zuul"]["artifacts"]) == sorted(PLAN_FILES)
+    assert json.loads((drifted.log_root / "plan.json").read_text())["summary"]["has_changes"] is True

@@ -1,0 +1,310 @@
+""".zuul.yaml, playbooks/ and roles/: structure and the rules that keep the admin token safe.
+
+No server: the playbooks themselves run against Synapse in tests/integration/test_zuul_jobs.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN, OBSERVER = "roomsync-admin", "roomsync-observer"
+PIPELINES = {  # the jobs the issue asks for, and exactly the pipelines each runs in
+    "roomsync-validate": {"check", "gate"},
+    "roomsync-plan": {"check"},
+    "roomsync-sync": {"post"},
+    "roomsync-drift": {"periodic"},
+    "roomsync-test": {"check", "gate"},
+}
+PRE_MERGE = {"check", "gate"}
+# Anything that names a token, or a variable holding one: a task mentioning it needs no_log.
+TOKEN = re.compile(r"access_token|ROOMSYNC_ACCESS_TOKEN|\b(roomsync_admin|roomsync_observer|roomsync_credentials"
+                   r"|roomsync_bot_tokens)\b")
+# Keys of a task that are not the task itself.
+BLOCK_KEYS = ("block", "rescue", "always")
+
+
+class Encrypted(list):
+    """A `!encrypted/pkcs1-oaep` value: its ciphertext chunks."""
+
+
+class ZuulLoader(yaml.SafeLoader):
+    pass
+
+
+def _encrypted(loader: yaml.Loader, node: yaml.Node) -> Encrypted:
+    if isinstance(node, yaml.SequenceNode):
+        return Encrypted(loader.construct_sequence(node))
+    return Encrypted([loader.construct_scalar(node)])
+
+
+ZuulLoader.add_constructor("!encrypted/pkcs1-oaep", _encrypted)
+
+
+@pytest.fixture(scope="module")
+def zuul() -> dict[str, Any]:
+    items = yaml.load((REPO / ".zuul.yaml").read_text(), Loader=ZuulLoader)
+    assert isinstance(items, list)
+    config: dict[str, Any] = {"job": {}, "secret": {}, "semaphore": {}, "project": []}
+    for item in items:
+        ((kind, body),) = item.items()
+        if kind == "project":
+            config["project"].append(body)
+        else:
+            assert body["name"] not in config[kind], f"{kind} {body['name']} defined twice"
+            config[kind][body["name"]] = body
+    assert len(config["project"]) == 1
+    return config
+
+
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def ancestry(zuul: dict, name: str) -> list[dict]:
+    """The job and its parents defined here (base and other projects' jobs end the chain)."""
+    chain = []
+    while name in zuul["job"]:
+        chain.append(zuul["job"][name])
+        name = zuul["job"][name].get("parent", "base")
+    return chain
+
+
+def secrets_of(job: dict) -> set[str]:
+    return {s if isinstance(s, str) else s["secret"] for s in as_list(job.get("secrets"))}
+
+
+def pipeline_jobs(zuul: dict) -> dict[str, list[dict]]:
+    """pipeline -> the job entries (normalised to dicts with a name) the project runs there."""
+    project = zuul["project"][0]
+    out = {}
+    for pipeline, body in project.items():
+        if isinstance(body, dict) and "jobs" in body:
+            out[pipeline] = [{"name": j} if isinstance(j, str) else {"name": next(iter(j)), **(next(iter(j.values())) or {})}
+                             for j in body["jobs"]]
+    return out
+
+
+def effective_secrets(zuul: dict, entry: dict) -> set[str]:
+    found = secrets_of(entry)
+    for job in ancestry(zuul, entry["name"]):
+        found |= secrets_of(job)
+    return found
+
+
+# --- the jobs and where they run ------------------------------------------------------------------
+
+
+def test_every_job_of_the_issue_runs_in_exactly_its_pipelines(zuul):
+    where: dict[str, set[str]] = {}
+    for pipeline, entries in pipeline_jobs(zuul).items():
+        for entry in entries:
+            where.setdefault(entry["name"], set()).add(pipeline)
+    for job, pipelines in PIPELINES.items():
+        assert job in zuul["job"], f"job {job} is not defined"
+        assert where.get(job) == pipelines, f"{job} runs in {where.get(job)}, expected {pipelines}"
+    assert set(where) == set(PIPELINES)
+    for name, job in zuul["job"].items():
+        assert name in where or job.get("abstract"), f"job {name} is defined but runs nowhere"
+
+
+def playbooks_of(job: dict) -> list[str]:
+    return [p for key in ("pre-run", "run", "post-run", "cleanup-run") for p in as_list(job.get(key))]
+
+
+def test_every_playbook_exists_in_zuul_jobs_layout(zuul):
+    for name, job in zuul["job"].items():
+        for playbook in playbooks_of(job):
+            path = REPO / playbook
+            assert path.is_file(), f"{name}: {playbook} does not exist"
+            assert re.fullmatch(rf"playbooks/{re.escape(name)}/(pre|run|post)\.yaml", playbook), playbook
+        parent = job.get("parent", "base")
+        assert parent == "base" or parent in zuul["job"], f"{name}: parent {parent} is not defined"
+    assert any(playbooks_of(j) for j in ancestry(zuul, "roomsync-test"))
+    assert "./scripts/test" in (REPO / "playbooks/roomsync-test/run.yaml").read_text()
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+def test_secrets_are_encrypted_placeholders_to_replace(zuul):
+    text = (REPO / ".zuul.yaml").read_text()
+    assert "zuul-client encrypt" in text
+    for name in (ADMIN, OBSERVER):
+        data = zuul["secret"][name]["data"]
+        assert isinstance(data["access_token"], Encrypted), f"{name}.access_token is not !encrypted/pkcs1-oaep"
+        assert all("PLACEHOLDER" in chunk for chunk in data["access_token"])
+        assert set(data) <= {"access_token", "homeserver"}
+
+
+def test_the_admin_secret_is_only_used_post_review_by_roomsync_sync(zuul):
+    users = [name for name, job in zuul["job"].items() if ADMIN in secrets_of(job)]
+    assert users == ["roomsync-sync"]
+    sync = zuul["job"]["roomsync-sync"]
+    assert sync.get("post-review") is True
+    assert not any(isinstance(s, dict) and s.get("pass-to-parent") for s in as_list(sync.get("secrets")))
+    # No job inherits it, and no pre-merge pipeline runs a job carrying it, directly,
+    # through a parent or through a project-pipeline variant.
+    for name in zuul["job"]:
+        if name != "roomsync-sync":
+            assert all(ADMIN not in secrets_of(j) for j in ancestry(zuul, name)), name
+    for pipeline, entries in pipeline_jobs(zuul).items():
+        for entry in entries:
+            if pipeline in PRE_MERGE:
+                assert ADMIN not in effective_secrets(zuul, entry), f"{entry['name']} gets the admin token in {pipeline}"
+                assert not any(j.get("post-review") for j in ancestry(zuul, entry["name"]))
+            elif ADMIN in effective_secrets(zuul, entry):
+                assert entry["name"] == "roomsync-sync" and pipeline == "post"
+
+
+def test_plan_and_drift_read_with_the_observer(zuul):
+    for name in ("roomsync-plan", "roomsync-drift"):
+        job = zuul["job"][name]
+        assert OBSERVER in secrets_of(job) and ADMIN not in secrets_of(job)
+        secret_vars = {s["name"]: s["secret"] for s in job["secrets"]}
+        assert secret_vars == {"roomsync_observer": OBSERVER}
+    sync_vars = {s["name"]: s["secret"] for s in zuul["job"]["roomsync-sync"]["secrets"]}
+    assert sync_vars["roomsync_admin"] == ADMIN
+    for name in ("roomsync-validate", "roomsync-test"):
+        assert not any(secrets_of(j) for j in ancestry(zuul, name)), f"{name} needs no token"
+
+
+def test_sync_holds_a_semaphore_of_one(zuul):
+    semaphores = as_list(zuul["job"]["roomsync-sync"].get("semaphores") or zuul["job"]["roomsync-sync"].get("semaphore"))
+    assert semaphores, "roomsync-sync holds no semaphore"
+    assert any(zuul["semaphore"][s]["max"] == 1 for s in semaphores)
+
+
+def test_plan_and_sync_run_only_when_the_rooms_or_roomsync_change(zuul):
+    relevant = ["rooms/zuul.yaml", "rooms/new/x.yaml", "bots.yaml", "roomsync.yaml", "schema/rooms.schema.json",
+                "roomsync/cli.py"]
+    irrelevant = ["README.md", "tests/unit/test_plan.py", "scripts/test", "rooms.yaml.orig", "xbots.yaml",
+                  "docs/roomsync.yaml"]
+    for name in ("roomsync-plan", "roomsync-sync"):
+        files = as_list(zuul["job"][name].get("files"))
+        assert files, f"{name} has no files matcher"
+        matches = lambda path: any(re.match(rx, path) for rx in files)  # noqa: E731  (Zuul: re.match)
+        assert all(matches(p) for p in relevant), (name, [p for p in relevant if not matches(p)])
+        assert not any(matches(p) for p in irrelevant), (name, [p for p in irrelevant if matches(p)])
+    for name in ("roomsync-drift", "roomsync-validate", "roomsync-test"):
+        assert not any(j.get("files") or j.get("irrelevant-files") for j in ancestry(zuul, name)), name
+
+
+# --- playbooks and roles ------------------------------------------------------------------
+
+
+def all_playbooks() -> list[Path]:
+    return sorted((REPO / "playbooks").rglob("*.yaml"))
+
+
+def all_role_task_files() -> list[Path]:
+    return sorted((REPO / "roles").glob("*/tasks/*.yaml"))
+
+
+def tasks_in(items: list | None, covered: bool = False) -> Iterator[tuple[dict, bool]]:
+    """(task, covered by a block's no_log) for every task, blocks included, recursively."""
+    for task in items or []:
+        yield task, covered
+        for key in BLOCK_KEYS:
+            if key in task:
+                yield from tasks_in(task[key], covered or task.get("no_log") is True)
+
+
+def every_task() -> Iterator[tuple[str, dict, bool]]:
+    for path in all_playbooks():
+        for play in yaml.safe_load(path.read_text()):
+            for key in ("pre_tasks", "tasks", "post_tasks", "handlers"):
+                for task, covered in tasks_in(play.get(key), play.get("no_log") is True):
+                    yield str(path.relative_to(REPO)), task, covered
+    for path in all_role_task_files():
+        for task, covered in tasks_in(yaml.safe_load(path.read_text()) or []):
+            yield str(path.relative_to(REPO)), task, covered
+
+
+def test_every_task_touching_a_token_has_no_log():
+    touching = 0
+    for where, task, covered in every_task():
+        own = {k: v for k, v in task.items() if k not in BLOCK_KEYS}
+        if TOKEN.search(yaml.safe_dump(own)):
+            touching += 1
+            assert task.get("no_log") is True or covered, f"{where}: task {task.get('name')!r} needs no_log: true"
+    assert touching >= 4  # the plan, drift and sync playbooks' includes and roomsync-run's command
+
+
+def test_tokens_reach_roomsync_only_through_the_environment():
+    command = [task for where, task, _ in every_task()
+               if where == "roles/roomsync-run/tasks/main.yaml" and "ansible.builtin.command" in task]
+    assert len(command) == 1
+    (task,) = command
+    assert "ROOMSYNC_ACCESS_TOKEN" in str(task["environment"])
+    assert not TOKEN.search(str(task["ansible.builtin.command"])), "a token on the command line"
+    for where, task, _ in every_task():
+        if "ROOMSYNC_ACCESS_TOKEN" in yaml.safe_dump(task):
+            assert "ROOMSYNC_ACCESS_TOKEN" in str(task.get("environment", "")), where
+
+
+def test_plays_run_on_the_node_and_pass_no_token_outside_a_task():
+    for path in all_playbooks():
+        for play in yaml.safe_load(path.read_text()):
+            assert play["hosts"] == "all", f"{path}: Zuul does not let untrusted playbooks run commands on localhost"
+            rest = {k: v for k, v in play.items() if k not in ("pre_tasks", "tasks", "post_tasks", "handlers")}
+            assert not TOKEN.search(yaml.safe_dump(rest)), f"{path}: a token outside a task with no_log"
+
+
+def roles_used() -> set[tuple[str, str]]:
+    """(role, tasks_from) used by the playbooks and by roles."""
+    used = set()
+    for path in all_playbooks():
+        for play in yaml.safe_load(path.read_text()):
+            for role in play.get("roles", []):
+                used.add((role if isinstance(role, str) else role.get("role") or role["name"], "main"))
+    for _, task, _ in every_task():
+        for key in ("include_role", "import_role", "ansible.builtin.include_role", "ansible.builtin.import_role"):
+            if key in task:
+                used.add((task[key]["name"], task[key].get("tasks_from", "main")))
+    return used
+
+
+def test_referenced_roles_exist_with_readme_and_defaults():
+    used = roles_used()
+    assert {"ensure-roomsync", "roomsync-run"} <= {name for name, _ in used}
+    for name, tasks_from in used:
+        role = REPO / "roles" / name
+        assert (role / "tasks" / f"{tasks_from.removesuffix('.yaml')}.yaml").is_file(), f"role {name} ({tasks_from})"
+        assert (role / "README.md").is_file() and (role / "defaults" / "main.yaml").is_file(), name
+
+
+@pytest.mark.parametrize("role", sorted(p.name for p in (REPO / "roles").iterdir()))
+def test_role_readme_documents_every_variable(role):
+    readme = (REPO / "roles" / role / "README.md").read_text()
+    defaults = yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yaml").read_text()) or {}
+    assert defaults, f"{role} has no defaults"
+    for variable in defaults:
+        assert f"`{variable}`" in readme, f"roles/{role}/README.md does not document {variable}"
+    # Variables a role reads without a default are documented too.
+    text = "".join(p.read_text() for p in (REPO / "roles" / role / "tasks").glob("*.yaml"))
+    for variable in set(re.findall(r"(?<![\w'\"])(roomsync_\w+|fetch_roomsync_\w+)", text)) - {"roomsync_result"}:
+        assert f"`{variable}`" in readme, f"roles/{role}/README.md does not document {variable}"
+
+
+def test_playbooks_pass_ansible_syntax_check(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+               ANSIBLE_ACTION_PLUGINS=str(REPO / "tests" / "ansible" / "action_plugins"),
+               ANSIBLE_LOCAL_TEMP=str(tmp_path), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check", "-i", "localhost,",
+         *map(str, all_playbooks())],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
