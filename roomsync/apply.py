@@ -75,7 +75,7 @@ class _Run:
             if not token:
                 raise RoomsyncError(f"environment variable {token_env} (a bot's token) is not set")
             self.bot_clients[token_env] = await self.stack.enter_async_context(
-                Homeserver(self.hs.base_url, token, self.hs.policy))
+                Homeserver(self.hs.base_url, token, self.hs.policy, token_source=token_env))
         return self.bot_clients[token_env]
 
     def resolve(self, value: Any) -> Any:

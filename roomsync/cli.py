@@ -21,7 +21,7 @@ from .actions import BOTS, ROOMS
 from .apply import apply_plan
 from .client import Homeserver
 from .config import load_config
-from .errors import ConfigError, HomeserverError, RoomsyncError
+from .errors import ConfigError, RoomsyncError
 from .model import Config
 from .observe import read_snapshot
 from .plan import Plan, make_plan
@@ -67,15 +67,18 @@ def _secret(token: str | None) -> str | None:
     return token
 
 
+def redact(text: str) -> str:
+    for secret in SECRETS:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
 class RedactTokens(logging.Filter):
     """Belt and braces: roomsync never logs a token, and this filter makes sure no library does."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if SECRETS:
-            message = record.getMessage()
-            for secret in SECRETS:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, ()
+            record.msg, record.args = redact(record.getMessage()), ()
         return True
 
 
@@ -275,12 +278,9 @@ def run(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("roomsync: aborted", err=True)
         code = EXIT_ERROR
-    except HomeserverError as exc:
-        _status_done()
-        click.echo(f"roomsync: error: {exc}", err=True)
-        code = EXIT_ERROR
     except RoomsyncError as exc:
-        click.echo(f"roomsync: error: {exc}", err=True)
+        _status_done()
+        click.echo(f"roomsync: error: {redact(str(exc))}", err=True)
         code = EXIT_ERROR
     except KeyboardInterrupt:
         click.echo("roomsync: interrupted", err=True)
@@ -288,6 +288,6 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: say so in one line; ROOMSYNC_DEBUG=1 shows the traceback
         if os.environ.get("ROOMSYNC_DEBUG"):
             raise
-        click.echo(f"roomsync: internal error ({exc.__class__.__name__}): {exc}", err=True)
+        click.echo(f"roomsync: internal error ({exc.__class__.__name__}): {redact(str(exc))}", err=True)
         code = EXIT_ERROR
     sys.exit(code if isinstance(code, int) else EXIT_OK)

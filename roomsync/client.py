@@ -59,9 +59,12 @@ def check_token(token: str) -> str:
 class Homeserver:
     """An authenticated connection to one homeserver. Use as an async context manager."""
 
-    def __init__(self, base_url: str, token: str, policy: RetryPolicy | None = None):
+    def __init__(self, base_url: str, token: str, policy: RetryPolicy | None = None,
+                 token_source: str = "ROOMSYNC_ACCESS_TOKEN / ROOMSYNC_ACCESS_TOKEN_FILE"):
         self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {check_token(token)}", "Content-Type": "application/json"}
+        self._token = check_token(token)
+        self._token_source = token_source  # named in a rejected-token message
+        self._headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"}
         self.policy = policy or RetryPolicy()
         self._slots = asyncio.Semaphore(self.policy.in_flight)
         self._nio: AsyncClient | None = None
@@ -114,9 +117,11 @@ class Homeserver:
                 await self._backoff(transient, f"{what}: {reason}")
                 continue
 
+            text = text.replace(self._token, "[redacted]")  # a server or proxy may echo the request
             answer = _decode(text)
             errcode = answer.get("errcode", "") if isinstance(answer, dict) else ""
-            message = answer.get("error", "") if isinstance(answer, dict) else ""
+            message = str(answer.get("error", "")) if isinstance(answer, dict) else ""
+            message = " ".join((message or text[:200]).split())  # one line, whatever the server sent
             if status == 429 or errcode == "M_LIMIT_EXCEEDED":
                 limited += 1
                 self.rate_limited += 1
@@ -135,13 +140,13 @@ class Homeserver:
             if status == 401:
                 raise AuthError(
                     f"{self.base_url} rejected the access token ({errcode or status}: {message}); "
-                    "check ROOMSYNC_ACCESS_TOKEN / ROOMSYNC_ACCESS_TOKEN_FILE"
+                    f"check {self._token_source}"
                 )
             if 200 <= status < 300:
                 return answer
             if status == 404 and missing_ok:
                 return None
-            raise MatrixError(status, errcode or "M_UNKNOWN", message or text[:200], what)
+            raise MatrixError(status, errcode or "M_UNKNOWN", message or f"HTTP {status}", what)
 
     async def _backoff(self, attempt: int, why: str) -> None:
         delay = self.policy.backoff * (2 ** (attempt - 1)) * (0.75 + random.random() / 2)

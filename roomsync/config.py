@@ -303,7 +303,8 @@ def load_config(root: Path) -> Config:
             located.append((spec, loaded, at))
 
     problems += _space_problems(located)
-    bots, bot_problems = _load_bots(root, server_name, {spec.alias for spec in rooms})
+    account = data.get("account") if isinstance(data.get("account"), str) else None
+    bots, bot_problems = _load_bots(root, server_name, {spec.alias for spec in rooms}, account)
     problems += bot_problems
     if problems:
         raise ConfigError(problems)
@@ -358,7 +359,9 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]])
     return problems
 
 
-def _load_bots(root: Path, server_name: str, room_aliases: set[str]) -> tuple[tuple[BotSpec, ...], list[Problem]]:
+def _load_bots(
+    root: Path, server_name: str, room_aliases: set[str], account: str | None
+) -> tuple[tuple[BotSpec, ...], list[Problem]]:
     path = root / BOTS_FILE
     if not path.exists():
         return (), []
@@ -381,6 +384,9 @@ def _load_bots(root: Path, server_name: str, room_aliases: set[str]) -> tuple[tu
             registry.setdefault(entry[key], mark)
         if problem := ids.user_id_problem(entry["user"]):
             problems.append(loaded.problem(at + ("user",), problem))
+        elif entry["user"] == account:
+            problems.append(loaded.problem(at + ("user",), f"{account} is the provisioning account (roomsync.yaml "
+                                           "account), not a bot; roomsync never changes its own membership or power"))
         elif entry.get("token_env") and not entry["user"].endswith(f":{server_name}"):
             problems.append(loaded.problem(at + ("token_env",), "token_env only works for bots on "
                                            f"{server_name}; a bot on another homeserver joins by itself"))

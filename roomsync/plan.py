@@ -423,16 +423,10 @@ def _plan_power_levels(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Dr
             if live.privileged_creators and user in live.creators:
                 continue  # a creator's power is unlimited and may not be listed
             users[user] = level
-        mine = power.user_level(live, me)
-        unlisted = live.privileged_creators and me in live.creators  # unlimited, may not be listed
-        if me in declared["users"] and not unlisted and declared["users"][me] < mine:
-            draft.errors.append(f"power_levels.users gives the provisioning account {me} {declared['users'][me]}, "
-                                f"below its current {int(mine)}; roomsync never lowers its own power")
-            users[me] = current.get("users", {}).get(me, mine)
     if scope.bots:
         default = new.get("users_default", 0)
         serving = {bot.user: bot.power_level for bot in scope.serving(spec)}
-        for user in bot_users:
+        for user in bot_users - {me}:  # the account is never managed as a bot
             if user in serving and not (live.privileged_creators and user in live.creators):
                 if serving[user] != default or user in users:
                     users[user] = serving[user]
@@ -440,6 +434,14 @@ def _plan_power_levels(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Dr
                 users.pop(user, None)
     if users or "users" in current:
         new["users"] = users
+    mine = power.user_level(live, me)
+    if mine != power.UNLIMITED:
+        after = power.as_level(users.get(me, new.get("users_default", 0)))
+        if after < mine:
+            draft.errors.append(f"this would lower the provisioning account {me} from power {int(mine)} to "
+                                f"{int(after)}; roomsync never lowers its own power")
+            if me in (current.get("users") or {}):
+                users[me] = current["users"][me]  # and the plan does not show it as a change either
     if "users" in declared:
         _check_admin_floor(scope, users, live.creators if live.privileged_creators else frozenset(), draft)
 
@@ -485,7 +487,8 @@ def _plan_memberships(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Dra
                 draft.notes.append(f"{bot.user} ({bot.name}) is invited and has no token_env: "
                                    "pending until it accepts by itself")
         elif membership in ("join", "invite"):
-            draft.change(field_name, membership, "kicked", Kick(bot.user), BOTS)
+            if bot.user != scope.me:  # never kick the provisioning account, whatever bots.yaml says
+                draft.change(field_name, membership, "kicked", Kick(bot.user), BOTS)
 
 
 def _plan_profile(bot: BotSpec, snapshot: Snapshot) -> BotPlan:
@@ -515,9 +518,9 @@ def _check_permissions(live: LiveRoom, me: str, draft: _Draft) -> None:
         elif isinstance(action, (SetDirectory, DeleteAlias)):
             needs[ALIAS_EVENT] = power.state_level(live, ALIAS_EVENT)
         elif isinstance(action, Invite):
-            needs["an invite"] = power._int(levels.get("invite", 0)) if levels else 0
+            needs["an invite"] = power.as_level(levels.get("invite", 0)) if levels else 0
         elif isinstance(action, Kick):
-            needs["a kick"] = max(power._int(levels.get("kick", 50)) if levels else 0,
+            needs["a kick"] = max(power.as_level(levels.get("kick", 50)) if levels else 0,
                                   power.user_level(live, action.user) + 1)
     for what, level in sorted(needs.items()):
         if level > mine:

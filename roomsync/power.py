@@ -20,7 +20,7 @@ def user_level(room: LiveRoom, user: str) -> float:
     if levels is None:
         return 100 if user in room.creators else 0
     users = levels.get("users") or {}
-    return _int(users.get(user, levels.get("users_default", 0)))
+    return as_level(users.get(user, levels.get("users_default", 0)))
 
 
 def state_level(room: LiveRoom, event_type: str) -> float:
@@ -29,7 +29,7 @@ def state_level(room: LiveRoom, event_type: str) -> float:
     if levels is None:
         return 0
     events = levels.get("events") or {}
-    return _int(events.get(event_type, levels.get("state_default", 50)))
+    return as_level(events.get(event_type, levels.get("state_default", 50)))
 
 
 def power_change_problems(room: LiveRoom, user: str, new: Mapping[str, Any]) -> list[str]:
@@ -42,8 +42,8 @@ def power_change_problems(room: LiveRoom, user: str, new: Mapping[str, Any]) -> 
         if before == after:
             return
         for value in (before, after):
-            if value is not None and _int(value) > mine:
-                problems.append(f"changing {label} from {before} to {after} needs power {_int(value)}")
+            if value is not None and as_level(value) > mine:
+                problems.append(f"changing {label} from {before} to {after} needs power {as_level(value)}")
                 return
 
     for key in SCALAR_KEYS:
@@ -57,14 +57,15 @@ def power_change_problems(room: LiveRoom, user: str, new: Mapping[str, Any]) -> 
         was, will = before.get(name), after.get(name)
         if was == will:
             continue
-        if will is not None and _int(will) > mine:
+        if will is not None and as_level(will) > mine:
             problems.append(f"giving {name} power {will} needs power {will}")
-        elif was is not None and name != user and _int(was) >= mine:
+        elif was is not None and name != user and as_level(was) >= mine:
             problems.append(f"changing {name}'s power {was} needs more than {was}")
     return problems
 
 
-def _int(value: Any) -> float:
+def as_level(value: Any) -> float:
+    """A power level from event content, where anything malformed counts as 0."""
     try:
         return int(value)
     except (TypeError, ValueError):
