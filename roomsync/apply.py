@@ -21,6 +21,7 @@ from .actions import (
 )
 from .client import Homeserver
 from .errors import HomeserverError, MatrixError, RoomsyncError
+from .model import MANAGED_MARKER
 
 ROOMS_IN_PARALLEL = 8
 KICK_REASON = "removed from bots.yaml (roomsync)"
@@ -30,7 +31,7 @@ KICK_REASON = "removed from bots.yaml (roomsync)"
 class RoomResult:
     alias: str  # a room alias, or a bot's name for profile results
     room_id: str | None
-    status: str  # created | adopted (another run created it first) | changed | failed
+    status: str  # created | adopted (another run created it first) | changed | failed | skipped
     done: list[str] = field(default_factory=list)
     error: str | None = None
     not_attempted: list[str] = field(default_factory=list)
@@ -78,6 +79,16 @@ class _Run:
                 Homeserver(self.hs.base_url, token, self.hs.policy, token_source=token_env))
         return self.bot_clients[token_env]
 
+    async def wait_until_created(self, room_id: str, alias: str, timeout: float = 60.0) -> None:
+        """Synapse creates the alias before the room's initial state: writing before that state is
+        in place would be overwritten, so wait (bounded) for roomsync's marker, sent last."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await self.hs.state_event(room_id, MANAGED_MARKER) is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise RoomsyncError(f"{alias} was taken by a room ({room_id}) that roomsync cannot see finish "
+                                    "being created; the next run will adopt it")
+            await asyncio.sleep(0.5)
+
     def resolve(self, value: Any) -> Any:
         if isinstance(value, RoomRef):
             if value.alias not in self.room_ids:
@@ -91,7 +102,9 @@ class _Run:
 
     async def room_actions(self, room: RoomPlan, actions: list[Action], result: RoomResult) -> None:
         for index, action in enumerate(actions):
-            if result.status == "failed":
+            if self.hs.unavailable and result.status != "failed" and not result.done:
+                result.status, result.error = "skipped", self.hs.unavailable  # stop: nothing more is sent
+            if result.status in ("failed", "skipped"):
                 result.not_attempted += [describe(a) for a in actions[index:]]
                 return
             try:
@@ -107,8 +120,10 @@ class _Run:
                 result.room_id = await hs.create_room(dict(action.body))
             except MatrixError as exc:
                 # Another sync created it first (the alias is taken): adopt that room and carry on.
-                if exc.errcode != "M_ROOM_IN_USE" or not (winner := await hs.resolve_alias(result.alias)):
+                taken = exc.errcode == "M_ROOM_IN_USE" or exc.status == 409
+                if not taken or not (winner := await hs.resolve_alias(result.alias)):
                     raise
+                await self.wait_until_created(winner, result.alias)
                 result.room_id, result.status = winner, "adopted"
             self.room_ids[result.alias] = result.room_id
             return

@@ -234,7 +234,7 @@ def sync(ctx: click.Context, dry_run: bool, allow_removals: bool, only: str | No
         click.echo(render.results_text(results), nl=False)
         if planned.well_known:
             click.echo(".well-known: sync does not change the web server; deploy `roomsync well-known` output.")
-        return all(r.status != "failed" for r in results)
+        return all(r.status not in ("failed", "skipped") for r in results)
 
     if not _run(config, work):
         ctx.exit(EXIT_ERROR)

@@ -74,6 +74,9 @@ class Homeserver:
         self.peak_in_flight = 0
         self.rate_limited = 0
         self._in_flight = 0
+        # Set once a request has used up its retries against an unreachable or failing server:
+        # every later request fails at once instead of retrying all over again.
+        self.unavailable: str | None = None
 
     async def __aenter__(self) -> Homeserver:
         # max_limit_exceeded/max_timeouts of 0: nio must never retry on its own (it would forever).
@@ -92,6 +95,8 @@ class Homeserver:
     ) -> Any:
         """Send a request; return the decoded JSON answer, or None for a 404 when missing_ok."""
         assert self._nio is not None, "use Homeserver as an async context manager"
+        if self.unavailable:
+            raise HomeserverError(f"not attempted ({what}): {self.unavailable}")
         policy = self.policy
         data = None if body is None else json.dumps(body)
         limited = transient = 0
@@ -113,6 +118,7 @@ class Homeserver:
                 transient += 1
                 reason = _describe(exc)
                 if transient > policy.transient_tries:
+                    self.unavailable = f"{self.base_url} stopped answering ({reason})"
                     raise HomeserverError(f"cannot reach {self.base_url} ({what}): {reason}") from None
                 await self._backoff(transient, f"{what}: {reason}")
                 continue
@@ -134,6 +140,7 @@ class Homeserver:
             if status >= 500:
                 transient += 1
                 if transient > policy.transient_tries:
+                    self.unavailable = f"{self.base_url} kept failing (HTTP {status})"
                     raise MatrixError(status, errcode or "M_UNKNOWN", message or "server error", what)
                 await self._backoff(transient, f"{what}: HTTP {status}")
                 continue
@@ -217,6 +224,16 @@ class Homeserver:
         if answer is None:
             return None
         return answer.get("messages_per_second") == 0 and answer.get("burst_count") == 0
+
+    async def state_event(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        """One state event's content; None if it is absent or the account cannot see it (yet)."""
+        path = f"{CLIENT}/rooms/{seg(room_id)}/state/{seg(event_type)}/{seg(state_key)}"
+        try:
+            return await self.call("GET", path, what=f"read {event_type} in {room_id}", missing_ok=True)
+        except MatrixError as exc:
+            if exc.status == 403:
+                return None  # not joined yet: the room is still being created
+            raise
 
     async def membership(self, room_id: str, user_id: str) -> str | None:
         path = f"{CLIENT}/rooms/{seg(room_id)}/state/m.room.member/{seg(user_id)}"

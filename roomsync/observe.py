@@ -55,7 +55,8 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         by_alias[spec.alias] = rooms.get(room_id) or Unreadable(
             room_id,
             f"{reader} is not joined in {room_id}, so roomsync cannot read or change it; "
-            "invite the account and join it (or have it join), then run again",
+            "invite the account and join it (or have it join), then run again (if another roomsync run "
+            "is creating this room right now, just run again when it is done)",
         )
 
     await _read_directory(hs, config, by_alias)

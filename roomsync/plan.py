@@ -253,8 +253,6 @@ def _plan_update(scope: _Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
             want, have = spec.get("directory"), "public" if live.published else "private"
             if want != have:
                 draft.change("directory", have, want, SetDirectory(want))
-        # Deleting aliases comes last: the canonical_alias event no longer lists them by then.
-        draft.actions.sort(key=lambda a: isinstance(a, DeleteAlias))
         _plan_space_links(scope, spec, live, draft)
     if scope.bots:
         _plan_memberships(scope, spec, live, draft)
@@ -300,7 +298,7 @@ def _plan_join_rule(scope: _Scope, spec: RoomSpec, live: LiveRoom, draft: _Draft
 
 
 def _plan_alt_aliases(scope: _Scope, spec: RoomSpec, live: LiveRoom | None, draft: _Draft) -> None:
-    """Directory entries first, then the canonical_alias event that lists them, then removals."""
+    """New directory entries, removals, then the canonical_alias event that lists what remains."""
     config, snapshot = scope.config, scope.snapshot
     primary = config.alias(spec.alias)
     room_id = live.room_id if live else None
@@ -322,6 +320,17 @@ def _plan_alt_aliases(scope: _Scope, spec: RoomSpec, live: LiveRoom | None, draf
             if alt not in want_alts:
                 draft.change("alt_aliases", alt, None)
 
+    # Removed aliases are deleted BEFORE canonical_alias is rewritten (Synapse drops a deleted
+    # alias from that event itself): a run killed in between still finds them listed there.
+    declared = {config.alias(s.alias) for s in config.rooms} | {
+        config.alias(a) for s in config.rooms for a in (s.alt_aliases or ())
+    }
+    for alt in live_alts:
+        if alt in want_alts or alt in declared or not room_id or snapshot.alias_owner.get(alt) != room_id:
+            continue  # never delete an alias the config still uses, or one that is not this room's
+        if alt.endswith(f":{config.server_name}"):
+            draft.actions.append(DeleteAlias(alt))
+
     have_primary = live.canonical_alias if live else primary  # createRoom sets the primary itself
     if live and have_primary != primary:
         draft.change("alias", have_primary, primary)
@@ -331,15 +340,6 @@ def _plan_alt_aliases(scope: _Scope, spec: RoomSpec, live: LiveRoom | None, draf
         if want_alts:
             content["alt_aliases"] = want_alts
         draft.actions.append(PutState(ALIAS_EVENT, "", content))
-
-    declared = {config.alias(s.alias) for s in config.rooms} | {
-        config.alias(a) for s in config.rooms for a in (s.alt_aliases or ())
-    }
-    for alt in live_alts:
-        if alt in want_alts or alt in declared or not room_id or snapshot.alias_owner.get(alt) != room_id:
-            continue  # never delete an alias the config still uses, or one that is not this room's
-        if alt.endswith(f":{config.server_name}"):
-            draft.actions.append(DeleteAlias(alt))
 
 
 def _plan_space_links(scope: _Scope, spec: RoomSpec, live: LiveRoom | None, draft: _Draft) -> None:

@@ -195,16 +195,18 @@ def results_text(results: list[RoomResult]) -> str:
     lines = []
     for r in results:
         name = f"{r.alias} ({r.room_id})" if r.room_id else r.alias
-        if r.status == "failed":
-            lines.append(f"FAILED  {name}: {r.error}")
+        if r.status in ("failed", "skipped"):
+            lines.append(f"{r.status.upper():<8}{name}: {r.error}")
             if r.done:
                 lines.append(f"        done: {', '.join(r.done)}")
             if r.not_attempted:
                 lines.append(f"        not attempted: {', '.join(r.not_attempted)}")
         else:
             lines.append(f"{r.status:<8}{name}: {', '.join(r.done)}")
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("created", "adopted", "changed", "failed")}
+    counts = {s: sum(1 for r in results if r.status == s)
+              for s in ("created", "adopted", "changed", "failed", "skipped")}
     adopted = f" {counts['adopted']} adopted (created meanwhile by another run)," if counts["adopted"] else ""
+    skipped = f", {counts['skipped']} not attempted" if counts["skipped"] else ""
     lines.append(f"Sync: {counts['created']} created,{adopted} {counts['changed']} changed, "
-                 f"{counts['failed']} failed.")
+                 f"{counts['failed']} failed{skipped}.")
     return "\n".join(lines) + "\n"

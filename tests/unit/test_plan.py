@@ -428,9 +428,10 @@ def test_removed_alt_alias_is_deleted():
     live = room(canonical=alias("dev"), alt_aliases=[alias("a"), alias("b")])
     rp = plan_room(spec("dev", alt_aliases=["a"]), live)
     assert rp.changes == (Change("alt_aliases", alias("b"), None),)
+    # Deleted first: a run killed before the event is rewritten still finds #b listed there.
     assert rp.actions == (
-        PutState("m.room.canonical_alias", "", {"alias": alias("dev"), "alt_aliases": [alias("a")]}),
         DeleteAlias(alias("b")),
+        PutState("m.room.canonical_alias", "", {"alias": alias("dev"), "alt_aliases": [alias("a")]}),
     )
 
 

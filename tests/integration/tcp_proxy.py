@@ -1,0 +1,318 @@
+"""A small loopback TCP proxy for fault-injection tests.
+
+    with TcpProxy(synapse.port) as proxy:
+        run roomsync against proxy.url ...
+        proxy.sever()          # reset every open connection, refuse new ones
+        proxy.resume()         # listen again on the same port, forward as before
+        proxy.fail_with(503)   # answer every new request with an HTTP error instead of forwarding
+        proxy.freeze_after(r"POST /_matrix/client/v3/createRoom", 3)  # see below
+
+Everything is on 127.0.0.1; the proxy only ever connects to the target port given.
+Threads, standard library only, every wait bounded. The proxy also records the
+request lines it forwards (``proxy.requests``), which lets a test act at a precise
+point of a client's run: :meth:`freeze_after` stops passing answers back to the
+client once the n-th request matching a pattern has been forwarded, so the server
+has done the work but the client never hears about it; a test then kills the
+client right there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+__all__ = ["TcpProxy", "Seen"]
+
+_REQUEST_LINE = re.compile(rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+) HTTP/1\.[01]\r\n")
+_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request line the proxy forwarded (or answered itself)."""
+
+    at: float  # time.monotonic()
+    method: str
+    path: str
+    answered_by_proxy: bool = False
+
+    @property
+    def line(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _abort(sock: socket.socket) -> None:
+    """Close a socket with a TCP reset (as a crashed peer or a cut cable would look), ignoring errors."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+class TcpProxy:
+    """Forward 127.0.0.1:<port> to 127.0.0.1:<target_port>; can cut, refuse, fail or freeze traffic."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+        self.target = (target_host, target_port)
+        self.port: int | None = None
+        self.requests: list[Seen] = []
+        self.accepted = 0
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._failing: set[socket.socket] = set()  # connections answered by fail_with()
+        self._threads: list[threading.Thread] = []
+        self._stopped = threading.Event()
+        self._refusing = False
+        self._fail_status: int | None = None
+        self._unfrozen = threading.Event()
+        self._unfrozen.set()
+        self._freeze: tuple[re.Pattern[str], int, threading.Event] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> TcpProxy:
+        self._listen()
+        thread = threading.Thread(target=self._accept_loop, name="tcp-proxy-accept", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._unfrozen.set()
+        self._close_listener()
+        self._cut_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> TcpProxy:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- faults ------------------------------------------------------------------
+
+    def sever(self) -> None:
+        """Reset every open connection and refuse new ones (the port stops listening) until resume()."""
+        with self._lock:
+            self._refusing = True
+        self._close_listener()
+        self._cut_all()
+
+    def resume(self) -> None:
+        """Listen again on the same port and forward normally (also ends fail_with and freezes).
+
+        Connections that fail_with() answered are reset, so that a client's kept-alive
+        connection does not go on getting errors."""
+        with self._lock:
+            self._fail_status = None
+            self._freeze = None
+            refusing, self._refusing = self._refusing, False
+            failing, self._failing = list(self._failing), set()
+        for sock in failing:
+            self._untrack(sock)
+        self._unfrozen.set()
+        if refusing:
+            self._listen()
+
+    def fail_with(self, status: int = 503) -> None:
+        """Answer every request on new connections with `status` (a Matrix-style JSON error) until resume().
+
+        Open connections are reset, so that nothing already on the wire reaches the server.
+        """
+        with self._lock:
+            self._fail_status = status
+        self._cut_all()
+
+    def freeze_after(self, pattern: str, count: int) -> threading.Event:
+        """Once the `count`-th request whose "METHOD PATH" matches `pattern` has been forwarded, stop
+        passing any answer back to the client (requests still reach the server). Returns an event set
+        at that moment. resume() unfreezes."""
+        event = threading.Event()
+        with self._lock:
+            already = sum(1 for seen in self.requests if re.search(pattern, seen.line))
+            self._freeze = (re.compile(pattern), count, event)
+            if already >= count:
+                self._unfrozen.clear()
+                event.set()
+        return event
+
+    def seen(self, pattern: str) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.requests if re.search(pattern, s.line)]
+
+    def wait_for(self, pattern: str, count: int, timeout: float) -> bool:
+        """Wait (bounded) until `count` requests matching `pattern` have passed; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.seen(pattern)) >= count:
+                return True
+            time.sleep(0.01)
+        return False
+
+    # -- internals -----------------------------------------------------------------
+
+    def _listen(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port or 0))
+        sock.listen(128)
+        self.port = sock.getsockname()[1]
+        with self._lock:
+            self._listener = sock
+
+    def _close_listener(self) -> None:
+        with self._lock:
+            sock, self._listener = self._listener, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _cut_all(self) -> None:
+        with self._lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            _abort(sock)
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.add(sock)
+
+    def _untrack(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(sock)
+        _abort(sock)
+
+    def _accept_loop(self) -> None:
+        while not self._stopped.is_set():
+            with self._lock:
+                listener = self._listener
+            if listener is None:
+                time.sleep(0.02)
+                continue
+            try:
+                ready, _, _ = select.select([listener], [], [], 0.1)
+                if not ready:
+                    continue
+                client, _ = listener.accept()
+            except (OSError, ValueError):
+                continue  # the listener was closed under us (sever/stop)
+            with self._lock:
+                self.accepted += 1
+                refusing, failing = self._refusing, self._fail_status
+            if refusing:
+                _abort(client)
+                continue
+            target = self._fail_connection if failing else self._connect
+            thread = threading.Thread(target=target, args=(client, failing), name="tcp-proxy-conn", daemon=True)
+            thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+
+    def _record(self, data: bytes, by_proxy: bool = False) -> list[Seen]:
+        found = [Seen(time.monotonic(), m.group(1).decode(), m.group(2).decode("latin-1"), by_proxy)
+                 for m in _REQUEST_LINE.finditer(data)]
+        if not found:
+            return found
+        with self._lock:
+            self.requests.extend(found)
+            if self._freeze is not None and not by_proxy:
+                pattern, count, event = self._freeze
+                if sum(1 for s in self.requests if pattern.search(s.line)) >= count and not event.is_set():
+                    self._unfrozen.clear()
+                    event.set()
+        return found
+
+    def _connect(self, client: socket.socket, _failing: object) -> None:
+        self._track(client)
+        try:
+            upstream = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            self._untrack(client)  # the server is down: the client sees its connection reset
+            return
+        upstream.settimeout(None)
+        self._track(upstream)
+        down = threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True)
+        down.start()
+        self._pump(client, upstream, True)
+        down.join(timeout=10)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, requests: bool) -> None:
+        try:
+            while not self._stopped.is_set():
+                ready, _, _ = select.select([src], [], [], 0.2)
+                if not ready:
+                    continue
+                data = src.recv(65536)
+                if not data:
+                    break
+                if requests:
+                    # Record first: a freeze triggered by this request is in place before it can be answered.
+                    self._record(data)
+                    dst.sendall(data)
+                else:
+                    while not self._unfrozen.wait(0.1):
+                        if self._stopped.is_set():
+                            return
+                    dst.sendall(data)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._untrack(src)
+            self._untrack(dst)
+
+    def _fail_connection(self, client: socket.socket, status: int) -> None:
+        """Play a server that answers every request with `status`, keeping the connection alive."""
+        self._track(client)
+        with self._lock:
+            self._failing.add(client)
+        buffer = b""
+        body = json.dumps({"errcode": "M_UNKNOWN", "error": f"injected {status} by the test proxy"}).encode()
+        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        try:
+            client.settimeout(30)
+            while not self._stopped.is_set():
+                while b"\r\n\r\n" not in buffer:
+                    data = client.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                headers, buffer = buffer.split(b"\r\n\r\n", 1)
+                self._record(headers + b"\r\n", by_proxy=True)
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", headers)
+                needed = int(length.group(1)) if length else 0
+                while len(buffer) < needed:
+                    data = client.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                buffer = buffer[needed:]
+                client.sendall(head + body)
+        except (OSError, ValueError):
+            pass
+        finally:
+            with self._lock:
+                self._failing.discard(client)
+            self._untrack(client)
