@@ -77,8 +77,7 @@ def plan_text(plan: Plan) -> str:
                      "deploy the files from `roomsync well-known --out DIR`)")
         lines += [_change_line(change, False) for change in plan.well_known]
         lines.append("")
-    notes = [f"  {room.alias}: {note}" for room in plan.rooms for note in room.notes]
-    notes += [f"  bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
+    notes = [f"  {line}" for line in _notes(plan)]
     if notes:
         lines += ["Notes (not changes):", *notes, ""]
     if plan.warnings:
@@ -87,6 +86,16 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"Removals: {plan.removals} (sync allows {plan.max_removals} without --allow-removals)")
     lines.append(summary(plan))
     return "\n".join(lines) + "\n"
+
+
+def _notes(plan: Plan) -> list[str]:
+    """Each note once, with the rooms it applies to: a bot pending in ten rooms is one line."""
+    rooms_by_note: dict[str, list[str]] = {}
+    for room in plan.rooms:
+        for note in room.notes:
+            rooms_by_note.setdefault(note, []).append(room.alias)
+    lines = [f"{note} (in {', '.join(aliases)})" for note, aliases in rooms_by_note.items()]
+    return lines + [f"bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
 
 
 def _bots_text(plan: Plan) -> list[str]:
@@ -180,8 +189,7 @@ def plan_markdown(plan: Plan) -> str:
         lines += ["#### .well-known delegation (not changed by sync)", ""]
         lines += [f"- `{c.field}`: {_md(c.before)} → {_md(c.after)}" for c in plan.well_known]
         lines.append("")
-    notes = [f"- `{room.alias}`: {note}" for room in plan.rooms for note in room.notes]
-    notes += [f"- bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
+    notes = [f"- {line}" for line in _notes(plan)]
     if notes:
         lines += ["<details><summary>Notes (not changes)</summary>", "", *notes, "", "</details>", ""]
     if plan.warnings:

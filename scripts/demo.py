@@ -33,13 +33,19 @@ def main() -> None:
         print(f"Starting a throwaway Synapse for {server_name} ...", flush=True)
         with SynapseServer(Path(workdir), server_name=server_name) as synapse:
             token = synapse.register("roomsync", admin=True)
+            # What the README advises for a real server: exempt the account from rate limits.
+            synapse.request("POST", "/_synapse/admin/v1/users/@roomsync:" + server_name + "/override_ratelimit",
+                            token, body={"messages_per_second": 0, "burst_count": 0})
             # The bots must exist to be invited; on a real server they are registered already.
-            bots = yaml.safe_load((ROOT / "bots.yaml").read_text())["bots"]
-            for bot in bots:
+            # Bots with a token_env get their token through that variable, as in the sync job.
+            bot_tokens = {}
+            for bot in yaml.safe_load((ROOT / "bots.yaml").read_text())["bots"]:
                 if bot["user"].endswith(f":{server_name}"):
-                    synapse.register(bot["user"][1:].split(":", 1)[0])
+                    bot_token = synapse.register(bot["user"][1:].split(":", 1)[0])
+                    if bot.get("token_env"):
+                        bot_tokens[bot["token_env"]] = bot_token
             print(f"Synapse is up at {synapse.url}; provisioning account @roomsync:{server_name}")
-            env = {**os.environ, "ROOMSYNC_HOMESERVER": synapse.url, "ROOMSYNC_ACCESS_TOKEN": token}
+            env = {**os.environ, **bot_tokens, "ROOMSYNC_HOMESERVER": synapse.url, "ROOMSYNC_ACCESS_TOKEN": token}
             step("check the config offline", "validate", env=env)
             step("what would change (everything is new)", "plan", env=env)
             step("make the homeserver match", "sync", env=env)
