@@ -158,7 +158,8 @@ def validate(ctx: click.Context) -> None:
     Every problem is printed as FILE:LINE:COLUMN: message; exit 1 if there is any.
     """
     config = _config(ctx)
-    click.echo(f"ok: {len(config.rooms)} rooms for {config.server_name}")
+    bots = f", {len(config.bots)} bot{'s' if len(config.bots) != 1 else ''}" if config.bots else ""
+    click.echo(f"ok: {len(config.rooms)} rooms{bots} for {config.server_name}")
 
 
 FORMATS = {"text": render.plan_text, "json": render.plan_json, "markdown": render.plan_markdown}
