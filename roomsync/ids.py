@@ -57,11 +57,3 @@ def user_id_problem(user_id: str) -> str | None:
 
 def full_alias(localpart: str, server_name: str) -> str:
     return f"#{localpart}:{server_name}"
-
-
-def local_part_of(alias: str, server_name: str) -> str | None:
-    """'zuul' for '#zuul:server_name'; None for an alias on another server."""
-    suffix = f":{server_name}"
-    if alias.startswith("#") and alias.endswith(suffix):
-        return alias[1 : -len(suffix)]
-    return None

@@ -142,9 +142,8 @@ def _plan_create(scope: _Scope, spec: RoomSpec) -> RoomPlan:
         draft.change("join_rule", None, rule)
         if rule == "restricted":
             allow = _allow_list(scope, spec)
-            draft.change("join_rule.allow", None, [ref.alias for ref in allow],
-                         PutState("m.room.join_rules", "", _join_rules_content("restricted", allow)))
-            follow_ups.append(draft.actions.pop())
+            draft.change("join_rule.allow", None, [ref.alias for ref in allow])
+            follow_ups.append(PutState("m.room.join_rules", "", _join_rules_content("restricted", allow)))
     if spec.get("encrypted"):
         initial_state.append({"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}})
     if spec.manages("encrypted"):
