@@ -14,8 +14,8 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote, urlencode
+from typing import Any, Callable
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig
@@ -36,6 +36,8 @@ class RetryPolicy:
     transient_tries: int = 4  # 5xx answers or connection failures tolerated per request
     backoff: float = 0.5  # first backoff after a transient failure, doubling each time
     timeout: float = 60.0  # one request, seconds
+    connect_timeout: float = 10.0  # TCP connect plus TLS handshake: a silent host fails fast
+    first_timeout: float = 10.0  # the first request of a run: a wrong URL is reported in seconds
 
 
 class AuthError(HomeserverError):
@@ -77,6 +79,8 @@ class Homeserver:
         # Set once a request has used up its retries against an unreachable or failing server:
         # every later request fails at once instead of retrying all over again.
         self.unavailable: str | None = None
+        # Called with a one-line message before a wait a person would notice (rate limit, backoff).
+        self.on_wait: Callable[[str], None] | None = None
 
     async def __aenter__(self) -> Homeserver:
         # max_limit_exceeded/max_timeouts of 0: nio must never retry on its own (it would forever).
@@ -91,14 +95,24 @@ class Homeserver:
     # --- one request, with bounded retries ---------------------------------------------
 
     async def call(
-        self, method: str, path: str, body: Any = None, *, what: str, missing_ok: bool = False
+        self, method: str, path: str, body: Any = None, *, what: str, missing_ok: bool = False,
+        first: bool = False,
     ) -> Any:
-        """Send a request; return the decoded JSON answer, or None for a 404 when missing_ok."""
+        """Send a request; return the decoded JSON answer, or None for a 404 when missing_ok.
+
+        `first` marks the first request of a run: it gets a short timeout and no retries when
+        the server cannot be reached, and its failure says what is likely wrong with the URL.
+        """
         assert self._nio is not None, "use Homeserver as an async context manager"
         if self.unavailable:
             raise HomeserverError(f"not attempted ({what}): {self.unavailable}")
         policy = self.policy
         data = None if body is None else json.dumps(body)
+        if first:
+            connect = min(policy.connect_timeout, policy.first_timeout / 2)
+            timeout = aiohttp.ClientTimeout(total=policy.first_timeout, connect=connect)
+        else:
+            timeout = aiohttp.ClientTimeout(total=policy.timeout, connect=policy.connect_timeout)
         limited = transient = 0
         while True:
             try:
@@ -108,13 +122,16 @@ class Homeserver:
                     self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
                     log.debug("%s %s", method, path)
                     try:
-                        response = await self._nio.send(method, path, data, dict(self._headers))
+                        response = await self._nio.send(method, path, data, dict(self._headers), timeout=timeout)
                         status = response.status
-                        text = await response.text()
+                        content_type = response.headers.get("Content-Type", "")
+                        text = await response.text(errors="replace")
                         response.release()
                     finally:
                         self._in_flight -= 1
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                if first:
+                    raise HomeserverError(await _unreachable(self.base_url, exc, timeout)) from None
                 transient += 1
                 reason = _describe(exc)
                 if transient > policy.transient_tries:
@@ -125,9 +142,16 @@ class Homeserver:
 
             text = text.replace(self._token, "[redacted]")  # a server or proxy may echo the request
             answer = _decode(text)
+            if answer is None:
+                # Not Matrix's JSON (an HTML error page, a proxy's text): never show the body.
+                if first and status < 500:
+                    raise HomeserverError(_not_matrix(self.base_url, status, content_type))
+                answer = {}
+                message = f"HTTP {status}, not a Matrix JSON answer ({_kind(content_type)})"
+            else:
+                message = str(answer.get("error", "")) if isinstance(answer, dict) else ""
+                message = " ".join(message.split())  # one line, whatever the server sent
             errcode = answer.get("errcode", "") if isinstance(answer, dict) else ""
-            message = str(answer.get("error", "")) if isinstance(answer, dict) else ""
-            message = " ".join((message or text[:200]).split())  # one line, whatever the server sent
             if status == 429 or errcode == "M_LIMIT_EXCEEDED":
                 limited += 1
                 self.rate_limited += 1
@@ -135,6 +159,7 @@ class Homeserver:
                     raise MatrixError(status, "M_LIMIT_EXCEEDED", f"still rate limited after {limited} tries", what)
                 wait = min(_retry_after(answer) / 1000.0, policy.max_wait)
                 log.info("rate limited (%s); waiting %.1fs", what, wait)
+                self._announce(f"waiting {_seconds(wait)}: the homeserver's rate limit ({what})", wait)
                 await asyncio.sleep(wait)
                 continue
             if status >= 500:
@@ -149,21 +174,33 @@ class Homeserver:
                     f"{self.base_url} rejected the access token ({errcode or status}: {message}); "
                     f"check {self._token_source}"
                 )
+            if first and status == 404 and errcode in ("M_UNRECOGNIZED", ""):
+                raise HomeserverError(_not_matrix(self.base_url, status, content_type, errcode))
             if 200 <= status < 300:
                 return answer
             if status == 404 and missing_ok:
                 return None
             raise MatrixError(status, errcode or "M_UNKNOWN", message or f"HTTP {status}", what)
 
+    def _announce(self, message: str, seconds: float) -> None:
+        """Tell the person (or CI log) watching about a wait long enough to notice."""
+        if self.on_wait is not None and seconds >= 1:
+            self.on_wait(message)
+
     async def _backoff(self, attempt: int, why: str) -> None:
         delay = self.policy.backoff * (2 ** (attempt - 1)) * (0.75 + random.random() / 2)
         log.info("retrying in %.1fs after %s", delay, why)
+        self._announce(f"waiting {_seconds(delay)} before retrying: {why}", delay)
         await asyncio.sleep(delay)
 
     # --- reading ---------------------------------------------------------------------
 
     async def whoami(self) -> str:
-        answer = await self.call("GET", f"{CLIENT}/account/whoami", what="whoami")
+        """The token's user. The first request of a run: it also checks the URL points at Matrix."""
+        answer = await self.call("GET", f"{CLIENT}/account/whoami", what="whoami", first=True)
+        if not isinstance(answer, dict) or not isinstance(answer.get("user_id"), str):
+            raise HomeserverError(f"{self.base_url} answered whoami without a user id; is it a Matrix homeserver's "
+                                  "base URL?")
         return answer["user_id"]
 
     async def default_room_version(self) -> str:
@@ -292,10 +329,11 @@ async def fetch_public(url: str, timeout: float = 20.0) -> tuple[int | None, str
 
 
 def _decode(text: str) -> Any:
+    """The JSON answer; {} for an empty body; None when the body is not JSON at all."""
     try:
-        return json.loads(text) if text else {}
+        return json.loads(text) if text.strip() else {}
     except ValueError:
-        return {}
+        return None
 
 
 def _retry_after(answer: Any) -> float:
@@ -307,3 +345,60 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
     return str(exc) or exc.__class__.__name__
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def _kind(content_type: str) -> str:
+    return content_type.split(";")[0].strip() or "no content type"
+
+
+# Newer aiohttp names these cases; with an older one they fall through to the generic message.
+_DNS_ERROR = getattr(aiohttp, "ClientConnectorDNSError", ())
+_CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", ())
+
+BASE_URL_HINT = "the homeserver URL must be the client-server API's base URL, e.g. https://matrix.example.org"
+
+
+def _not_matrix(base_url: str, status: int, content_type: str, errcode: str = "") -> str:
+    """The first request got an answer, but not from a Matrix client-server API at this URL."""
+    what = f"{status} {errcode}" if errcode else f"{status}, {_kind(content_type)}"
+    path = urlsplit(base_url).path
+    hint = f"{BASE_URL_HINT}, without a path ({path})" if path.strip("/") else BASE_URL_HINT
+    return f"{base_url} does not look like a Matrix homeserver (whoami answered HTTP {what}); {hint}"
+
+
+async def _unreachable(base_url: str, exc: BaseException, timeout: aiohttp.ClientTimeout) -> str:
+    """Why the first request failed, in words that point at the likely mistake."""
+    url = urlsplit(base_url)
+    host = url.netloc
+    reason = _describe(exc)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"cannot reach {base_url}: its TLS certificate is not trusted ({exc.certificate_error})"
+    if isinstance(exc, _DNS_ERROR):
+        return f"cannot reach {base_url}: cannot resolve the host name {url.hostname}"
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ConnectionRefusedError):
+        return f"cannot reach {base_url}: connection refused (is the homeserver running, and is {host} right?)"
+    if isinstance(exc, _CONNECT_TIMEOUT):
+        reason = f"no connection{' or TLS handshake' if url.scheme == 'https' else ''} within " \
+                 f"{_seconds(timeout.connect or 0)}"
+    elif isinstance(exc, aiohttp.ClientSSLError):
+        reason = "the TLS handshake failed"
+    elif isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        reason = f"{host} accepted the connection but sent no answer within {_seconds(timeout.total or 0)}"
+    other = "http" if url.scheme == "https" else "https"
+    if await _speaks(f"{other}://{host}"):
+        return f"cannot reach {base_url} ({reason}), but {host} answers {other}://: is it {other}://{host}?"
+    return f"cannot reach {base_url}: {reason}"
+
+
+async def _speaks(base_url: str) -> bool:
+    """Does anything answer HTTP at this base URL? Only used to explain a failed first request."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
+            async with session.get(f"{base_url}/_matrix/client/versions", ssl=False) as response:
+                return response.status > 0
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+        return False
