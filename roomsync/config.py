@@ -25,7 +25,8 @@ from .model import ALL_ROOMS, BotSpec, Config, RoomSpec
 from .yamlfile import LoadedFile, load_yaml
 
 SETTINGS_FILE = "roomsync.yaml"
-ROOMS_GLOB = "rooms/*.yaml"
+ROOMS_DIR = "rooms"
+ROOMS_SUFFIXES = (".yaml", ".yml")
 BOTS_FILE = "bots.yaml"
 MAX_TOPIC_BYTES = 32_000  # well inside Matrix's 64 KiB event limit
 JOIN_RULE_MIN_VERSION = {"knock": 7, "restricted": 8}
@@ -249,23 +250,62 @@ class _AliasRegistry:
         return []
 
 
+def _rooms_files(root: Path) -> tuple[list[Path], list[Problem]]:
+    """rooms/*.yaml and rooms/*.yml; a rooms file anywhere else is an error, never ignored."""
+    directory = root / ROOMS_DIR
+    settings = display_path(root / SETTINGS_FILE)
+    if not directory.is_dir():
+        return [], [Problem(Mark(settings, 1, 1), f"there is no {ROOMS_DIR}/ directory next to this file: "
+                                                  f"declare the rooms in {ROOMS_DIR}/*.yaml")]
+    files, problems = [], []
+    for path in sorted(directory.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in ROOMS_SUFFIXES or path.name.startswith("."):
+            continue
+        if path.parent != directory:
+            problems.append(Problem(Mark(display_path(path), 1, 1), f"not read: rooms files must be directly in "
+                                                                   f"{ROOMS_DIR}/, not in a subdirectory"))
+        else:
+            files.append(path)
+    if not files and not problems:
+        problems.append(Problem(Mark(settings, 1, 1), f"{ROOMS_DIR}/ holds no .yaml or .yml file: declare the "
+                                                      f"rooms there, each file with a top-level 'rooms:' list"))
+    return files, problems
+
+
+def homeserver_problem(url: str) -> str | None:
+    """The client-server API's base URL: a request path is added to it, so it must have none of its own."""
+    if "/_matrix" in url:
+        base = url.split("/_matrix", 1)[0] or "https://matrix.example.org"
+        return f"homeserver must be the base URL without /_matrix/...: '{base}'"
+    return None
+
+
 def load_config(root: Path) -> Config:
-    """Read and check the whole config directory. Raises ConfigError listing every problem."""
+    """Read and check the whole config directory. Raises ConfigError listing every problem.
+
+    A problem that only follows from an earlier one is not reported: when a rooms file cannot
+    be read, its rooms are unknown, so "unknown room" in bots.yaml or "unknown space" would be
+    false; when server_name is missing, nothing that depends on it is checked.
+    """
     root = Path(root)
     problems: list[Problem] = []
 
     settings = load_yaml(root / SETTINGS_FILE, display_path(root / SETTINGS_FILE))
+    if not (root / SETTINGS_FILE).exists():
+        settings.problems = [Problem(Mark(settings.display, 1, 1), "file not found: run roomsync in the config "
+                                     "directory, or name it with -C DIR")]
     problems += settings.problems
     if settings.data is not None or not settings.problems:
         problems += _schema_problems(settings, "roomsync.schema.json")
     data = settings.data if isinstance(settings.data, dict) else {}
     server_name = data.get("server_name") if isinstance(data.get("server_name"), str) else ""
-    if server_name:
-        problem = ids.server_name_problem(server_name)
-        if problem:
-            problems.append(settings.problem(("server_name",), problem))
+    if server_name and (problem := ids.server_name_problem(server_name)):
+        problems.append(settings.problem(("server_name",), problem))
+        server_name = ""
     if isinstance(data.get("account"), str) and (problem := ids.user_id_problem(data["account"])):
         problems.append(settings.problem(("account",), problem))
+    if isinstance(data.get("homeserver"), str) and (problem := homeserver_problem(data["homeserver"])):
+        problems.append(settings.problem(("homeserver",), problem))
     delegated = data.get("well_known") if isinstance(data.get("well_known"), dict) else {}
     if isinstance(delegated.get("server"), str) and ids.server_name_problem(delegated["server"]):
         problems.append(settings.problem(("well_known", "server"),
@@ -276,14 +316,21 @@ def load_config(root: Path) -> Config:
     rooms: list[RoomSpec] = []
     located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]] = []
     aliases = _AliasRegistry()
-    for path in sorted(root.glob(ROOMS_GLOB)):
+    paths, file_problems = _rooms_files(root)
+    if not (root / SETTINGS_FILE).exists() and not (root / ROOMS_DIR).is_dir():
+        file_problems = []  # neither is there: the wrong directory, which roomsync.yaml's problem says
+    problems += file_problems
+    complete = bool(server_name) and not file_problems  # every declared room is known
+    for path in paths:
         loaded = load_yaml(path, display_path(path))
         problems += loaded.problems
         if loaded.data is None and loaded.problems:
+            complete = False
             continue
-        file_problems = _schema_problems(loaded, "rooms.schema.json")
-        problems += file_problems
-        if file_problems or not server_name:
+        schema_problems = _schema_problems(loaded, "rooms.schema.json")
+        problems += schema_problems
+        if schema_problems or not server_name:
+            complete = False
             continue
         for index, entry in enumerate(loaded.data["rooms"]):
             at = ("rooms", index)
@@ -302,9 +349,10 @@ def load_config(root: Path) -> Config:
             rooms.append(spec)
             located.append((spec, loaded, at))
 
-    problems += _space_problems(located)
+    problems += _space_problems(located, complete)
     account = data.get("account") if isinstance(data.get("account"), str) else None
-    bots, bot_problems = _load_bots(root, server_name, {spec.alias for spec in rooms}, account)
+    known_rooms = {spec.alias for spec in rooms} if complete else None
+    bots, bot_problems = _load_bots(root, server_name, known_rooms, account)
     problems += bot_problems
     if problems:
         raise ConfigError(problems)
@@ -315,8 +363,11 @@ def load_config(root: Path) -> Config:
     )
 
 
-def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]]) -> list[Problem]:
-    """Space references must name declared spaces, restricted rooms need one, and no cycles."""
+def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], complete: bool) -> list[Problem]:
+    """Space references must name declared spaces, restricted rooms need one, and no cycles.
+
+    When some rooms could not be read (`complete` is false), an unknown space may well be one of
+    them: that is not reported."""
     problems = []
     by_alias = {spec.alias: spec for spec, _, _ in located}
     for spec, loaded, at in located:
@@ -327,7 +378,8 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]])
             if link.space in seen:
                 problems.append(loaded.problem(path, f"space '{link.space}' is listed twice"))
             elif target is None:
-                problems.append(loaded.problem(path, f"unknown space '{link.space}': no room has that alias"))
+                if complete:
+                    problems.append(loaded.problem(path, f"unknown space '{link.space}': no room has that alias"))
             elif not target.is_space:
                 problems.append(loaded.problem(path, f"'{link.space}' is not a space (it has no 'type: space')"))
             elif link.space == spec.alias:
@@ -360,8 +412,10 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]])
 
 
 def _load_bots(
-    root: Path, server_name: str, room_aliases: set[str], account: str | None
+    root: Path, server_name: str, room_aliases: set[str] | None, account: str | None
 ) -> tuple[tuple[BotSpec, ...], list[Problem]]:
+    """bots.yaml. room_aliases is None when not every declared room is known (a rooms file has a
+    problem): then a bot's rooms are not checked, since "unknown room" could be false."""
     path = root / BOTS_FILE
     if not path.exists():
         return (), []
@@ -387,14 +441,14 @@ def _load_bots(
         elif entry["user"] == account:
             problems.append(loaded.problem(at + ("user",), f"{account} is the provisioning account (roomsync.yaml "
                                            "account), not a bot; roomsync never changes its own membership or power"))
-        elif entry.get("token_env") and not entry["user"].endswith(f":{server_name}"):
+        elif server_name and entry.get("token_env") and not entry["user"].endswith(f":{server_name}"):
             problems.append(loaded.problem(at + ("token_env",), "token_env only works for bots on "
                                            f"{server_name}; a bot on another homeserver joins by itself"))
         rooms = entry["rooms"]
         if ALL_ROOMS in rooms and len(rooms) > 1:
             problems.append(loaded.problem(at + ("rooms",), "'*' means every room; list nothing else with it"))
         for room_index, alias in enumerate(rooms):
-            if alias != ALL_ROOMS and alias not in room_aliases:
+            if alias != ALL_ROOMS and room_aliases is not None and alias not in room_aliases:
                 problems.append(loaded.problem(at + ("rooms", room_index), f"unknown room '{alias}'"))
         bots.append(BotSpec(
             name=entry["name"], user=entry["user"], rooms=tuple(rooms), power_level=entry.get("power_level", 0),

@@ -36,7 +36,12 @@ class ConfigError(RoomsyncError):
     """The configuration is invalid; carries every problem found."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(set(problems))
+        # Files in the order they were read (roomsync.yaml, rooms/*, bots.yaml): a problem in
+        # roomsync.yaml or a rooms file usually explains what follows. Within a file, by position.
+        files: dict[str, int] = {}
+        for problem in problems:
+            files.setdefault(problem.mark.file, len(files))
+        self.problems = sorted(set(problems), key=lambda p: (files[p.mark.file], p))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

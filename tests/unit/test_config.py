@@ -56,7 +56,11 @@ def load_problems(root: Path) -> list[Problem]:
 
 def check_well_formed(problems: list[Problem]) -> None:
     assert problems, "ConfigError without problems"
-    assert problems == sorted(problems)
+    order = {"roomsync.yaml": 0, "bots.yaml": 2}  # files in the order they are read, rooms files between
+    files = [p.mark.file for p in problems]
+    assert files == sorted(files, key=lambda f: (order.get(Path(f).name, 1), files.index(f)))
+    for file in set(files):
+        assert [p for p in problems if p.mark.file == file] == sorted(p for p in problems if p.mark.file == file)
     for problem in problems:
         assert isinstance(problem.mark, Mark)
         assert problem.mark.line >= 1 and problem.mark.column >= 1
@@ -272,10 +276,91 @@ def test_repository_config_is_valid() -> None:
     assert len(aliases) == len(config.rooms)
 
 
-def test_config_without_rooms_dir_is_valid_and_empty(tmp_path: Path) -> None:
+def test_config_without_rooms_dir_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "roomsync.yaml").write_text(SETTINGS, encoding="utf-8")
-    config = load_config(tmp_path)
-    assert config.rooms == ()
+    (tmp_path / "bots.yaml").write_text('bots:\n  - {name: b, user: "@b:example.org", rooms: [general]}\n')
+    monkeypatch.chdir(tmp_path)
+    problems = load_problems(Path("."))
+    # Only the cause: without rooms/ every room is unknown, which is not worth a line per bot room.
+    assert [str(p) for p in problems] == [
+        "roomsync.yaml:1:1: there is no rooms/ directory next to this file: declare the rooms in rooms/*.yaml"]
+
+
+def test_rooms_dir_without_rooms_files_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(tmp_path, "rooms: []\n")
+    (tmp_path / "rooms" / "a.yaml").rename(tmp_path / "rooms" / "a.json")
+    monkeypatch.chdir(tmp_path)
+    problems = load_problems(Path("."))
+    assert len(problems) == 1 and "holds no .yaml or .yml file" in problems[0].message
+
+
+def test_yml_rooms_files_are_read_like_yaml(tmp_path: Path) -> None:
+    write_config(tmp_path, "rooms:\n  - alias: general\n")
+    (tmp_path / "rooms" / "extra.yml").write_text("rooms:\n  - alias: extra\n", encoding="utf-8")
+    (tmp_path / "rooms" / "Upper.YAML").write_text("rooms:\n  - alias: upper\n", encoding="utf-8")
+    assert sorted(r.alias for r in load_config(tmp_path).rooms) == ["extra", "general", "upper"]
+
+
+def test_a_yml_file_is_checked_like_any_rooms_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(tmp_path, "rooms:\n  - alias: general\n")
+    (tmp_path / "rooms" / "extra.yml").write_text("rooms:\n  - alias: Extra\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert [str(p.mark) for p in load_problems(Path("."))] == ["rooms/extra.yml:2:12"]
+
+
+def test_rooms_files_in_a_subdirectory_are_refused_not_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(tmp_path, "rooms:\n  - alias: general\n")
+    (tmp_path / "rooms" / "zuul").mkdir()
+    (tmp_path / "rooms" / "zuul" / "zuul.yaml").write_text("rooms:\n  - alias: zuul\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    problems = load_problems(Path("."))
+    assert [str(p.mark) for p in problems] == ["rooms/zuul/zuul.yaml:1:1"]
+    assert "directly in rooms/" in problems[0].message
+
+
+BROKEN_ROOMS_FILES = {
+    "typo in a key": "rooms:\n  - alias: general\n    nmae: General\n",
+    "bad indent": "rooms:\n  - alias: general\n   name: General\n",
+    "a tab": "rooms:\n\t- alias: general\n",
+    "bad value": "rooms:\n  - alias: general\n    join_rule: everyone\n",
+    "not a list": "rooms: general\n",
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(BROKEN_ROOMS_FILES))
+def test_one_mistake_in_a_rooms_file_is_the_only_problem(
+    mistake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bots and spaces that name the broken file's rooms must not add "unknown room" lines.
+    write_config(tmp_path, BROKEN_ROOMS_FILES[mistake])
+    (tmp_path / "rooms" / "b.yaml").write_text(
+        "rooms:\n  - alias: dev\n    spaces: [community]\n  - alias: community\n    type: space\n"
+        "  - alias: misc\n    join_rule: restricted\n    spaces: [general]\n", encoding="utf-8")
+    (tmp_path / "bots.yaml").write_text(
+        'bots:\n  - {name: b, user: "@b:example.org", rooms: [general, dev]}\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    problems = load_problems(Path("."))
+    assert [p.mark.file for p in problems] == ["rooms/a.yaml"], [str(p) for p in problems]
+
+
+def test_missing_server_name_gives_no_message_with_a_blank_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, "rooms:\n  - alias: general\n", settings_text="account: '@rs:example.org'\n")
+    (tmp_path / "bots.yaml").write_text(
+        'bots:\n  - {name: b, user: "@b:example.org", rooms: [general], token_env: B_TOKEN}\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    problems = load_problems(Path("."))
+    assert [str(p) for p in problems] == ["roomsync.yaml:1:1: missing required field 'server_name'"]
+
+
+def test_homeserver_with_a_matrix_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(tmp_path, "rooms:\n  - alias: general\n",
+                 settings_text="server_name: example.org\nhomeserver: https://matrix.example.org/_matrix/client\n")
+    monkeypatch.chdir(tmp_path)
+    problems = load_problems(Path("."))
+    assert [str(p.mark) for p in problems] == ["roomsync.yaml:2:13"]
+    assert "base URL" in problems[0].message and "'https://matrix.example.org'" in problems[0].message
 
 
 def test_problems_in_several_files_are_all_reported_sorted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,7 +370,7 @@ def test_problems_in_several_files_are_all_reported_sorted(tmp_path: Path, monke
     monkeypatch.chdir(tmp_path)
     problems = load_problems(Path("."))
     check_well_formed(problems)
-    assert [str(p.mark) for p in problems] == ["rooms/a.yaml:2:12", "rooms/b.yaml:3:16", "roomsync.yaml:2:1"]
+    assert [str(p.mark) for p in problems] == ["roomsync.yaml:2:1", "rooms/a.yaml:2:12", "rooms/b.yaml:3:16"]
 
 
 def test_absolute_paths_outside_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
