@@ -115,11 +115,13 @@ class RoomPlan:
 
     @property
     def status(self) -> str:
+        """error, create, change (the room's own state changes) or ok (nothing, or only its bots)."""
         if self.errors:
             return "error"
         if self.create:
             return "create"
-        return "change" if self.actions else "ok"
+        own = any(c.section == ROOMS for c in self.changes) or (self.actions and not self.changes)
+        return "change" if own else "ok"
 
 
 @dataclass(frozen=True)

@@ -57,3 +57,8 @@ def user_id_problem(user_id: str) -> str | None:
 
 def full_alias(localpart: str, server_name: str) -> str:
     return f"#{localpart}:{server_name}"
+
+
+def localpart_of(alias: str) -> str:
+    """'#zuul:opendev.org' -> 'zuul' (a local part never holds ':')."""
+    return alias.split(":", 1)[0].lstrip("#")

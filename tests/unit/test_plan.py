@@ -115,14 +115,23 @@ def test_create_body_has_no_room_version_when_not_given():
 
 @pytest.mark.parametrize("version", ["12", "org.matrix.hydra.11"])
 def test_create_privileged_creator_version_leaves_account_out_of_users(version):
-    rp = plan_room(spec("dev", room_version=version, power_levels={"users": {ME: 100, BOB: 50}}))
+    rp = plan_room(spec("dev", room_version=version, power_levels={"users": {BOB: 50}}))
     assert body_of(rp)["power_level_content_override"]["users"] == {BOB: 50}
     assert not rp.errors
+
+
+@pytest.mark.parametrize("level", [100, 50])
+def test_create_privileged_creator_version_refuses_the_account_listed(level):
+    # The account will be the creator: creators may not be listed, at any level.
+    rp = plan_room(spec("dev", room_version="12", power_levels={"users": {ME: level, BOB: 50}}))
+    assert rp.status == "error"
+    assert any("creator" in e and ME in e for e in rp.errors), rp.errors
 
 
 def test_create_uses_snapshot_default_version_for_privileged_creators():
     rp = plan_room(spec("dev", power_levels={"users": {ME: 100, BOB: 50}}), default_room_version="12")
     assert ME not in body_of(rp)["power_level_content_override"]["users"]
+    assert rp.status == "error"
 
 
 @pytest.mark.parametrize("version", ["10", "11"])
@@ -341,15 +350,23 @@ def test_power_levels_keep_the_accounts_own_entry():
 
 
 def test_power_levels_never_list_v12_creators():
-    rp = plan_room(spec("dev", power_levels={"users": {ME: 100, BOB: 50}}), room("12"))
+    rp = plan_room(spec("dev", power_levels={"users": {BOB: 50}}), room("12"))
     assert puts(rp)["m.room.power_levels"]["users"] == {BOB: 50}
     assert [c.field for c in rp.changes] == [f"power_levels.users.{BOB}"]
 
 
-def test_power_levels_never_list_v12_additional_creators():
+def test_listing_a_v12_creator_is_an_error_for_the_room():
+    rp = plan_room(spec("dev", power_levels={"users": {ME: 100, BOB: 50}}), room("12"))
+    assert rp.status == "error"
+    assert any("creator" in e and ME in e for e in rp.errors), rp.errors
+    assert ME not in puts(rp)["m.room.power_levels"]["users"]
+
+
+def test_listing_a_v12_additional_creator_is_an_error_for_the_room():
     live = room("12", additional_creators=[CAROL])
     rp = plan_room(spec("dev", power_levels={"users": {CAROL: 100, BOB: 50}}), live)
-    assert puts(rp)["m.room.power_levels"]["users"] == {BOB: 50}
+    assert rp.status == "error"
+    assert any(CAROL in e for e in rp.errors), rp.errors
 
 
 def test_power_levels_older_version_creator_is_listed():
@@ -374,10 +391,10 @@ def test_lowering_the_accounts_own_level_is_an_error_when_it_created_an_older_ro
     assert not any(c.field == f"power_levels.users.{ME}" for c in rp.changes)
 
 
-def test_v12_creator_account_declared_low_is_simply_not_listed():
-    rp = plan_room(spec("dev", power_levels={"users": {ME: 0, BOB: 50}}), room("12", creator=ME))
-    assert rp.errors == ()
-    assert puts(rp)["m.room.power_levels"]["users"] == {BOB: 50}
+def test_v12_creator_account_declared_low_is_an_error():
+    rp = plan_room(spec("dev", power_levels={"users": {ME: 50, BOB: 50}}), room("12", creator=ME))
+    assert rp.status == "error"
+    assert any("creator" in e and ME in e for e in rp.errors), rp.errors
 
 
 def test_power_levels_events_are_merged_not_replaced():
@@ -600,7 +617,7 @@ FULL = dict(
     name="Dev", topic="Talk about development", avatar="mxc://opendev.org/abc", join_rule="public",
     history_visibility="world_readable", guest_access="forbidden", directory="public", encrypted=True,
     alt_aliases=["dev-alt", "development"],
-    power_levels={"users": {ME: 100, BOB: 50, CAROL: 0}, "ban": 60, "events": {"m.room.topic": 10},
+    power_levels={"users": {BOB: 50, CAROL: 0}, "ban": 60, "events": {"m.room.topic": 10},
                   "notifications": {"room": 20}, "invite": 0},
 )
 
@@ -691,9 +708,10 @@ def scenarios(draw):
         declared = _levels(draw, users=draw(st.booleans()))
         if "users" in declared:
             declared["users"] = {u: min(level + 1, 100) for u, level in declared["users"].items()}
-            if draw(st.booleans()):
+            creators_listed = version == "12"  # creators may not be listed in version 12
+            if draw(st.booleans()) and not (creators_listed and creator == ME):
                 declared["users"][ME] = 100
-            if draw(st.booleans()):
+            if draw(st.booleans()) and not (creators_listed and creator == ADMIN):
                 declared["users"][ADMIN] = 100
         fields["power_levels"] = declared
     return live, owners, spec("dev", **fields)

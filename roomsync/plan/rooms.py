@@ -1,0 +1,204 @@
+"""A room's own fields: creating it in one createRoom call, or diffing an existing one."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory
+from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
+from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
+from . import bots, links, power_levels, preflight
+from .scope import ALIAS_EVENT, Draft, Scope
+
+# The events map Synapse and the spec start rooms with; merged under a declared `events` at
+# creation so that declaring one event type does not drop the protection of the others.
+DEFAULT_EVENT_LEVELS = {
+    "m.room.name": 50,
+    "m.room.power_levels": 100,
+    "m.room.history_visibility": 100,
+    "m.room.canonical_alias": 50,
+    "m.room.avatar": 50,
+    "m.room.tombstone": 100,
+    "m.room.server_acl": 100,
+    "m.room.encryption": 100,
+}
+FIELDS_OUTSIDE_SIMPLE_STATE = {"join_rule"}  # needs the space ids of `spaces` when restricted
+
+
+# --- creating a room -----------------------------------------------------------------------
+
+
+def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
+    config, me = scope.config, scope.me
+    draft = Draft()
+    alias = config.alias(spec.alias)
+    version = spec.get("room_version") or scope.snapshot.default_room_version
+    draft.change("alias", None, alias)
+    plan_alt_aliases(scope, spec, None, draft)
+    follow_ups, draft.actions = draft.actions, []  # they need the room, so they go after createRoom
+
+    initial_state: list[dict[str, Any]] = []
+    for name, (event_type, key) in SIMPLE_STATE.items():
+        if spec.manages(name) and name not in FIELDS_OUTSIDE_SIMPLE_STATE:
+            initial_state.append({"type": event_type, "state_key": "", "content": {key: spec.get(name)}})
+            draft.change(name, None, spec.get(name))
+    if spec.manages("join_rule"):
+        initial_state.append(links.initial_join_rules(scope, spec, draft, follow_ups))
+    if spec.get("encrypted"):
+        initial_state.append({"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}})
+    if spec.manages("encrypted"):
+        draft.change("encrypted", None, spec.get("encrypted"))
+    initial_state.append({"type": MANAGED_MARKER, "state_key": "", "content": {"alias": alias}})
+
+    body: dict[str, Any] = {
+        "room_alias_name": spec.alias,
+        "visibility": spec.get("directory", "private"),
+        "initial_state": initial_state,
+    }
+    if spec.manages("directory"):
+        draft.change("directory", None, spec.get("directory"))
+    if spec.manages("room_version"):
+        body["room_version"] = spec.get("room_version")
+        draft.change("room_version", None, spec.get("room_version"))
+    if spec.is_space:
+        body["creation_content"] = {"type": "m.space"}
+        draft.change("type", None, "space")
+
+    serving = scope.serving(spec)
+    declared = dict(spec.get("power_levels") or {})
+    bot_levels = {bot.user: bot.power_level for bot in serving
+                  if bot.power_level != declared.get("users_default", 0)}
+    if declared or bot_levels:
+        if bot_levels:
+            declared["users"] = {**declared.get("users", {}), **bot_levels}
+        override = _creation_power_levels(declared, me, version, draft)
+        body["power_level_content_override"] = override
+        if "users" in (spec.get("power_levels") or {}):
+            preflight.check_admin_floor(scope, override["users"], frozenset({me}), draft)
+        shown = {k: override[k] if k != "events" else declared[k] for k in declared}
+        for change in power_levels.mapping_changes("power_levels", {}, shown):
+            user = change.field.removeprefix("power_levels.users.")
+            draft.change(change.field, None, change.after, section=BOTS if user in bot_levels else "rooms")
+
+    links.plan_space_links(scope, spec, None, draft)
+    follow_ups += draft.actions
+    draft.actions = [CreateRoom(body), *follow_ups]
+    for bot in serving:
+        bots.plan_new_member(scope, bot, draft)
+    return draft.finish(alias, None, create=True)
+
+
+def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, draft: Draft) -> dict[str, Any]:
+    """power_level_content_override for createRoom, keeping the creating account in charge."""
+    override = copy.deepcopy(dict(desired))
+    if "events" in override:
+        defaults = dict(DEFAULT_EVENT_LEVELS)
+        if version in PRIVILEGED_CREATOR_VERSIONS:
+            defaults["m.room.tombstone"] = 150  # upgrades stay with the creators, as Synapse sets it
+        override["events"] = {**defaults, **override["events"]}
+    if version not in PRIVILEGED_CREATOR_VERSIONS:
+        # The creator holds 100 in older room versions: it must be able to change them again.
+        needed = max(override.get("state_default", 50), (override.get("events") or {}).get("m.room.power_levels", 100))
+        if needed > 100:
+            draft.errors.append(f"changing power levels would need {needed}, above the 100 the provisioning "
+                                f"account {me} holds as creator; roomsync would lock itself out")
+    if "users" in override:
+        users = dict(override["users"])
+        if version in PRIVILEGED_CREATOR_VERSIONS:
+            if me in users:
+                draft.errors.append(power_levels.creator_listed(me, version, account=True))
+                users.pop(me)
+        elif users.get(me, 100) < 100:
+            draft.errors.append(f"power_levels.users gives the provisioning account {me} {users[me]}; "
+                                "roomsync never lowers its own power")
+        else:
+            users[me] = max(users.get(me, 100), 100)
+        override["users"] = users
+    return override
+
+
+# --- changing an existing room ---------------------------------------------------------------
+
+
+def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
+    draft = Draft()
+    if scope.rooms:
+        for name, (event_type, key) in SIMPLE_STATE.items():
+            if not spec.manages(name) or name in FIELDS_OUTSIDE_SIMPLE_STATE:
+                continue
+            want, have = spec.get(name), (live.content(event_type) or {}).get(key)
+            if want != have:
+                draft.change(name, have, want, PutState(event_type, "", {key: want}))
+        links.plan_join_rule(scope, spec, live, draft)
+        if spec.manages("encrypted"):
+            if spec.get("encrypted") and not live.encrypted:
+                draft.change("encrypted", False, True, PutState("m.room.encryption", "", {"algorithm": MEGOLM}))
+            elif not spec.get("encrypted") and live.encrypted:
+                draft.errors.append("encrypted: false, but the room is encrypted and Matrix cannot turn "
+                                    "encryption off; declare encrypted: true or leave the field out")
+        if spec.manages("room_version") and spec.get("room_version") != live.room_version:
+            draft.errors.append(f"room_version {spec.get('room_version')} is only used at creation; "
+                                f"this room is version {live.room_version} (upgrading is not supported yet)")
+        if spec.is_space != (live.room_type == "m.space"):
+            draft.errors.append(f"the room's type is {live.room_type or 'a plain room'} and cannot change; "
+                                f"declared: {'space' if spec.is_space else 'a plain room'}")
+        plan_alt_aliases(scope, spec, live, draft)
+
+    power_levels.plan_power_levels(scope, spec, live, draft)
+
+    if scope.rooms:
+        if spec.manages("directory"):
+            want, have = spec.get("directory"), "public" if live.published else "private"
+            if want != have:
+                draft.change("directory", have, want, SetDirectory(want))
+        links.plan_space_links(scope, spec, live, draft)
+    if scope.bots:
+        bots.plan_memberships(scope, spec, live, draft)
+    preflight.check_room(scope, live, draft)
+    return draft.finish(scope.config.alias(spec.alias), live.room_id)
+
+
+def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft) -> None:
+    """New directory entries, removals, then the canonical_alias event that lists what remains."""
+    config, snapshot = scope.config, scope.snapshot
+    primary = config.alias(spec.alias)
+    room_id = live.room_id if live else None
+    live_alts = live.alt_aliases if live else ()
+    if spec.alt_aliases is None:
+        want_alts = [a for a in live_alts if a != primary]
+    else:
+        want_alts = [config.alias(a) for a in spec.alt_aliases]
+        for alt in want_alts:
+            owner = snapshot.alias_owner.get(alt)
+            if owner is None:
+                draft.actions.append(PutAlias(alt))
+            elif owner != room_id:
+                draft.errors.append(f"alias {alt} already points at another room ({owner}); remove it there first")
+        for alt in want_alts:
+            if alt not in live_alts:
+                draft.change("alt_aliases", None, alt)
+        for alt in live_alts:
+            if alt not in want_alts:
+                draft.change("alt_aliases", alt, None)
+
+    # Removed aliases are deleted BEFORE canonical_alias is rewritten (Synapse drops a deleted
+    # alias from that event itself): a run killed in between still finds them listed there.
+    declared = {config.alias(s.alias) for s in config.rooms} | {
+        config.alias(a) for s in config.rooms for a in (s.alt_aliases or ())
+    }
+    for alt in live_alts:
+        if alt in want_alts or alt in declared or not room_id or snapshot.alias_owner.get(alt) != room_id:
+            continue  # never delete an alias the config still uses, or one that is not this room's
+        if alt.endswith(f":{config.server_name}"):
+            draft.actions.append(DeleteAlias(alt))
+
+    have_primary = live.canonical_alias if live else primary  # createRoom sets the primary itself
+    if live and have_primary != primary:
+        draft.change("alias", have_primary, primary)
+    # Order alone is not worth an event: compare as sets, write in the declared order.
+    if have_primary != primary or set(live_alts) != set(want_alts):
+        content: dict[str, Any] = {"alias": primary}
+        if want_alts:
+            content["alt_aliases"] = want_alts
+        draft.actions.append(PutState(ALIAS_EVENT, "", content))

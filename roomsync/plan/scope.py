@@ -1,0 +1,87 @@
+"""What every part of the planner shares: the inputs (Scope) and a room's plan being built (Draft)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from ..actions import ROOMS, Action, Change, RoomPlan
+from ..live import LiveRoom, Snapshot, Unreadable
+from ..model import BotSpec, Config, RoomSpec
+
+ALIAS_EVENT = "m.room.canonical_alias"
+SPACE_CHILD, SPACE_PARENT = "m.space.child", "m.space.parent"
+
+
+@dataclass
+class Draft:
+    """One room's plan while it is being built."""
+
+    changes: list[Change] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def change(self, name: str, before: Any, after: Any, *actions: Action, section: str = ROOMS) -> None:
+        self.changes.append(Change(name, before, after, section))
+        self.actions.extend(actions)
+
+    def finish(self, alias: str, room_id: str | None, create: bool = False) -> RoomPlan:
+        return RoomPlan(alias, room_id, create, tuple(self.changes), tuple(self.actions), tuple(self.errors),
+                        tuple(self.notes))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The planner's inputs: the config, the live snapshot, and what this run is limited to.
+
+    `rooms`/`bots`: which parts are planned (--only). `selected`: alias local parts a run is
+    limited to (--room), None for all. `tokens`: names of the bots' token variables that are
+    set where sync will run, None when unknown (then nothing is said about them).
+    """
+
+    config: Config
+    snapshot: Snapshot
+    rooms: bool = True
+    bots: bool = True
+    selected: frozenset[str] | None = None
+    tokens: frozenset[str] | None = None
+
+    @property
+    def me(self) -> str:
+        return self.snapshot.account
+
+    def is_selected(self, localpart: str) -> bool:
+        return self.selected is None or localpart in self.selected
+
+    def live(self, localpart: str) -> LiveRoom | None:
+        room = self.snapshot.rooms.get(localpart)
+        return room if isinstance(room, LiveRoom) else None
+
+    @cached_property
+    def room_ids(self) -> dict[str, str]:
+        """Full alias -> room id of every declared room that exists, readable or not."""
+        ids = {}
+        for spec in self.config.rooms:
+            room = self.snapshot.rooms.get(spec.alias)
+            if isinstance(room, (LiveRoom, Unreadable)):
+                ids[self.config.alias(spec.alias)] = room.room_id
+        return ids
+
+    @cached_property
+    def aliases_by_id(self) -> dict[str, str]:
+        return {room_id: alias for alias, room_id in self.room_ids.items()}
+
+    def alias_of(self, room_id: str) -> str | None:
+        return self.aliases_by_id.get(room_id)
+
+    def serving(self, spec: RoomSpec) -> list[BotSpec]:
+        return [bot for bot in self.config.bots if bot.serves(spec.alias)] if self.bots else []
+
+    @property
+    def bot_users(self) -> set[str]:
+        return {bot.user for bot in self.config.bots}
+
+    def token_missing(self, bot: BotSpec) -> bool:
+        return bool(bot.token_env) and self.tokens is not None and bot.token_env not in self.tokens
