@@ -163,7 +163,7 @@ async def apply_plan(
     hs: Homeserver,
     plan: Plan,
     bot_token: Callable[[str], str | None] = lambda _name: None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Callable[[int, int, str, str], None] | None = None,
 ) -> list[RoomResult]:
     run = _Run(hs, plan, bot_token)
     todo = [room for room in plan.rooms if room.actions or room.errors]
@@ -179,14 +179,17 @@ async def apply_plan(
             if not linking:
                 result.status, result.error = "failed", "; ".join(room.errors)
                 result.not_attempted = [describe(a) for a in room.actions]
+                finished += 1
+                if progress:
+                    progress(finished, len(todo), room.alias, "skipped: it cannot be synced")
             return
         actions = [a for a in room.actions if references(a) == linking]
         async with slots:
             await run.room_actions(room, actions, result)
-        if linking:
+        if not linking:  # a room's own actions are the long part (createRoom waits on rate limits)
             finished += 1
             if progress:
-                progress(finished, len(todo), room.alias)
+                progress(finished, len(todo), room.alias, result.status)
 
     async with run.stack:
         await asyncio.gather(*(phase(room, False) for room in todo))

@@ -7,6 +7,7 @@ failure, usage), 2 only for `plan --detailed-exitcode` with changes pending.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import re
@@ -17,11 +18,12 @@ from typing import Any, Callable
 import click
 
 from . import __version__, render, wellknown
-from .actions import BOTS, ROOMS
+from .actions import BOTS, ROOMS, JoinAs, SetProfile
 from .apply import apply_plan
 from .client import Homeserver
-from .config import load_config
+from .config import homeserver_problem, load_config
 from .errors import ConfigError, RoomsyncError
+from .ids import localpart_of
 from .model import Config
 from .observe import read_snapshot
 from .plan import Plan, make_plan
@@ -41,6 +43,8 @@ def homeserver_url(config: Config) -> str:
         raise RoomsyncError(f"no homeserver to talk to: set 'homeserver' in roomsync.yaml or {ENV_HOMESERVER}")
     if not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
         raise RoomsyncError(f"homeserver '{url}' is not an http:// or https:// URL")
+    if problem := homeserver_problem(url):
+        raise RoomsyncError(problem)
     return url
 
 
@@ -82,27 +86,48 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def _status(message: str) -> None:
-    """Progress for people: only on a terminal, only on stderr."""
-    if sys.stderr.isatty():
-        click.echo(f"\r\033[K{message}", err=True, nl=False)
+class Progress:
+    """Progress for people, on stderr. On a terminal: one status line, rewritten in place.
+    Off a terminal (CI logs): nothing transient, and one plain line per event worth a line
+    (a room done, a wait), so that a long sync is never silent."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def status(self, message: str) -> None:
+        if self.tty:
+            click.echo(f"\r\033[K{message}", err=True, nl=False)
+
+    def line(self, message: str) -> None:
+        if self.tty:
+            self.status(message)
+        else:
+            click.echo(f"roomsync: {message}", err=True)
+
+    def done(self) -> None:
+        if self.tty:
+            click.echo("\r\033[K", err=True, nl=False)
 
 
-def _status_done() -> None:
-    if sys.stderr.isatty():
-        click.echo("\r\033[K", err=True, nl=False)
+PROGRESS = Progress()
 
 
-async def _plan_live(config: Config, hs: Homeserver, only: str | None) -> Plan:
-    _status(f"reading {hs.base_url} ...")
-    snapshot = await read_snapshot(hs, config, progress=_status)
-    _status_done()
-    return make_plan(config, snapshot, only)
+def bot_tokens_set(config: Config) -> set[str]:
+    """Names of the bots' token variables that are set here (their values are not looked at)."""
+    return {bot.token_env for bot in config.bots if bot.token_env and (os.environ.get(bot.token_env) or "").strip()}
+
+
+async def _plan_live(config: Config, hs: Homeserver, only: str | None, rooms: tuple[str, ...]) -> Plan:
+    PROGRESS.status(f"reading {hs.base_url} ...")
+    snapshot = await read_snapshot(hs, config, progress=PROGRESS.status)
+    PROGRESS.done()
+    return make_plan(config, snapshot, only, rooms_selected=rooms or None, tokens=bot_tokens_set(config))
 
 
 def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
     async def main() -> Any:
         async with Homeserver(homeserver_url(config), access_token()) as hs:
+            hs.on_wait = PROGRESS.line
             return await work(hs)
 
     return asyncio.run(main())
@@ -111,7 +136,14 @@ def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
 # --- commands --------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """Commands listed in the order a newcomer uses them, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "-C", "directory", default=".", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
     help="Config directory holding roomsync.yaml and rooms/ (default: the current directory).",
@@ -122,12 +154,8 @@ def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
 def main(ctx: click.Context, directory: Path, verbose: int) -> None:
     """Keep a Matrix homeserver's rooms as declared in git.
 
-    \b
-    roomsync validate   check the config files offline
-    roomsync plan       show what sync would change (read-only)
-    roomsync sync       make the homeserver match the config
-
-    The homeserver URL comes from roomsync.yaml or ROOMSYNC_HOMESERVER; the access
+    Start with `roomsync validate` (offline), then `roomsync plan` (read-only), then
+    `roomsync sync`. The homeserver URL comes from roomsync.yaml or ROOMSYNC_HOMESERVER; the access
     token from ROOMSYNC_ACCESS_TOKEN or ROOMSYNC_ACCESS_TOKEN_FILE, never from the
     command line. Exit codes: 0 ok, 1 error, 2 changes pending (plan --detailed-exitcode).
     """
@@ -144,16 +172,31 @@ ONLY = click.option(
     "--only", type=click.Choice([ROOMS, BOTS]),
     help="Limit the run to the rooms (rooms/*.yaml) or to the bots (bots.yaml).",
 )
+ROOM = click.option(
+    "--room", "rooms", multiple=True, metavar="ALIAS",
+    help="Limit the run to this room (#zuul:opendev.org or zuul), and the space links it needs. Repeatable.",
+)
 
 
 def _config(ctx: click.Context) -> Config:
     return load_config(ctx.obj)
 
 
-@main.command()
+def _selected(config: Config, rooms: tuple[str, ...]) -> tuple[str, ...]:
+    """--room values as declared local parts; an unknown one is a usage error."""
+    selected = []
+    for value in rooms:
+        localpart = localpart_of(value)
+        if config.room(localpart) is None or (":" in value and value.split(":", 1)[1] != config.server_name):
+            raise click.BadParameter(f"{value} is not a declared room", param_hint="--room")
+        selected.append(localpart)
+    return tuple(selected)
+
+
+@main.command(short_help="Check the config files offline (no token, no network).")
 @click.pass_context
 def validate(ctx: click.Context) -> None:
-    """Check roomsync.yaml and rooms/*.yaml offline (no token, no network).
+    """Check roomsync.yaml, rooms/*.yaml and bots.yaml offline (no token, no network).
 
     Every problem is printed as FILE:LINE:COLUMN: message; exit 1 if there is any.
     """
@@ -166,7 +209,7 @@ FORMATS = {"text": render.plan_text, "json": render.plan_json, "markdown": rende
 EXTENSION_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
 
 
-@main.command()
+@main.command(short_help="Show what sync would change (read-only).")
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="text", show_default=True,
               help="Output format. json is versioned (format_version) and lists every change; "
                    "markdown is a summary fit for a review comment.")
@@ -176,15 +219,18 @@ EXTENSION_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown"
               help="Also write the plan to FILE (repeatable): .json, .md and .txt files get that format, "
                    "any other name gets --format. The text plan then goes to stdout.")
 @ONLY
+@ROOM
 @click.pass_context
-def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: tuple[Path, ...], only: str | None) -> None:
+def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: tuple[Path, ...], only: str | None,
+         rooms: tuple[str, ...]) -> None:
     """Show what sync would change. Read-only: nothing is written to the homeserver.
 
     Invites that only a bot can accept (it has no token_env) are listed as notes and are
     not changes, so a periodic drift check does not fail forever because of them.
     """
     config = _config(ctx)
-    result: Plan = _run(config, lambda hs: _plan_live(config, hs, only))
+    selected = _selected(config, rooms)
+    result: Plan = _run(config, lambda hs: _plan_live(config, hs, only, selected))
     for path in out:
         rendered = FORMATS[EXTENSION_FORMATS.get(path.suffix.lower(), fmt)](result)
         try:
@@ -198,29 +244,45 @@ def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: tuple[Path,
         ctx.exit(EXIT_CHANGES)
 
 
-@main.command()
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+def _missing_bot_tokens(planned: Plan) -> list[str]:
+    """Token variables that sync would need for the plan's joins and profiles but are not set."""
+    actions = [a for room in planned.rooms if not room.errors for a in room.actions]
+    actions += [a for bot in planned.bots for a in bot.actions]
+    needed = {a.token_env for a in actions if isinstance(a, (JoinAs, SetProfile))}
+    return sorted(name for name in needed if not (os.environ.get(name) or "").strip())
+
+
+@main.command(short_help="Make the homeserver match the config (alias: apply).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (any account's token will do).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before changing anything (off a terminal it never asks).")
 @click.option("--allow-removals", is_flag=True,
               help="Apply even when the plan removes more than max_removals (roomsync.yaml, default 10) things.")
 @ONLY
+@ROOM
 @click.pass_context
-def sync(ctx: click.Context, dry_run: bool, allow_removals: bool, only: str | None) -> None:
+def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, only: str | None,
+         rooms: tuple[str, ...]) -> None:
     """Make the homeserver match the config, then print what was done.
 
-    Rooms that cannot be changed (not joined, not enough power) are reported and
-    skipped; the others still go through, and the exit code is 1.
+    The plan is printed first; on a terminal, sync then asks before it changes anything
+    (--yes skips the question; in CI, off a terminal, it never asks). Rooms that cannot be
+    changed (not joined, not enough power) are reported and skipped; the others still go
+    through, and the exit code is 1. `roomsync apply` is the same command.
     """
     config = _config(ctx)
+    selected = _selected(config, rooms)
 
     async def work(hs: Homeserver) -> bool:
-        planned = await _plan_live(config, hs, only)
-        if config.account and planned.reader != config.account:
-            raise RoomsyncError(f"roomsync.yaml names the account {config.account}, but the token belongs to "
-                                f"{planned.reader}; sync only runs with the provisioning account's token")
+        planned = await _plan_live(config, hs, only, selected)
         click.echo(render.plan_text(planned), nl=False)
         if dry_run:
             click.echo("Dry run: nothing was changed.")
+            if config.account and planned.reader != config.account:
+                click.echo(f"(This token belongs to {planned.reader}; a real sync needs {config.account}'s.)")
             return not planned.has_errors
+        if config.account and planned.reader != config.account:
+            raise RoomsyncError(f"roomsync.yaml names the account {config.account}, but the token belongs to "
+                                f"{planned.reader}; sync only runs with the provisioning account's token")
         if not planned.has_changes and not planned.has_errors:
             return True
         if planned.removals > planned.max_removals and not allow_removals:
@@ -228,10 +290,19 @@ def sync(ctx: click.Context, dry_run: bool, allow_removals: bool, only: str | No
                 f"the plan removes {planned.removals} things (power-level users, bots, aliases, space links), "
                 f"more than max_removals {planned.max_removals}; nothing was changed. Check the plan, then "
                 "run sync --allow-removals (or raise max_removals in roomsync.yaml)")
+        if missing := _missing_bot_tokens(planned):
+            raise RoomsyncError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set, but the plan needs "
+                f"{'it' if len(missing) == 1 else 'them'} for bots to join or set their profile (see the notes); "
+                "nothing was changed. Set the variables, or remove token_env from bots.yaml to only invite")
+        if planned.has_changes and not yes and sys.stdin.isatty():
+            if not click.confirm(f"\nApply these changes to {hs.base_url}?", err=True):
+                raise RoomsyncError("sync cancelled; nothing was changed")
         click.echo("")
         results = await apply_plan(hs, planned, bot_token=lambda name: _secret(os.environ.get(name)),
-                                   progress=lambda n, total, alias: _status(f"[{n}/{total}] {alias}"))
-        _status_done()
+                                   progress=lambda n, total, alias, status: PROGRESS.line(
+                                       f"[{n}/{total}] {alias} {status}"))
+        PROGRESS.done()
         click.echo(render.results_text(results), nl=False)
         if planned.well_known:
             click.echo(".well-known: sync does not change the web server; deploy `roomsync well-known` output.")
@@ -241,7 +312,13 @@ def sync(ctx: click.Context, dry_run: bool, allow_removals: bool, only: str | No
         ctx.exit(EXIT_ERROR)
 
 
-@main.command("well-known")
+# Terraform's word for it, for the hands that type it.
+apply_alias = copy.copy(sync)
+apply_alias.short_help = "The same as sync."
+main.add_command(apply_alias, "apply")
+
+
+@main.command("well-known", short_help="Write the .well-known/matrix files offline.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write DIR/.well-known/matrix/server and .../client there.")
 @click.pass_context
@@ -280,7 +357,7 @@ def run(argv: list[str] | None = None) -> None:
         click.echo("roomsync: aborted", err=True)
         code = EXIT_ERROR
     except RoomsyncError as exc:
-        _status_done()
+        PROGRESS.done()
         click.echo(f"roomsync: error: {redact(str(exc))}", err=True)
         code = EXIT_ERROR
     except KeyboardInterrupt:

@@ -23,13 +23,18 @@ def value(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False)
 
 
-def _change_line(change: Change, create: bool, indent: str = "    ", label: str | None = None) -> str:
-    name = label or change.field
+def transition(change: Change, create: bool = False, arrow: str = "->", show: Any = None) -> str:
+    """`before -> after` as text and Markdown both say it: (none) for new, (removed) for gone."""
+    show = show or value
     if create and change.before is None:
-        return f"{indent}{name}: {value(change.after)}"
+        return show(change.after)
     if change.after is None:
-        return f"{indent}{name}: {value(change.before)} -> (removed)"
-    return f"{indent}{name}: {value(change.before)} -> {value(change.after)}"
+        return f"{show(change.before)} {arrow} (removed)"
+    return f"{show(change.before)} {arrow} {show(change.after)}"
+
+
+def _change_line(change: Change, create: bool, indent: str = "    ", label: str | None = None) -> str:
+    return f"{indent}{label or change.field}: {transition(change, create)}"
 
 
 def _room_name(room: RoomPlan) -> str:
@@ -89,13 +94,18 @@ def plan_text(plan: Plan) -> str:
 
 
 def _notes(plan: Plan) -> list[str]:
-    """Each note once, with the rooms it applies to: a bot pending in ten rooms is one line."""
+    """Each note once, with what it applies to: a bot pending in ten rooms is one line."""
     rooms_by_note: dict[str, list[str]] = {}
     for room in plan.rooms:
         for note in room.notes:
             rooms_by_note.setdefault(note, []).append(room.alias)
+    bots_by_note: dict[str, list[str]] = {}
+    for bot in plan.bots:
+        for note in bot.notes:
+            bots_by_note.setdefault(note, []).append(bot.name)
     lines = [f"{note} (in {', '.join(aliases)})" for note, aliases in rooms_by_note.items()]
-    return lines + [f"bot {bot.name}: {note}" for bot in plan.bots for note in bot.notes]
+    return lines + [f"{'bot' if len(names) == 1 else 'bots'} {', '.join(names)}: {note}"
+                    for note, names in bots_by_note.items()]
 
 
 def _bots_text(plan: Plan) -> list[str]:
@@ -180,14 +190,14 @@ def plan_markdown(plan: Plan) -> str:
         lines.append(f"<details><summary><code>{room.alias}</code>: {room.status}</summary>")
         lines.append("")
         lines += [f"- **error**: {error}" for error in room.errors]
-        lines += [f"- `{c.field}`: {_md(c.before)} → {_md(c.after)}" for c in changes]
+        lines += [f"- `{c.field}`: {transition(c, room.create, '→', _md)}" for c in changes]
         lines += ["", "</details>", ""]
     bots = _bots_text(plan)
     if bots:
         lines += ["#### Bots", "", "```", *[line for line in bots if line], "```", ""]
     if plan.well_known:
         lines += ["#### .well-known delegation (not changed by sync)", ""]
-        lines += [f"- `{c.field}`: {_md(c.before)} → {_md(c.after)}" for c in plan.well_known]
+        lines += [f"- `{c.field}`: {transition(c, False, '→', _md)}" for c in plan.well_known]
         lines.append("")
     notes = [f"- {line}" for line in _notes(plan)]
     if notes:

@@ -61,6 +61,11 @@ def test_sync_completes_under_default_rate_limits(tmp_path_factory, prefix):
         assert "Sync: 8 created" in result.out
         assert "rate limited" in result.err, "the test must really meet the limiter"
         assert token not in result.out + result.err
+        # Off a terminal (as in CI) every room done and every wait is a plain line of its own.
+        assert "\r" not in result.err and "\x1b" not in result.err
+        progress = [line for line in result.err.splitlines() if line.startswith("roomsync: [")]
+        assert len(progress) == 8 and progress[-1].startswith("roomsync: [8/8] #"), result.err
+        assert "waiting" in result.err and "the homeserver's rate limit" in result.err
         again = roomsync(config, "plan", "--detailed-exitcode", url=server.url, token=token)
         assert again.code == 0, again.out
         assert all(resolve(server, f"#{prefix}-l{i}-alt:{SERVER}") for i in range(8))

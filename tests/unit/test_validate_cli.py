@@ -158,3 +158,21 @@ def test_validate_every_bad_case_in_process(
 def test_validate_good_in_process_offline(capsys: pytest.CaptureFixture[str], no_network: None) -> None:
     code, out, err = run_in_process(["-C", str(GOOD), "validate"], capsys)
     assert (code, out, err) == (0, "ok: 3 rooms for example.org\n", "")
+
+
+def test_top_level_help_lists_every_command_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_in_process(["--help"], capsys)
+    assert code == 0
+    listed = out.split("Commands:", 1)[1].splitlines()
+    for name, command in cli.main.commands.items():
+        line = next((line for line in listed if line.split()[:1] == [name]), None)
+        assert line is not None, f"{name} is missing from --help"
+        assert command.get_short_help_str(limit=200) in line, line
+    assert "..." not in out.split("Commands:", 1)[1], "a command's summary is cut short"
+
+
+def test_apply_is_sync(capsys: pytest.CaptureFixture[str]) -> None:
+    _, sync_help, _ = run_in_process(["sync", "--help"], capsys)
+    _, apply_help, _ = run_in_process(["apply", "--help"], capsys)
+    assert apply_help.replace("roomsync apply", "roomsync sync") == sync_help
+    assert "--yes" in sync_help and "--room" in sync_help
