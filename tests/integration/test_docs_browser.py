@@ -216,7 +216,7 @@ def test_hostile_strings_stay_text_on_a_phone_and_nothing_runs(browser, tmp_path
 
 def test_this_repositorys_own_join_page(browser, tmp_path):
     page = write_docs(REPO, tmp_path / "site")
-    open_page(browser, page, 1000, 900)
+    open_page(browser, page, 800, 900)
     facts = dom_facts(browser)
     shot = screenshot(browser, tmp_path / "join-page.png", facts["innerWidth"], facts["height"])
     print(f"screenshot: {shot}")  # README's docs/join-page.png is this picture
