@@ -37,7 +37,7 @@ class Bot:
 
     @property
     def label(self) -> str:
-        return self.display_name or self.name
+        return self.display_name if self.display_name and self.display_name.strip() else self.name
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Entry:
 
     @property
     def label(self) -> str:
-        return self.name or self.alias
+        return self.name if self.name and self.name.strip() else self.alias
 
 
 @dataclass(frozen=True)

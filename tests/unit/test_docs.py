@@ -218,6 +218,15 @@ def test_title_default_and_how_to_join():
     assert "such as `#room:example.org`" in render(config(), "markdown")
 
 
+def test_a_blank_name_shows_the_alias():
+    page = build_page(config(spec("r", name=" \n"), spec("s", name=""), bots=(BotSpec("b", "@b:x.example", ("r",),
+                                                                                      display_name=" "),)))
+    assert [e.label for e in page.other_rooms] == [full("r"), full("s")]
+    assert page.other_rooms[0].bots[0].label == "b"
+    assert f"**[{to_markdown.one_line(full('r'))}]({matrix_to(full('r'))})**" in render(config(spec("r", name=" ")),
+                                                                                         "markdown")
+
+
 def test_page_model_holds_no_markup():
     page = build_page(config(spec("r", name="<b>", topic="*t*"), title="<i>", intro="*hi*"))
     assert page.title == "<i>" and page.other_rooms[0].name == "<b>" and page.other_rooms[0].topic == "*t*"
