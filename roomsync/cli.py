@@ -19,6 +19,8 @@ import click
 
 from . import __version__, render, wellknown
 from .actions import BOTS, ROOMS, JoinAs, SetProfile
+from .docs import FILE_NAMES as DOCS_FILES
+from .docs import write_page
 from .apply import apply_plan
 from .client import Homeserver
 from .config import homeserver_problem, load_config
@@ -337,6 +339,30 @@ def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
         raise RoomsyncError(f"cannot write into {out_dir}: {exc.strerror}")
     for path in written:
         click.echo(f"wrote {path}")
+
+
+@main.command("docs", short_help="Write the community's join page (HTML or Markdown) offline.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write DIR/index.html (DIR/index.md with --format markdown); DIR is created if need be.")
+@click.option("--format", "fmt", type=click.Choice(sorted(DOCS_FILES)), default="html", show_default=True,
+              help="html: one self-contained page (inline CSS, no script, nothing fetched), fit to publish "
+                   "as a static file. markdown: a page for a Sphinx (MyST) or MkDocs site.")
+@click.pass_context
+def docs_cmd(ctx: click.Context, out_dir: Path, fmt: str) -> None:
+    """Write the community's join page: how to join, then every space and room with its link.
+
+    \b
+    For each room: name, #alias:server_name, topic, a matrix.to link, how to get in
+    (public, ask to join, members of a space, invite only), an "encrypted" mark and
+    the bots that serve it. Spaces are nested sections in the order clients show
+    them; rooms in no space come under "Other rooms". Rooms that are invite-only
+    and not in the room directory are left out unless roomsync.yaml says
+    docs: {include_private: true}; docs: also sets the title and an intro (Markdown).
+
+    Offline: no token, no network. An invalid config writes nothing.
+    """
+    config = _config(ctx)
+    click.echo(f"wrote {write_page(config, out_dir, fmt)}")
 
 
 # --- entry point -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 
 from . import ids
 from .errors import ConfigError, Mark, Problem
-from .model import ALL_ROOMS, BotSpec, Config, RoomSpec
+from .model import ALL_ROOMS, BotSpec, Config, DocsSettings, RoomSpec
 from .yamlfile import LoadedFile, load_yaml
 
 SETTINGS_FILE = "roomsync.yaml"
@@ -360,7 +360,14 @@ def load_config(root: Path) -> Config:
         root=root, server_name=server_name, homeserver=data.get("homeserver"), rooms=tuple(rooms), bots=bots,
         account=data.get("account"), well_known=data.get("well_known") or {},
         min_admins=data.get("min_admins", 0), max_removals=data.get("max_removals", 10),
+        docs=_docs_settings(data.get("docs") or {}),
     )
+
+
+def _docs_settings(section: dict[str, Any]) -> DocsSettings:
+    """roomsync.yaml's docs: section (already checked by the schema)."""
+    return DocsSettings(title=section.get("title"), intro=section.get("intro"),
+                        include_private=section.get("include_private", False))
 
 
 def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], complete: bool) -> list[Problem]:

@@ -88,6 +88,15 @@ class BotSpec:
 
 
 @dataclass(frozen=True)
+class DocsSettings:
+    """roomsync.yaml's `docs:` section: how `roomsync docs` titles and introduces the join page."""
+
+    title: str | None = None  # default: "Matrix rooms of <server_name>"
+    intro: str | None = None  # Markdown (a safe subset, see roomsync/docs/markup.py)
+    include_private: bool = False  # list invite-only rooms that are not in the room directory too
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     server_name: str
@@ -98,6 +107,7 @@ class Config:
     min_admins: int = 0  # safety floor of users at power 100 per room whose users are managed; 0 is off
     max_removals: int = 10  # removals one sync may make without --allow-removals
     well_known: Mapping[str, Any] = field(default_factory=dict)
+    docs: DocsSettings = field(default_factory=DocsSettings)
 
     def room(self, localpart: str) -> RoomSpec | None:
         return next((r for r in self.rooms if r.alias == localpart), None)

@@ -23,6 +23,7 @@ PIPELINES = {  # the jobs the issue asks for, and exactly the pipelines each run
     "roomsync-sync": {"post"},
     "roomsync-drift": {"periodic"},
     "roomsync-test": {"check", "gate"},
+    "roomsync-docs": {"post"},
 }
 PRE_MERGE = {"check", "gate"}
 # Anything that names a token, or a variable holding one: a task mentioning it needs no_log.
@@ -175,7 +176,7 @@ def test_plan_and_drift_read_with_the_observer(zuul):
         assert secret_vars == {"roomsync_observer": OBSERVER}
     sync_vars = {s["name"]: s["secret"] for s in zuul["job"]["roomsync-sync"]["secrets"]}
     assert sync_vars["roomsync_admin"] == ADMIN
-    for name in ("roomsync-validate", "roomsync-test"):
+    for name in ("roomsync-validate", "roomsync-test", "roomsync-docs"):
         assert not any(secrets_of(j) for j in ancestry(zuul, name)), f"{name} needs no token"
 
 
@@ -190,7 +191,7 @@ def test_plan_and_sync_run_only_when_the_rooms_or_roomsync_change(zuul):
                 "roomsync/cli.py"]
     irrelevant = ["README.md", "tests/unit/test_plan.py", "scripts/test", "rooms.yaml.orig", "xbots.yaml",
                   "docs/roomsync.yaml"]
-    for name in ("roomsync-plan", "roomsync-sync"):
+    for name in ("roomsync-plan", "roomsync-sync", "roomsync-docs"):
         files = as_list(zuul["job"][name].get("files"))
         assert files, f"{name} has no files matcher"
         matches = lambda path: any(re.match(rx, path) for rx in files)  # noqa: E731  (Zuul: re.match)
@@ -308,3 +309,17 @@ def test_playbooks_pass_ansible_syntax_check(tmp_path):
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_docs_job_writes_both_formats_and_returns_them(zuul):
+    run = yaml.safe_load((REPO / "playbooks/roomsync-docs/run.yaml").read_text())
+    (task,) = run[0]["tasks"]
+    assert task["ansible.builtin.include_role"]["name"] == "roomsync-run"
+    assert task["vars"]["roomsync_action"] == "docs" and task["loop"] == ["html", "markdown"]
+    assert "--format" in task["vars"]["roomsync_args"]
+    post = yaml.safe_load((REPO / "playbooks/roomsync-docs/post.yaml").read_text())
+    assert post[0]["roles"] == ["fetch-roomsync-docs"]
+    docs = zuul["job"]["roomsync-docs"]
+    assert docs["post-run"] == "playbooks/roomsync-docs/post.yaml"  # runs also when the run playbook failed
+    assert not docs.get("post-review") and not docs.get("semaphores")  # no token, changes nothing
+

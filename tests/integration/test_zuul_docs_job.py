@@ -1,0 +1,41 @@
+"""The roomsync-docs Zuul job's playbooks, run with ansible-playbook as an executor would.
+
+No homeserver: the job is offline. The build machinery (ZuulJob, the stand-in
+zuul_return) is the one tests/integration/test_zuul_jobs.py uses, which also covers
+how roomsync-run reports a failed run (exit 1) and a post-run with nothing to collect.
+"""
+
+from __future__ import annotations
+
+from roomsync.config import load_config
+from roomsync.docs import render
+from tests.integration.helpers import write_config
+from tests.integration.test_zuul_jobs import zuul_job  # noqa: F401  (the fixture)
+
+SERVER = "opendev.org"
+
+
+def test_docs_job_writes_the_page_into_the_logs_and_returns_it(tmp_path, zuul_job):  # noqa: F811
+    config = write_config(tmp_path / "config", SERVER, [
+        {"alias": "zuul", "name": "Zuul <b>", "topic": "Project gating", "join_rule": "public"},
+        {"alias": "ops", "name": "Ops", "join_rule": "invite", "directory": "private"},
+    ])
+    node_dir = tmp_path / "node" / "roomsync-docs"
+    job = zuul_job("roomsync-docs", config, roomsync_docs_dir=str(node_dir),
+                   roomsync_homeserver="http://127.0.0.1:9")  # nothing listens: the job is offline
+    for phase in ("run", "post"):  # pre.yaml (roomsync-base) runs in test_zuul_jobs.py
+        run = job.run(phase)
+        assert run.code == 0, run
+    assert f"wrote {node_dir / 'index.html'}" in job.runs[0].out and f"wrote {node_dir / 'index.md'}" in job.runs[0].out
+
+    logs = job.log_root / "roomsync-docs"
+    assert sorted(p.name for p in logs.iterdir()) == ["index.html", "index.md"]
+    expected = load_config(config)
+    assert (logs / "index.html").read_text() == render(expected, "html")
+    assert (logs / "index.md").read_text() == render(expected, "markdown")
+    assert "Zuul &lt;b&gt;" in (logs / "index.html").read_text() and "#ops:" not in (logs / "index.html").read_text()
+
+    artifacts = job.returned["zuul"]["artifacts"]
+    assert sorted(a["url"] for a in artifacts) == ["roomsync-docs/index.html", "roomsync-docs/index.md"]
+    assert all(a["name"] and a["metadata"] == {"type": "roomsync_docs"} for a in artifacts)
+
