@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,3 +278,114 @@ def test_drift_job_fails_on_drift_and_passes_without(synapse, provisioner, make_
     assert drifted.run("post").code == 0  # the drift plan is still collected and returned
     assert sorted(a["url"] for a in drifted.returned["zuul"]["artifacts"]) == sorted(PLAN_FILES)
     assert json.loads((drifted.log_root / "plan.json").read_text())["summary"]["has_changes"] is True
+
+
+# --- roomsync-bot-functional: a bot's repository inherits it -------------------------------------
+
+# The stand-in for a bot's functional test: it knows nothing of roomsync, only the environment
+# the job gives it. gerritbot (bots.yaml, no token_env) posts into #zuul and reads it back.
+STAND_IN_BOT_TEST = '''\
+import json, os, sys, urllib.parse, urllib.request
+
+base, token = os.environ["ROOMSYNC_HOMESERVER"], os.environ["ROOMSYNC_BOT_GERRITBOT_TOKEN"]
+
+
+def call(method, path, body=None):
+    request = urllib.request.Request(base + "/_matrix/client/v3" + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+room = call("GET", "/directory/room/" + urllib.parse.quote("#zuul:opendev.org", safe=""))["room_id"]
+path = "/rooms/" + urllib.parse.quote(room, safe="")
+sent = call("PUT", path + "/send/m.room.message/stand-in-1", {"msgtype": "m.notice", "body": sys.argv[1]})
+back = call("GET", path + "/event/" + urllib.parse.quote(sent["event_id"], safe=""))
+assert back["content"]["body"] == sys.argv[1], back
+print("posted", sent["event_id"], "into", room)
+'''
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
+def test_bot_functional_job_runs_the_bots_test_against_roomsync_local(tmp_path, zuul_job):
+    bot_repo = tmp_path / "gerritbot"
+    bot_repo.mkdir()
+    (bot_repo / "functional_test.py").write_text(STAND_IN_BOT_TEST)
+    node = tmp_path / "node"
+    message = "Change 4242 merged: add the stand-in bot test"
+    job = zuul_job(
+        "roomsync-bot-functional", bot_repo,
+        roomsync_config_dir=str(REPO),  # this repository's own rooms, as the job's default
+        roomsync_bot_test_command=f"{sys.executable} functional_test.py '{message}'",
+        roomsync_local_env_file=str(node / "roomsync-local.env"),
+        roomsync_local_log=str(node / "roomsync-local.log"),
+        roomsync_local_pid_file=str(node / "roomsync-local.pid"),
+    )
+    node.mkdir()
+    try:
+        pre = job.run("pre")
+        assert pre.code == 0, pre
+        env = dict(line.split("=", 1) for line in (node / "roomsync-local.env").read_text().splitlines())
+        job.secrets += [v for k, v in env.items() if k != "ROOMSYNC_HOMESERVER"]
+        job.assert_no_secret_leaked()
+        assert re.search(r"Sync: \d+ created", pre.out) and "Ready: http://127.0.0.1:" in pre.out, pre  # its output
+        pid = int((node / "roomsync-local.pid").read_text())
+        assert alive(pid)  # it outlives the playbook that started it
+
+        run = job.run("run")
+        assert run.code == 0, run
+        assert "posted $" in run.out, run
+
+        # The message is in #zuul, sent by gerritbot: read back with the test's own client.
+        status, answer = _get(env, "/directory/room/" + q("#zuul:opendev.org"))
+        assert status == 200, answer
+        status, answer = _get(env, f"/rooms/{q(answer['room_id'])}/messages", query={"dir": "b", "limit": 20})
+        assert status == 200, answer
+        assert any(e["sender"] == "@gerrit:opendev.org" and e.get("content", {}).get("body") == message
+                   for e in answer["chunk"]), answer
+    finally:
+        post = job.run("post")
+    assert post.code == 0, post
+    assert not alive(pid)
+    assert not (node / "roomsync-local.env").exists() and not (node / "roomsync-local.pid").exists()
+    with pytest.raises(OSError):  # nothing listens on the homeserver's port any more
+        socket.create_connection(("127.0.0.1", int(env["ROOMSYNC_HOMESERVER"].rsplit(":", 1)[1])), timeout=5).close()
+    log = (job.log_root / "roomsync-local.log").read_text()  # kept in the job's logs (no token: checked)
+    assert "Stopped: Synapse is down, its data removed." in log
+    data_dir = re.search(r"data in (\S+),", log).group(1)
+    assert not Path(data_dir).exists()
+    job.assert_no_secret_leaked()
+
+
+def test_bot_functional_job_fails_at_once_when_roomsync_local_cannot_start(tmp_path, zuul_job):
+    config = write_config(tmp_path / "config", SERVER, [{"alias": "Not A Valid Alias"}], account=ACCOUNT)
+    node = tmp_path / "node"
+    node.mkdir()
+    job = zuul_job("roomsync-bot-functional", tmp_path, roomsync_config_dir=str(config),
+                   roomsync_bot_test_command="true", roomsync_local_timeout=600,
+                   roomsync_local_env_file=str(node / "env"), roomsync_local_log=str(node / "log"),
+                   roomsync_local_pid_file=str(node / "pid"))
+    pre = job.run("pre")
+    assert pre.code != 0, pre
+    assert "exited before it was ready" in pre.out and "rooms.yaml:" in pre.out, pre
+    assert job.run("post").code == 0
+    assert (job.log_root / "roomsync-local.log").exists()
+
+
+def _get(env: dict[str, str], path: str, query: dict | None = None) -> tuple[int, Any]:
+    url = env["ROOMSYNC_HOMESERVER"] + CLIENT + path + ("?" + urllib.parse.urlencode(query) if query else "")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {env['ROOMSYNC_BOT_GERRITBOT_TOKEN']}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")

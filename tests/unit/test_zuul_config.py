@@ -323,3 +323,89 @@ def test_docs_job_writes_both_formats_and_returns_them(zuul):
     assert docs["post-run"] == "playbooks/roomsync-docs/post.yaml"  # runs also when the run playbook failed
     assert not docs.get("post-review") and not docs.get("semaphores")  # no token, changes nothing
 
+
+# --- roomsync-bot-functional: the job bots' repositories inherit ----------------------------------
+
+BOT_JOB = "roomsync-bot-functional"
+HOMESERVER_ROLE = REPO / "roles" / "roomsync-test-homeserver"
+
+
+def plays(playbook: str) -> list[dict]:
+    return yaml.safe_load((REPO / playbook).read_text())
+
+
+def role_includes(play: dict) -> list[tuple[str, str, dict]]:
+    """(role, tasks_from, vars) of every role a play uses, in order."""
+    found = []
+    for role in play.get("roles", []):
+        found.append((role if isinstance(role, str) else role["role"], "main", {}))
+    for task in play.get("tasks", []):
+        include = task.get("ansible.builtin.include_role") or task.get("include_role")
+        if include:
+            found.append((include["name"], include.get("tasks_from", "main"), task.get("vars", {})))
+    return found
+
+
+def test_bot_functional_job_is_for_other_repositories_to_inherit(zuul):
+    job = zuul["job"][BOT_JOB]
+    assert job.get("abstract") is True  # a bot's repository defines the child job that runs
+    chain = ancestry(zuul, BOT_JOB)
+    assert not any(secrets_of(j) for j in chain), "every account lives on the node: no secret"
+    assert not any(j.get("post-review") or j.get("semaphores") or j.get("files") for j in chain)
+    required = [p if isinstance(p, str) else p["name"] for p in as_list(job.get("required-projects"))]
+    assert required == ["opendev/roomsync"]
+    checkout = "src/opendev.org/opendev/roomsync"  # where Zuul checks out that project on the node
+    variables = job["vars"]
+    assert variables["roomsync_src_dir"] == variables["roomsync_config_dir"] == checkout
+    assert variables["roomsync_extras"] == ["local"]  # roomsync local needs Synapse
+    assert variables["roomsync_bot_test_command"] == ""  # the inheriting job's to set
+    readmes = "".join(p.read_text() for p in (REPO / "roles").glob("*/README.md"))
+    for name in set(variables) - {"roomsync_bot_test_command"}:
+        assert f"`{name}`" in readmes, f"job variable {name} is no role's variable"
+
+
+def test_bot_functional_job_starts_runs_the_bots_command_and_stops(zuul):
+    job = zuul["job"][BOT_JOB]
+    (pre,) = plays(job["pre-run"])
+    assert role_includes(pre) == [("ensure-roomsync", "main", {}), ("roomsync-test-homeserver", "main", {})]
+    (run,) = plays(job["run"])
+    assert role_includes(run) == [("roomsync-test-homeserver", "run",
+                                   {"roomsync_local_command": "{{ roomsync_bot_test_command | default('') }}"})]
+    (post,) = plays(as_list(job["post-run"])[0])
+    assert role_includes(post) == [("roomsync-test-homeserver", "stop", {})]
+    defaults = yaml.safe_load((HOMESERVER_ROLE / "defaults" / "main.yaml").read_text())
+    assert defaults["roomsync_local_command_dir"] == "{{ zuul.project.src_dir }}"  # the inheriting repo
+
+
+def test_the_homeserver_role_keeps_tokens_out_of_ansible():
+    tasks = {p.name: p.read_text() for p in (HOMESERVER_ROLE / "tasks").glob("*.yaml")}
+    assert set(tasks) == {"main.yaml", "run.yaml", "stop.yaml"}
+    for name, text in tasks.items():
+        for reads_a_file in ("slurp", "lookup(", "include_vars", "ansible.builtin.fetch:\n    src: \"{{ roomsync_local_env"):
+            assert reads_a_file not in text, f"{name}: {reads_a_file}"
+    # Of the env file, a task's registered output holds at most the homeserver line ...
+    registering = {t["register"]: t for t in yaml.safe_load(tasks["main.yaml"])
+                   if "register" in t and "roomsync_local_env_file" in yaml.safe_dump(t)}
+    assert set(registering) == {"_roomsync_local_wait", "_roomsync_local_url"}
+    assert registering["_roomsync_local_url"]["ansible.builtin.command"]["argv"] == [
+        "sed", "-n", "s/^ROOMSYNC_HOMESERVER=//p", "{{ roomsync_local_env_file }}"]
+    wait = registering["_roomsync_local_wait"]["ansible.builtin.shell"]["cmd"]
+    assert [line.strip() for line in wait.splitlines() if "roomsync_local_env_file" in line] == [
+        "while [ ! -s {{ roomsync_local_env_file | quote }} ]; do"]  # only whether it exists
+    # ... and the command's own shell sources it.
+    (command,) = [t for t in yaml.safe_load(tasks["run.yaml"]) if "ansible.builtin.shell" in t]
+    script = command["ansible.builtin.shell"]["cmd"].splitlines()
+    assert script == ["set -a", ". {{ roomsync_local_env_file | quote }}", "set +a", "{{ roomsync_local_command }}"]
+    assert "environment" not in command
+
+
+def test_the_homeserver_role_waits_and_stops_within_bounds():
+    start = yaml.safe_load((HOMESERVER_ROLE / "tasks" / "main.yaml").read_text())
+    (wait,) = [t for t in start if t["name"].startswith("Wait until")]
+    script = wait["ansible.builtin.shell"]["cmd"]
+    assert "roomsync_local_timeout" in script and "exited before it was ready" in script
+    (begin,) = [t for t in start if t["name"] == "Start roomsync local in the background"]
+    line = begin["ansible.builtin.shell"]["cmd"]
+    assert line.startswith("nohup ") and "</dev/null >" in line and "2>&1 &" in line  # detached from Ansible
+    stop = (HOMESERVER_ROLE / "tasks" / "stop.yaml").read_text()
+    assert "kill -TERM" in stop and "kill -KILL" in stop and "seq 60" in stop  # SIGTERM, then SIGKILL after 30 s
