@@ -16,15 +16,17 @@ from typing import Any, Callable
 
 import click
 
-from . import __version__, render, wellknown
+from . import __version__, editor, render, wellknown
 from .actions import BOTS, ROOMS
 from .apply import apply_plan
 from .client import Homeserver
+from .cligroup import VERBOSE_HELP, RoomsyncGroup, log_level
 from .config import load_config
 from .errors import ConfigError, RoomsyncError
 from .model import Config
 from .observe import read_snapshot
 from .plan import Plan, make_plan
+from .validation import validation_json
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 ENV_HOMESERVER = "ROOMSYNC_HOMESERVER"
@@ -111,12 +113,12 @@ def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
 # --- commands --------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=RoomsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "-C", "directory", default=".", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
     help="Config directory holding roomsync.yaml and rooms/ (default: the current directory).",
 )
-@click.option("-v", "--verbose", count=True, help="Log retries and rate-limit waits to stderr; -vv logs every request.")
+@click.option("-v", "--verbose", count=True, help=VERBOSE_HELP + " Also accepted after the command.")
 @click.version_option(__version__, prog_name="roomsync")
 @click.pass_context
 def main(ctx: click.Context, directory: Path, verbose: int) -> None:
@@ -131,9 +133,7 @@ def main(ctx: click.Context, directory: Path, verbose: int) -> None:
     token from ROOMSYNC_ACCESS_TOKEN or ROOMSYNC_ACCESS_TOKEN_FILE, never from the
     command line. Exit codes: 0 ok, 1 error, 2 changes pending (plan --detailed-exitcode).
     """
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2), stream=sys.stderr, format="roomsync: %(message)s"
-    )
+    logging.basicConfig(level=log_level(verbose), stream=sys.stderr, format="roomsync: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactTokens())
     logging.getLogger("nio").setLevel(logging.ERROR)  # nio warns on every error answer
@@ -151,12 +151,23 @@ def _config(ctx: click.Context) -> Config:
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json prints one document on stdout, problems included (file, line, column, message); "
+                   "see README, \"validate --format json\".")
 @click.pass_context
-def validate(ctx: click.Context) -> None:
+def validate(ctx: click.Context, fmt: str) -> None:
     """Check roomsync.yaml and rooms/*.yaml offline (no token, no network).
 
     Every problem is printed as FILE:LINE:COLUMN: message; exit 1 if there is any.
     """
+    if fmt == "json":
+        try:
+            loaded = _config(ctx)
+        except ConfigError as exc:
+            click.echo(validation_json(exc.problems), nl=False)
+            ctx.exit(EXIT_ERROR)
+        click.echo(validation_json(config=loaded), nl=False)
+        return
     config = _config(ctx)
     bots = f", {len(config.bots)} bot{'s' if len(config.bots) != 1 else ''}" if config.bots else ""
     click.echo(f"ok: {len(config.rooms)} rooms{bots} for {config.server_name}")
@@ -258,6 +269,24 @@ def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
         written = wellknown.write(config.well_known, out_dir)
     except OSError as exc:
         raise RoomsyncError(f"cannot write into {out_dir}: {exc.strerror}")
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@main.command("schema")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write roomsync.schema.json, rooms.schema.json and bots.schema.json there (created if needed).")
+def schema_cmd(out_dir: Path) -> None:
+    """Write the JSON Schemas this roomsync validates with, for editors.
+
+    Files of the same names in DIR are replaced. A config file points at them with a first line
+    such as `# yaml-language-server: $schema=../schema/rooms.schema.json` (relative to the
+    file); `roomsync schema --out schema` in the config directory matches that. Offline.
+    """
+    try:
+        written = editor.write_schemas(out_dir)
+    except OSError as exc:
+        raise RoomsyncError(f"cannot write the schemas into {out_dir}: {exc.strerror or exc}")
     for path in written:
         click.echo(f"wrote {path}")
 
