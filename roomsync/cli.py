@@ -274,7 +274,7 @@ def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
 
 
 @main.command("schema")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
               help="Write roomsync.schema.json, rooms.schema.json and bots.schema.json there (created if needed).")
 def schema_cmd(out_dir: Path) -> None:
     """Write the JSON Schemas this roomsync validates with, for editors.
@@ -283,6 +283,8 @@ def schema_cmd(out_dir: Path) -> None:
     such as `# yaml-language-server: $schema=../schema/rooms.schema.json` (relative to the
     file); `roomsync schema --out schema` in the config directory matches that. Offline.
     """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RoomsyncError(f"cannot write the schemas into {out_dir}: it is not a directory")
     try:
         written = editor.write_schemas(out_dir)
     except OSError as exc:
