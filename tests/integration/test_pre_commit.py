@@ -1,8 +1,9 @@
 """The pre-commit hook roomsync-validate, run by pre-commit itself on a temporary rooms repo.
 
-`pre-commit try-repo` installs the hook from this checkout into its own virtualenv (pip, with
-the machine's package index) and runs it on what is staged, as a commit would. The first run
-installs the hook's environment (seconds with a local index); the time is bounded.
+`pre-commit try-repo` installs the hook from this checkout into a virtualenv of its own (pip,
+with the machine's package index) and runs it on what is staged, as a commit would. Every
+try-repo installs that environment afresh (about 10 s here); each run is bounded in time.
+Which files make the hook run is checked in tests/unit/test_editor_cli.py.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def git(repo: Path, *args: str, env: dict[str, str]) -> None:
 
 def test_hook_fails_a_broken_commit_with_file_line_column_and_passes_a_good_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ROOMSYNC_", "GIT_", "PRE_COMMIT"))}
-    env.update(GIT_ID, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"), HOME=str(tmp_path))
+    env.update(GIT_ID, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
+               PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
     rooms = tmp_path / "rooms-repo"
     (rooms / "rooms").mkdir(parents=True)
     (rooms / "roomsync.yaml").write_text("server_name: example.org\n")
@@ -62,9 +64,3 @@ def test_hook_fails_a_broken_commit_with_file_line_column_and_passes_a_good_one(
     assert good.returncode == 0, good.stdout + good.stderr
     assert re.search(r"^roomsync validate\.+Passed$", good.stdout, re.M), good.stdout
 
-    git(rooms, "commit", "-q", "-m", "rename", env=env)
-    (rooms / "README.md").write_text("Our rooms.\n")  # no config file in the commit: the hook does not run
-    git(rooms, "add", "-A", env=env)
-    unrelated = hook()
-    assert unrelated.returncode == 0, unrelated.stdout + unrelated.stderr
-    assert re.search(r"^roomsync validate\.+\(no files to check\)Skipped$", unrelated.stdout, re.M), unrelated.stdout
