@@ -17,18 +17,20 @@ from typing import Any, Callable
 
 import click
 
-from . import __version__, render, wellknown
+from . import __version__, editor, render, wellknown
 from .actions import BOTS, ROOMS, JoinAs, SetProfile
-from .docs import FILE_NAMES as DOCS_FILES
-from .docs import write_page
 from .apply import apply_plan
 from .client import Homeserver
+from .cligroup import VERBOSE_HELP, RoomsyncGroup, log_level
 from .config import homeserver_problem, load_config
+from .docs import FILE_NAMES as DOCS_FILES
+from .docs import write_page
 from .errors import ConfigError, RoomsyncError
 from .ids import localpart_of
 from .model import Config
 from .observe import read_snapshot
 from .plan import Plan, make_plan
+from .validation import validation_json
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 ENV_HOMESERVER = "ROOMSYNC_HOMESERVER"
@@ -138,19 +140,12 @@ def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
 # --- commands --------------------------------------------------------------------------------
 
 
-class _Commands(click.Group):
-    """Commands listed in the order a newcomer uses them, not alphabetically."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
-
-
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=RoomsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "-C", "directory", default=".", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
     help="Config directory holding roomsync.yaml and rooms/ (default: the current directory).",
 )
-@click.option("-v", "--verbose", count=True, help="Log retries and rate-limit waits to stderr; -vv logs every request.")
+@click.option("-v", "--verbose", count=True, help=VERBOSE_HELP + " Also accepted after the command.")
 @click.version_option(__version__, prog_name="roomsync")
 @click.pass_context
 def main(ctx: click.Context, directory: Path, verbose: int) -> None:
@@ -161,9 +156,7 @@ def main(ctx: click.Context, directory: Path, verbose: int) -> None:
     token from ROOMSYNC_ACCESS_TOKEN or ROOMSYNC_ACCESS_TOKEN_FILE, never from the
     command line. Exit codes: 0 ok, 1 error, 2 changes pending (plan --detailed-exitcode).
     """
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2), stream=sys.stderr, format="roomsync: %(message)s"
-    )
+    logging.basicConfig(level=log_level(verbose), stream=sys.stderr, format="roomsync: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactTokens())
     logging.getLogger("nio").setLevel(logging.ERROR)  # nio warns on every error answer
@@ -196,12 +189,23 @@ def _selected(config: Config, rooms: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @main.command(short_help="Check the config files offline (no token, no network).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json prints one document on stdout, problems included (file, line, column, message); "
+                   "see README, \"validate --format json\".")
 @click.pass_context
-def validate(ctx: click.Context) -> None:
+def validate(ctx: click.Context, fmt: str) -> None:
     """Check roomsync.yaml, rooms/*.yaml and bots.yaml offline (no token, no network).
 
     Every problem is printed as FILE:LINE:COLUMN: message; exit 1 if there is any.
     """
+    if fmt == "json":
+        try:
+            loaded = _config(ctx)
+        except ConfigError as exc:
+            click.echo(validation_json(exc.problems), nl=False)
+            ctx.exit(EXIT_ERROR)
+        click.echo(validation_json(config=loaded), nl=False)
+        return
     config = _config(ctx)
     bots = f", {len(config.bots)} bot{'s' if len(config.bots) != 1 else ''}" if config.bots else ""
     click.echo(f"ok: {len(config.rooms)} rooms{bots} for {config.server_name}")
@@ -394,6 +398,26 @@ def local(ctx: click.Context, port: int | None, env_file: Path, data_dir: Path |
     from .localserver import run_local  # Synapse is only needed (and imported) here
 
     run_local(ctx.obj, port=port, env_file=env_file, data_dir=data_dir, say=click.echo, remember_secret=_secret)
+
+
+@main.command("schema", short_help="Write the JSON Schemas for editors, offline.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="Write roomsync.schema.json, rooms.schema.json and bots.schema.json there (created if needed).")
+def schema_cmd(out_dir: Path) -> None:
+    """Write the JSON Schemas this roomsync validates with, for editors.
+
+    Files of the same names in DIR are replaced. A config file points at them with a first line
+    such as `# yaml-language-server: $schema=../schema/rooms.schema.json` (relative to the
+    file); `roomsync schema --out schema` in the config directory matches that. Offline.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RoomsyncError(f"cannot write the schemas into {out_dir}: it is not a directory")
+    try:
+        written = editor.write_schemas(out_dir)
+    except OSError as exc:
+        raise RoomsyncError(f"cannot write the schemas into {out_dir}: {exc.strerror or exc}")
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 # --- entry point -------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
 """The Zuul jobs' playbooks, run with ansible-playbook against the real test Synapse.
 
-Each playbook runs the way a Zuul executor runs it: its own ansible-playbook process,
-the job's variables (zuul.*, the secrets) as extra vars from a JSON file, the project's
-roles/ on the roles path, and a stand-in `zuul_return` (tests/ansible/action_plugins)
-that writes to ZUUL_JOB_OUTPUT_FILE. The node is localhost (-c local), and
-`roomsync_command` is set so that nothing is pip-installed.
+Each playbook runs the way a Zuul executor runs it for a rooms repo that uses roomsync's
+jobs: its own ansible-playbook process, the job's variables (zuul.*, and the rooms repo's
+secrets, which its child job passes to roomsync's playbooks) as extra vars from a JSON file,
+roomsync's roles/ on the roles path, and a stand-in `zuul_return`
+(tests/ansible/action_plugins) that writes to ZUUL_JOB_OUTPUT_FILE. The node is localhost
+(-c local) with its own home directory, where two source trees lie as Zuul's workspace
+preparation leaves them: the rooms repo (`zuul.project`) and roomsync's repository (a
+required project, in `zuul.projects`). Most tests set `roomsync_command` so that nothing is
+pip-installed; test_pre_run_installs_roomsync_from_the_required_project installs it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import re
 import socket
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -36,6 +41,34 @@ CLIENT = "/_matrix/client/v3"
 PLAN_FILES = ("plan.txt", "plan.json", "plan.md")
 
 
+def project(name: str) -> dict[str, str]:
+    """A project as zuul.project / zuul.projects describe it; src_dir is relative to the home directory."""
+    return {"name": name, "short_name": name.rsplit("/", 1)[-1], "canonical_hostname": "opendev.org",
+            "canonical_name": f"opendev.org/{name}", "src_dir": f"src/opendev.org/{name}"}
+
+
+ROOMS_PROJECT = project("example/rooms")  # the community's rooms repo: the change under test
+ROOMSYNC_PROJECT = project("opendev/roomsync")  # roomsync's repository: a required project
+ROOMSYNC_TREE = ("pyproject.toml", "README.md", "roomsync", "schema")  # what pip needs of it
+PIPELINES = {"roomsync-validate": "check", "roomsync-plan": "gate", "roomsync-sync": "post",
+             "roomsync-drift": "periodic"}
+
+
+@dataclass
+class Node:
+    """The node's home directory, with the job's git trees under src/ as Zuul lays them out."""
+
+    home: Path
+
+    @property
+    def rooms(self) -> Path:
+        return self.home / ROOMS_PROJECT["src_dir"]
+
+    @property
+    def roomsync(self) -> Path:
+        return self.home / ROOMSYNC_PROJECT["src_dir"]
+
+
 @dataclass(repr=False)
 class Run:
     playbook: str
@@ -53,6 +86,7 @@ class ZuulJob:
 
     name: str
     root: Path
+    node: Node
     variables: dict[str, Any]
     secrets: list[str] = field(default_factory=list)  # values that must never show up
     runs: list[Run] = field(default_factory=list)
@@ -91,10 +125,11 @@ class ZuulJob:
         return result
 
     def assert_no_secret_leaked(self) -> None:
+        written = [self.output_file, *self.log_root.rglob("*"), *(self.node.home / "roomsync-plan").glob("*")]
         for secret in self.secrets:
             for run in self.runs:
                 assert secret not in run.out and secret not in run.err, f"a token is in the output of {run.playbook}"
-            for path in [self.output_file, *self.log_root.rglob("*")]:
+            for path in written:
                 if path.is_file():
                     assert secret not in path.read_text(errors="replace"), f"a token is in {path}"
 
@@ -104,29 +139,49 @@ class ZuulJob:
 
 
 @pytest.fixture
-def zuul_job(tmp_path: Path):
-    """Factory: zuul_job(name, config_dir, **job_vars) -> a ZuulJob with the executor's variables."""
+def node(tmp_path: Path) -> Node:
+    """The node: an empty rooms repo checkout (tests write the config into it) and roomsync's tree."""
+    laid = Node(tmp_path / "node-home")
+    laid.rooms.mkdir(parents=True)
+    laid.roomsync.mkdir(parents=True)
+    for name in ROOMSYNC_TREE:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, laid.roomsync / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, laid.roomsync / name)
+    return laid
 
-    def make(name: str, config_dir: Path, secrets: dict[str, dict] | None = None, **job_vars: Any) -> ZuulJob:
+
+@pytest.fixture
+def zuul_job(tmp_path: Path, node: Node):
+    """Factory: zuul_job(name, secrets=..., install=False, **job_vars) -> a ZuulJob as the executor sets it up.
+
+    `secrets` are the rooms repo's secrets as its child job passes them (variable name -> data);
+    without `install`, roomsync_command points at the test's own roomsync and nothing is installed.
+    """
+
+    def make(name: str, secrets: dict[str, dict] | None = None, install: bool = False, **job_vars: Any) -> ZuulJob:
         root = tmp_path / f"build-{name}-{len(list(tmp_path.glob('build-*')))}"
         (root / "work" / "logs").mkdir(parents=True)
         variables = {
             "zuul": {
                 "job": name,
-                "pipeline": {"roomsync-sync": "post", "roomsync-drift": "periodic"}.get(name, "check"),
-                "project": {"name": "opendev/roomsync", "short_name": "roomsync",
-                            "canonical_name": "opendev.org/opendev/roomsync", "src_dir": str(config_dir)},
+                "pipeline": PIPELINES.get(name, "check"),
+                "project": ROOMS_PROJECT,
+                "projects": {ROOMS_PROJECT["canonical_name"]: {**ROOMS_PROJECT, "required": False},
+                             ROOMSYNC_PROJECT["canonical_name"]: {**ROOMSYNC_PROJECT, "required": True}},
                 "executor": {"log_root": str(root / "work" / "logs"), "work_root": str(root / "work"),
                              "src_root": str(root / "work" / "src")},
             },
+            "ansible_user_dir": str(node.home),  # the node's home: src/, the venv, the plan files
             "ansible_python_interpreter": sys.executable,
-            "roomsync_command": f"{sys.executable} -m roomsync",
-            "roomsync_plan_dir": str(root / "node" / "roomsync-plan"),  # not the real home directory
+            **({} if install else {"roomsync_command": f"{sys.executable} -m roomsync"}),
             **(secrets or {}),
             **job_vars,
         }
-        tokens = [s["access_token"] for s in (secrets or {}).values()]
-        return ZuulJob(name, root, variables, tokens)
+        tokens = [s["access_token"] for s in (secrets or {}).values() if s.get("access_token")]
+        return ZuulJob(name, root, node, variables, tokens)
 
     return make
 
@@ -165,18 +220,138 @@ def observed_config(synapse, provisioner, observer, p: str, config: Path) -> dic
     return ids
 
 
-def test_validate_job_needs_no_token_and_no_server(prefix, tmp_path, zuul_job):
-    config = write_config(tmp_path / "config", SERVER, rooms_for(prefix), account=ACCOUNT)
-    job = zuul_job("roomsync-validate", config, roomsync_homeserver="http://127.0.0.1:9")  # nothing listens
+# --- validate -----------------------------------------------------------------------------------
+
+
+def test_validate_job_on_the_example_rooms_repo(node, zuul_job):
+    shutil.copytree(REPO / "examples" / "rooms-repo", node.rooms, dirs_exist_ok=True)
+    job = zuul_job("roomsync-validate", roomsync_homeserver="http://127.0.0.1:9")  # nothing listens: offline
+    run = job.run("run")  # pre.yaml (roomsync-base) runs in the plan and install tests
+    assert run.code == 0, run
+    assert "ok: 4 rooms, 2 bots for example.org" in run.out, run
+    assert job.returned == {}  # no problem, no comment
+
+
+BROKEN_ROOMS = """\
+# The rooms of the Example community
+rooms:
+  - alias: Not A Valid Alias
+    name: General
+  - alias: ops
+    alt_aliases: [ops]
+"""
+
+
+def test_validate_job_comments_on_the_lines_of_a_config_in_a_subdirectory_and_fails(node, zuul_job):
+    config = node.rooms / "matrix"  # the rooms repo keeps its config in matrix/
+    write_config(config, SERVER, [])
+    (config / "rooms" / "rooms.yaml").write_text(BROKEN_ROOMS)
+    (node.rooms / "README.md").write_text("The Example community's Matrix rooms live in matrix/.\n")
+    job = zuul_job("roomsync-validate", roomsync_config_dir="matrix")
+    run = job.run("run")
+    assert run.code != 0, run
+    assert "roomsync validate exited 1" in run.out, run
+    # The console shows each problem as FILE:LINE:COLUMN: message, relative to the repo's root ...
+    assert "matrix/rooms/rooms.yaml:3:12: alias 'Not A Valid Alias'" in run.out, run
+    assert "matrix/rooms/rooms.yaml:6:19: alt alias 'ops' is the room's own alias" in run.out, run
+
+    # ... and the same problems come back as comments on those lines of those files.
+    comments = job.returned["zuul"]["file_comments"]
+    assert list(comments) == ["matrix/rooms/rooms.yaml"]
+    assert [c["line"] for c in comments["matrix/rooms/rooms.yaml"]] == [3, 6]
+    lines = (node.rooms / "matrix/rooms/rooms.yaml").read_text().splitlines()
+    first, second = comments["matrix/rooms/rooms.yaml"]
+    assert "Not A Valid Alias" in lines[first["line"] - 1] and "'Not A Valid Alias'" in first["message"]
+    assert "(column 12)" in first["message"] and first["message"].startswith("roomsync validate: ")
+    assert "alt_aliases: [ops]" in lines[second["line"] - 1] and "(column 19)" in second["message"]
+
+
+# --- installing roomsync -------------------------------------------------------------------------
+
+
+DECOY_PYPROJECT = """\
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "roomsync"
+version = "6.6.6"
+"""
+
+
+def venv_reusing_test_packages(venv: Path) -> None:
+    """A virtualenv that sees this test run's packages (click, nio, ...), so pip --no-deps suffices."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    here = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    (Path(purelib) / "roomsync_test_packages.pth").write_text(here + "\n")
+
+
+def installed(venv: Path) -> dict[str, Any]:
+    probe = ("import importlib.metadata as m, json, roomsync; d = m.distribution('roomsync'); "
+             "print(json.dumps({'version': d.version, 'direct_url': d.read_text('direct_url.json'), "
+             "'file': roomsync.__file__}))")
+    out = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", probe], check=True, capture_output=True,
+                         text=True, timeout=60).stdout  # -I: not this checkout from the working directory
+    return json.loads(out)
+
+
+def test_pre_run_installs_roomsync_from_the_required_project_not_from_the_change(node, zuul_job, tmp_path):
+    # The change under test carries a package named roomsync of its own: it must never be installed.
+    write_config(node.rooms, SERVER, rooms_for("decoy"), account=ACCOUNT)
+    (node.rooms / "pyproject.toml").write_text(DECOY_PYPROJECT)
+    (node.rooms / "roomsync").mkdir()
+    (node.rooms / "roomsync" / "__init__.py").write_text("raise SystemExit('the change under test ran')\n")
+    venv = node.home / ".roomsync-venv"  # ensure-roomsync's default; it reuses an existing virtualenv
+    venv_reusing_test_packages(venv)
+
+    job = zuul_job("roomsync-validate", install=True, roomsync_python=sys.executable,
+                   roomsync_pip_extra_args="--no-deps")
+    run = job.run("pre", "roomsync-base")
+    assert run.code == 0, run
+    got = installed(venv)
+    assert got["version"] == "0.1.0"
+    assert Path(got["file"]).is_relative_to(venv)
+    assert json.loads(got["direct_url"])["url"] == node.roomsync.as_uri()  # the required project's tree
+    assert str(node.roomsync) in run.out and "the change under test" not in run.out, run
+
+    # The job's later playbooks use it (roomsync_command is not set).
     run = job.run("run")
     assert run.code == 0, run
     assert f"ok: 2 rooms for {SERVER}" in run.out, run
 
+    # roomsync_version installs that release from the package index instead (here a local one).
+    index = tmp_path / "index"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(index), str(node.roomsync)],
+                   check=True, capture_output=True, timeout=300)
+    pinned = zuul_job("roomsync-validate", install=True, roomsync_python=sys.executable, roomsync_version="0.1.0",
+                      roomsync_pip_extra_args=f"--no-deps --force-reinstall --no-index --find-links {index}")
+    run = pinned.run("pre", "roomsync-base")
+    assert run.code == 0, run
+    got = installed(venv)
+    assert got["version"] == "0.1.0" and got["direct_url"] is None  # from an index, not from a directory
+    assert Path(got["file"]).is_relative_to(venv)
+    assert "roomsync 0.1.0 from the package index" in run.out, run
+
+
+def test_pre_run_fails_clearly_without_roomsync_among_the_projects(node, zuul_job):
+    job = zuul_job("roomsync-validate", install=True, roomsync_project="someone/roomsync-fork")
+    run = job.run("pre", "roomsync-base")
+    assert run.code != 0, run
+    assert "someone/roomsync-fork is not among this job's projects (example/rooms, opendev/roomsync)" in run.out, run
+    assert not (node.home / ".roomsync-venv").exists()
+
+
+# --- plan, sync, drift ---------------------------------------------------------------------------
+
 
 def test_plan_job_reads_with_the_observer_changes_nothing_and_returns_the_plan(
-    synapse, provisioner, make_user, prefix, tmp_path, zuul_job
+    synapse, provisioner, make_user, prefix, node, zuul_job
 ):
-    p, observer, config = prefix, make_user("observer"), tmp_path / "config"
+    p, observer, config = prefix, make_user("observer"), node.rooms
     ids = observed_config(synapse, provisioner, observer, p, config)
 
     # The proposed change: a new topic and a new room.
@@ -187,11 +362,11 @@ def test_plan_job_reads_with_the_observer_changes_nothing_and_returns_the_plan(
     before = (joined_rooms(synapse, provisioner.token), joined_rooms(synapse, observer.token),
               room_count(synapse, provisioner.token))
 
-    job = zuul_job("roomsync-plan", config,
+    job = zuul_job("roomsync-plan",
                    secrets={"roomsync_observer": {"access_token": observer.token, "homeserver": synapse.url}})
     for phase, playbook_job in (("pre", "roomsync-base"), ("run", None), ("post", None)):
         run = job.run(phase, playbook_job)
-        assert run.code == 0, run  # pending changes do not fail the check
+        assert run.code == 0, run  # pending changes do not fail the job
 
     # The three plan files are in the log root, as the observer read them for the account.
     assert sorted(f.name for f in job.log_root.iterdir()) == sorted(PLAN_FILES)
@@ -218,24 +393,33 @@ def test_plan_job_reads_with_the_observer_changes_nothing_and_returns_the_plan(
     assert state(synapse, provisioner.token, ids[f"{p}-zuul"])[("m.room.topic", "")]["topic"] == "Project gating"
 
 
-def test_plan_job_fails_on_an_invalid_config_and_returns_nothing(make_user, synapse, tmp_path, zuul_job):
-    config = write_config(tmp_path / "config", SERVER, [{"alias": "Not A Valid Alias"}], account=ACCOUNT)
+def test_plan_job_fails_on_an_invalid_config_and_returns_nothing(make_user, synapse, node, zuul_job):
+    write_config(node.rooms, SERVER, [{"alias": "Not A Valid Alias"}], account=ACCOUNT)
     observer = make_user("observer")
-    job = zuul_job("roomsync-plan", config,
-                   secrets={"roomsync_observer": {"access_token": observer.token}}, roomsync_homeserver=synapse.url)
+    job = zuul_job("roomsync-plan", secrets={"roomsync_observer": {"access_token": observer.token}},
+                   roomsync_homeserver=synapse.url)
     run = job.run("run")
     assert run.code != 0, run
-    assert "exited 1" in run.out and "rooms.yaml" in run.out, run
+    assert "exited 1" in run.out and "rooms/rooms.yaml" in run.out, run
     assert job.run("post").code == 0  # post-run still works, and has nothing to return
     assert list(job.log_root.iterdir()) == [] and job.returned == {}
 
 
-def test_sync_job_converges_and_joins_the_observer(synapse, provisioner, make_user, prefix, tmp_path, zuul_job):
+def test_plan_job_without_the_secret_says_which_one_is_missing(node, zuul_job):
+    write_config(node.rooms, SERVER, rooms_for("nosecret"), account=ACCOUNT)
+    job = zuul_job("roomsync-plan", roomsync_homeserver="http://127.0.0.1:9")  # a child job that passed nothing
+    run = job.run("run")
+    assert run.code != 0, run
+    assert "roomsync plan needs a token, and roomsync_observer has none" in run.out, run
+    assert "pass-to-parent: true" in run.out, run
+
+
+def test_sync_job_converges_and_joins_the_observer(synapse, provisioner, make_user, prefix, node, zuul_job):
     p, observer = prefix, make_user("observer")
-    config = write_config(tmp_path / "config", SERVER, rooms_for(p), account=ACCOUNT)
+    config = write_config(node.rooms, SERVER, rooms_for(p), account=ACCOUNT)
     write_bots(config, [{"name": "observer", "user": observer.user_id, "rooms": ["*"], "power_level": 0,
                          "token_env": "ROOMSYNC_OBSERVER_TOKEN"}])
-    job = zuul_job("roomsync-sync", config, roomsync_homeserver=synapse.url,
+    job = zuul_job("roomsync-sync", roomsync_homeserver=synapse.url,
                    secrets={"roomsync_admin": {"access_token": provisioner.token},
                             "roomsync_observer": {"access_token": observer.token}})
     run = job.run("run")  # pre.yaml (roomsync-base) runs in the plan test
@@ -248,10 +432,10 @@ def test_sync_job_converges_and_joins_the_observer(synapse, provisioner, make_us
     assert None not in ids and ids <= joined_rooms(synapse, observer.token)  # joined by the sync, as the bot
 
 
-def test_sync_job_refuses_a_token_that_is_not_the_accounts(synapse, make_user, prefix, tmp_path, zuul_job):
+def test_sync_job_refuses_a_token_that_is_not_the_accounts(synapse, make_user, prefix, node, zuul_job):
     intruder = make_user("observer")
-    config = write_config(tmp_path / "config", SERVER, rooms_for(prefix), account=ACCOUNT)
-    job = zuul_job("roomsync-sync", config, roomsync_homeserver=synapse.url,
+    write_config(node.rooms, SERVER, rooms_for(prefix), account=ACCOUNT)
+    job = zuul_job("roomsync-sync", roomsync_homeserver=synapse.url,
                    secrets={"roomsync_admin": {"access_token": intruder.token}})
     run = job.run("run")
     assert run.code != 0, run
@@ -259,19 +443,19 @@ def test_sync_job_refuses_a_token_that_is_not_the_accounts(synapse, make_user, p
     assert resolve(synapse, f"#{prefix}-zuul:{SERVER}") is None
 
 
-def test_drift_job_fails_on_drift_and_passes_without(synapse, provisioner, make_user, prefix, tmp_path, zuul_job):
-    p, observer, config = prefix, make_user("observer"), tmp_path / "config"
+def test_drift_job_fails_on_drift_and_passes_without(synapse, provisioner, make_user, prefix, node, zuul_job):
+    p, observer, config = prefix, make_user("observer"), node.rooms
     ids = observed_config(synapse, provisioner, observer, p, config)
     secrets = {"roomsync_observer": {"access_token": observer.token, "homeserver": synapse.url}}
 
-    in_sync = zuul_job("roomsync-drift", config, secrets=secrets)
+    in_sync = zuul_job("roomsync-drift", secrets=secrets)
     run = in_sync.run("run")
     assert run.code == 0, run
-    node_plan = Path(in_sync.variables["roomsync_plan_dir"]) / "plan.json"  # post.yaml is tested below
+    node_plan = node.home / "roomsync-plan" / "plan.json"  # post.yaml is tested below
     assert json.loads(node_plan.read_text())["summary"]["has_changes"] is False
 
     put_state(synapse, provisioner.token, ids[f"{p}-zuul"], "m.room.topic", {"topic": "changed by hand"})
-    drifted = zuul_job("roomsync-drift", config, secrets=secrets)
+    drifted = zuul_job("roomsync-drift", secrets=secrets)
     run = drifted.run("run")
     assert run.code != 0, run
     assert "exited 2" in run.out and "changed by hand" in run.out, run  # the plan is in the console log

@@ -1,10 +1,16 @@
-""".zuul.yaml, playbooks/ and roles/: structure and the rules that keep the admin token safe.
+""".zuul.yaml, examples/rooms-repo/.zuul.yaml, playbooks/ and roles/: structure and the rules
+that keep the tokens safe.
 
-No server: the playbooks themselves run against Synapse in tests/integration/test_zuul_jobs.py.
+roomsync's .zuul.yaml defines the jobs any rooms repo uses, and uses them itself for its own
+rooms/; the example rooms repo uses them the same way. Both files are read as one tenant, both
+projects untrusted, with Zuul's rules about secrets applied. No server: the playbooks themselves
+run against Synapse in tests/integration/test_zuul_jobs.py.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import subprocess
@@ -16,16 +22,30 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-ADMIN, OBSERVER = "roomsync-admin", "roomsync-observer"
-PIPELINES = {  # the jobs the issue asks for, and exactly the pipelines each runs in
-    "roomsync-validate": {"check", "gate"},
-    "roomsync-plan": {"check"},
-    "roomsync-sync": {"post"},
-    "roomsync-drift": {"periodic"},
-    "roomsync-test": {"check", "gate"},
-    "roomsync-docs": {"post"},
+ROOMSYNC, EXAMPLE = "roomsync", "example"
+ZUUL_FILES = {ROOMSYNC: REPO / ".zuul.yaml", EXAMPLE: REPO / "examples" / "rooms-repo" / ".zuul.yaml"}
+REUSABLE = ("roomsync-validate", "roomsync-plan", "roomsync-sync", "roomsync-drift")
+SECRET_VARIABLES = {"roomsync-plan": {"roomsync_observer"}, "roomsync-drift": {"roomsync_observer"},
+                    "roomsync-sync": {"roomsync_admin", "roomsync_observer"}}
+PIPELINES = {  # each project's jobs, and exactly the pipelines each runs in
+    ROOMSYNC: {
+        "roomsync-validate": {"check", "gate"},
+        "roomsync-test": {"check", "gate"},
+        "roomsync-rooms-plan": {"gate"},
+        "roomsync-rooms-sync": {"post"},
+        "roomsync-rooms-drift": {"periodic"},
+        "roomsync-docs": {"post"},
+    },
+    EXAMPLE: {
+        "roomsync-validate": {"check", "gate"},
+        "example-rooms-plan": {"gate"},
+        "example-rooms-sync": {"post"},
+        "example-rooms-drift": {"periodic"},
+        "roomsync-docs": {"post"},
+    },
 }
-PRE_MERGE = {"check", "gate"}
+# check runs changes nobody has reviewed; gate is post-review (as in OpenDev and Zuul's quick-start).
+PRE_REVIEW = {"check"}
 # Anything that names a token, or a variable holding one: a task mentioning it needs no_log.
 TOKEN = re.compile(r"access_token|ROOMSYNC_ACCESS_TOKEN|\b(roomsync_admin|roomsync_observer|roomsync_credentials"
                    r"|roomsync_bot_tokens)\b")
@@ -50,9 +70,8 @@ def _encrypted(loader: yaml.Loader, node: yaml.Node) -> Encrypted:
 ZuulLoader.add_constructor("!encrypted/pkcs1-oaep", _encrypted)
 
 
-@pytest.fixture(scope="module")
-def zuul() -> dict[str, Any]:
-    items = yaml.load((REPO / ".zuul.yaml").read_text(), Loader=ZuulLoader)
+def load(source: str) -> dict[str, Any]:
+    items = yaml.load(ZUUL_FILES[source].read_text(), Loader=ZuulLoader)
     assert isinstance(items, list)
     config: dict[str, Any] = {"job": {}, "secret": {}, "semaphore": {}, "project": []}
     for item in items:
@@ -61,9 +80,23 @@ def zuul() -> dict[str, Any]:
             config["project"].append(body)
         else:
             assert body["name"] not in config[kind], f"{kind} {body['name']} defined twice"
-            config[kind][body["name"]] = body
+            config[kind][body["name"]] = {**body, "_source": source}
     assert len(config["project"]) == 1
     return config
+
+
+@pytest.fixture(scope="module")
+def tenant() -> dict[str, Any]:
+    """Both files as one tenant: job, secret and semaphore names are unique across it."""
+    files = {source: load(source) for source in ZUUL_FILES}
+    merged: dict[str, Any] = {"job": {}, "secret": {}, "semaphore": {}, "project": {}}
+    for source, config in files.items():
+        for kind in ("job", "secret", "semaphore"):
+            for name, body in config[kind].items():
+                assert name not in merged[kind], f"{kind} {name} is defined in two projects"
+                merged[kind][name] = body
+        merged["project"][source] = config["project"][0]
+    return merged
 
 
 def as_list(value: Any) -> list:
@@ -72,133 +105,211 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def ancestry(zuul: dict, name: str) -> list[dict]:
-    """The job and its parents defined here (base and other projects' jobs end the chain)."""
+def ancestry(tenant: dict, name: str) -> list[dict]:
+    """The job and its parents defined in the tenant (base ends the chain)."""
     chain = []
-    while name in zuul["job"]:
-        chain.append(zuul["job"][name])
-        name = zuul["job"][name].get("parent", "base")
+    while name in tenant["job"]:
+        chain.append(tenant["job"][name])
+        name = tenant["job"][name].get("parent", "base")
     return chain
 
 
+def secret_uses(job: dict) -> list[dict]:
+    return [{"name": s, "secret": s} if isinstance(s, str) else s for s in as_list(job.get("secrets"))]
+
+
 def secrets_of(job: dict) -> set[str]:
-    return {s if isinstance(s, str) else s["secret"] for s in as_list(job.get("secrets"))}
+    return {s["secret"] for s in secret_uses(job)}
 
 
-def pipeline_jobs(zuul: dict) -> dict[str, list[dict]]:
+def pipeline_jobs(tenant: dict, source: str) -> dict[str, list[dict]]:
     """pipeline -> the job entries (normalised to dicts with a name) the project runs there."""
-    project = zuul["project"][0]
     out = {}
-    for pipeline, body in project.items():
+    for pipeline, body in tenant["project"][source].items():
         if isinstance(body, dict) and "jobs" in body:
             out[pipeline] = [{"name": j} if isinstance(j, str) else {"name": next(iter(j)), **(next(iter(j.values())) or {})}
                              for j in body["jobs"]]
     return out
 
 
-def effective_secrets(zuul: dict, entry: dict) -> set[str]:
+def effective_secrets(tenant: dict, entry: dict) -> set[str]:
     found = secrets_of(entry)
-    for job in ancestry(zuul, entry["name"]):
+    for job in ancestry(tenant, entry["name"]):
         found |= secrets_of(job)
     return found
+
+
+def post_review(tenant: dict, entry: dict) -> bool:
+    """Zuul's rule: post-review once set anywhere in the chain, and set on every job of an
+    untrusted project that uses a secret (both projects here are untrusted)."""
+    return any(j.get("post-review") or j.get("secrets") for j in [entry, *ancestry(tenant, entry["name"])])
 
 
 # --- the jobs and where they run ------------------------------------------------------------------
 
 
-def test_every_job_of_the_issue_runs_in_exactly_its_pipelines(zuul):
+@pytest.mark.parametrize("source", sorted(ZUUL_FILES))
+def test_every_job_runs_in_exactly_its_pipelines(tenant, source):
     where: dict[str, set[str]] = {}
-    for pipeline, entries in pipeline_jobs(zuul).items():
+    for pipeline, entries in pipeline_jobs(tenant, source).items():
         for entry in entries:
             where.setdefault(entry["name"], set()).add(pipeline)
-    for job, pipelines in PIPELINES.items():
-        assert job in zuul["job"], f"job {job} is not defined"
-        assert where.get(job) == pipelines, f"{job} runs in {where.get(job)}, expected {pipelines}"
-    assert set(where) == set(PIPELINES)
-    for name, job in zuul["job"].items():
-        assert name in where or job.get("abstract"), f"job {name} is defined but runs nowhere"
+    for job, pipelines in PIPELINES[source].items():
+        assert job in tenant["job"], f"job {job} is not defined"
+        assert where.get(job) == pipelines, f"{source}: {job} runs in {where.get(job)}, expected {pipelines}"
+    assert set(where) == set(PIPELINES[source])
+    for name, job in tenant["job"].items():
+        if job["_source"] == source:
+            assert name in where or job.get("abstract"), f"job {name} is defined but runs nowhere"
+            assert name not in where or not job.get("abstract"), f"Zuul does not run the abstract job {name}"
 
 
 def playbooks_of(job: dict) -> list[str]:
     return [p for key in ("pre-run", "run", "post-run", "cleanup-run") for p in as_list(job.get(key))]
 
 
-def test_every_playbook_exists_in_zuul_jobs_layout(zuul):
-    for name, job in zuul["job"].items():
+def test_every_playbook_exists_in_zuul_jobs_layout(tenant):
+    for name, job in tenant["job"].items():
+        if job["_source"] != ROOMSYNC:
+            assert not playbooks_of(job), f"{name}: a rooms repo's job runs roomsync's playbooks, not its own"
+            continue
         for playbook in playbooks_of(job):
             path = REPO / playbook
             assert path.is_file(), f"{name}: {playbook} does not exist"
             assert re.fullmatch(rf"playbooks/{re.escape(name)}/(pre|run|post)\.yaml", playbook), playbook
         parent = job.get("parent", "base")
-        assert parent == "base" or parent in zuul["job"], f"{name}: parent {parent} is not defined"
-    assert any(playbooks_of(j) for j in ancestry(zuul, "roomsync-test"))
+        assert parent == "base" or parent in tenant["job"], f"{name}: parent {parent} is not defined"
+    assert any(playbooks_of(j) for j in ancestry(tenant, "roomsync-test"))
     assert "./scripts/test" in (REPO / "playbooks/roomsync-test/run.yaml").read_text()
 
 
-# --- secrets ------------------------------------------------------------------------------
+# --- jobs for any rooms repo ----------------------------------------------------------------------
 
 
-def test_secrets_are_encrypted_placeholders_to_replace(zuul):
-    text = (REPO / ".zuul.yaml").read_text()
+def test_the_reusable_jobs_hold_no_secret_and_install_from_the_required_project(tenant):
+    for name in (*REUSABLE, "roomsync-base"):
+        job = tenant["job"][name]
+        assert job["_source"] == ROOMSYNC
+        assert not job.get("secrets"), f"{name} holds a secret: rooms repos pass their own"
+    for name in ("roomsync-plan", "roomsync-sync", "roomsync-drift"):
+        assert tenant["job"][name].get("abstract") is True, f"{name} needs a child job that passes the secret"
+    assert not tenant["job"]["roomsync-validate"].get("abstract")
+    base = tenant["job"]["roomsync-base"]
+    required = [p if isinstance(p, str) else p["name"] for p in as_list(base.get("required-projects"))]
+    default = yaml.safe_load((REPO / "roles/ensure-roomsync/defaults/main.yaml").read_text())["roomsync_project"]
+    assert required == [default], "ensure-roomsync must look for the project roomsync-base requires"
+    for name in REUSABLE:
+        assert "roomsync-base" in [j["name"] for j in ancestry(tenant, name)]
+    install = (REPO / "roles/ensure-roomsync/tasks/main.yaml").read_text()
+    assert "zuul.project." not in install, "roomsync must not be installed from the change under test"
+
+
+@pytest.mark.parametrize("source", sorted(ZUUL_FILES))
+def test_child_jobs_pass_their_own_secrets_under_the_names_the_playbooks_read(tenant, source):
+    children = {name: job for name, job in tenant["job"].items() if job["_source"] == source and job.get("secrets")}
+    assert {job["parent"] for job in children.values()} == set(SECRET_VARIABLES), source
+    for name, job in children.items():
+        variables = {use["name"] for use in secret_uses(job)}
+        parent = job["parent"]
+        assert {"roomsync_admin"} & SECRET_VARIABLES[parent] <= variables <= SECRET_VARIABLES[parent], name
+        if parent != "roomsync-sync":
+            assert variables == {"roomsync_observer"}, name
+        for use in secret_uses(job):
+            assert use.get("pass-to-parent") is True, f"{name}: roomsync's playbooks only see it with pass-to-parent"
+            assert tenant["secret"][use["secret"]]["_source"] == source, f"{name}: a secret of another project"
+            for playbook in playbooks_of(tenant["job"][parent]):
+                if "run.yaml" in playbook:
+                    assert use["name"] in (REPO / playbook).read_text(), (playbook, use["name"])
+
+
+@pytest.mark.parametrize("source", sorted(ZUUL_FILES))
+def test_secrets_are_placeholders_zuul_can_load(tenant, source):
+    text = ZUUL_FILES[source].read_text()
     assert "zuul-client encrypt" in text
-    for name in (ADMIN, OBSERVER):
-        data = zuul["secret"][name]["data"]
-        assert isinstance(data["access_token"], Encrypted), f"{name}.access_token is not !encrypted/pkcs1-oaep"
-        assert all("PLACEHOLDER" in chunk for chunk in data["access_token"])
+    mine = {name: s for name, s in tenant["secret"].items() if s["_source"] == source}
+    assert len(mine) == 2
+    for name, secret in mine.items():
+        data = secret["data"]
         assert set(data) <= {"access_token", "homeserver"}
+        assert isinstance(data["access_token"], Encrypted), f"{name}.access_token is not !encrypted/pkcs1-oaep"
+        for chunk in data["access_token"]:
+            try:  # Zuul base64-decodes every chunk when it loads the file
+                decoded = base64.b64decode(chunk, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise AssertionError(f"{name}: Zuul could not load this ciphertext: {exc}") from None
+            assert decoded.startswith("PLACEHOLDER") and name in decoded
+        users = [job_name for job_name, job in tenant["job"].items() if name in secrets_of(job)]
+        assert users and all(tenant["job"][u]["_source"] == source for u in users)
+    if source == ROOMSYNC:  # roomsync's own secrets serve its own rooms/ only
+        assert all(name.startswith("roomsync-rooms-") for name in mine)
 
 
-def test_the_admin_secret_is_only_used_post_review_by_roomsync_sync(zuul):
-    users = [name for name, job in zuul["job"].items() if ADMIN in secrets_of(job)]
-    assert users == ["roomsync-sync"]
-    sync = zuul["job"]["roomsync-sync"]
-    assert sync.get("post-review") is True
-    assert not any(isinstance(s, dict) and s.get("pass-to-parent") for s in as_list(sync.get("secrets")))
-    # No job inherits it, and no pre-merge pipeline runs a job carrying it, directly,
-    # through a parent or through a project-pipeline variant.
-    for name in zuul["job"]:
-        if name != "roomsync-sync":
-            assert all(ADMIN not in secrets_of(j) for j in ancestry(zuul, name)), name
-    for pipeline, entries in pipeline_jobs(zuul).items():
+@pytest.mark.parametrize("source", sorted(ZUUL_FILES))
+def test_no_job_with_a_secret_runs_before_review_and_the_admin_token_only_after_merge(tenant, source):
+    admin = {name for name, s in tenant["secret"].items()
+             if s["_source"] == source and any(u["name"] == "roomsync_admin" and u["secret"] == name
+                                               for job in tenant["job"].values() for u in secret_uses(job))}
+    assert len(admin) == 1
+    for pipeline, entries in pipeline_jobs(tenant, source).items():
         for entry in entries:
-            if pipeline in PRE_MERGE:
-                assert ADMIN not in effective_secrets(zuul, entry), f"{entry['name']} gets the admin token in {pipeline}"
-                assert not any(j.get("post-review") for j in ancestry(zuul, entry["name"]))
-            elif ADMIN in effective_secrets(zuul, entry):
-                assert entry["name"] == "roomsync-sync" and pipeline == "post"
+            if pipeline in PRE_REVIEW:
+                assert not post_review(tenant, entry), f"Zuul refuses the post-review job {entry['name']} in {pipeline}"
+                assert not effective_secrets(tenant, entry), f"{entry['name']} gets a token in {pipeline}"
+            if admin & effective_secrets(tenant, entry):
+                assert pipeline == "post", f"{entry['name']} gets the admin token in {pipeline}"
+                assert "roomsync-sync" in [j["name"] for j in ancestry(tenant, entry["name"])]
+                assert any(j.get("post-review") is True for j in ancestry(tenant, entry["name"]))
+    users = [name for name, job in tenant["job"].items() if admin & secrets_of(job)]
+    assert len(users) == 1 and tenant["job"][users[0]]["parent"] == "roomsync-sync"
 
 
-def test_plan_and_drift_read_with_the_observer(zuul):
+def test_plan_and_drift_read_with_the_observer_and_validate_needs_no_token(tenant):
     for name in ("roomsync-plan", "roomsync-drift"):
-        job = zuul["job"][name]
-        assert OBSERVER in secrets_of(job) and ADMIN not in secrets_of(job)
-        secret_vars = {s["name"]: s["secret"] for s in job["secrets"]}
-        assert secret_vars == {"roomsync_observer": OBSERVER}
-    sync_vars = {s["name"]: s["secret"] for s in zuul["job"]["roomsync-sync"]["secrets"]}
-    assert sync_vars["roomsync_admin"] == ADMIN
+        assert "roomsync_observer" in (REPO / f"playbooks/{name}/run.yaml").read_text()
+        assert "roomsync_admin" not in (REPO / f"playbooks/{name}/run.yaml").read_text()
+    assert "roomsync_admin" in (REPO / "playbooks/roomsync-sync/run.yaml").read_text()
     for name in ("roomsync-validate", "roomsync-test", "roomsync-docs"):
-        assert not any(secrets_of(j) for j in ancestry(zuul, name)), f"{name} needs no token"
+        assert not any(secrets_of(j) for j in ancestry(tenant, name)), f"{name} needs no token"
+        assert not TOKEN.search((REPO / f"playbooks/{name}/run.yaml").read_text())
 
 
-def test_sync_holds_a_semaphore_of_one(zuul):
-    semaphores = as_list(zuul["job"]["roomsync-sync"].get("semaphores") or zuul["job"]["roomsync-sync"].get("semaphore"))
-    assert semaphores, "roomsync-sync holds no semaphore"
-    assert any(zuul["semaphore"][s]["max"] == 1 for s in semaphores)
+def test_sync_and_drift_hold_a_semaphore_of_one(tenant):
+    for name in ("roomsync-sync", "roomsync-drift"):
+        semaphores = as_list(tenant["job"][name].get("semaphores") or tenant["job"][name].get("semaphore"))
+        assert semaphores, f"{name} holds no semaphore"
+        assert all(tenant["semaphore"][s]["max"] == 1 for s in semaphores)
+    assert as_list(tenant["job"]["roomsync-sync"]["semaphores"]) == as_list(tenant["job"]["roomsync-drift"]["semaphores"])
 
 
-def test_plan_and_sync_run_only_when_the_rooms_or_roomsync_change(zuul):
-    relevant = ["rooms/zuul.yaml", "rooms/new/x.yaml", "bots.yaml", "roomsync.yaml", "schema/rooms.schema.json",
-                "roomsync/cli.py"]
-    irrelevant = ["README.md", "tests/unit/test_plan.py", "scripts/test", "rooms.yaml.orig", "xbots.yaml",
-                  "docs/roomsync.yaml"]
-    for name in ("roomsync-plan", "roomsync-sync", "roomsync-docs"):
-        files = as_list(zuul["job"][name].get("files"))
-        assert files, f"{name} has no files matcher"
-        matches = lambda path: any(re.match(rx, path) for rx in files)  # noqa: E731  (Zuul: re.match)
-        assert all(matches(p) for p in relevant), (name, [p for p in relevant if not matches(p)])
-        assert not any(matches(p) for p in irrelevant), (name, [p for p in irrelevant if matches(p)])
-    for name in ("roomsync-drift", "roomsync-validate", "roomsync-test"):
-        assert not any(j.get("files") or j.get("irrelevant-files") for j in ancestry(zuul, name)), name
+def files_of(tenant: dict, name: str) -> list[str]:
+    for job in ancestry(tenant, name):  # Zuul: the last value set in the chain wins
+        if "files" in job:
+            return as_list(job["files"])
+    return []
+
+
+def matcher(files: list[str]):
+    return lambda path: any(re.match(rx, path) for rx in files)  # Zuul: re.match
+
+
+def test_plan_and_sync_run_only_when_the_rooms_change(tenant):
+    relevant = ["rooms/zuul.yaml", "rooms/new/x.yaml", "bots.yaml", "roomsync.yaml"]
+    irrelevant = ["README.md", "rooms.yaml.orig", "xbots.yaml", "docs/roomsync.yaml", ".zuul.yaml"]
+    roomsync_code = ["roomsync/cli.py", "schema/rooms.schema.json"]
+    roomsync_irrelevant = ["tests/unit/test_plan.py", "scripts/test", "playbooks/roomsync-plan/run.yaml"]
+    for names, extra_relevant, extra_irrelevant in (
+        (("roomsync-plan", "roomsync-sync", "example-rooms-plan", "example-rooms-sync", "roomsync-docs"), [],
+         roomsync_code),
+        (("roomsync-rooms-plan", "roomsync-rooms-sync"), roomsync_code, roomsync_irrelevant),
+    ):
+        for name in names:
+            matches = matcher(files_of(tenant, name))
+            assert files_of(tenant, name), f"{name} has no files matcher"
+            assert all(matches(p) for p in relevant + extra_relevant), (name, [p for p in relevant + extra_relevant
+                                                                              if not matches(p)])
+            assert not any(matches(p) for p in irrelevant + extra_irrelevant), name
+    for name in ("roomsync-rooms-drift", "example-rooms-drift", "roomsync-validate", "roomsync-test"):
+        assert not any(j.get("files") or j.get("irrelevant-files") for j in ancestry(tenant, name)), name
 
 
 # --- playbooks and roles ------------------------------------------------------------------
@@ -311,7 +422,7 @@ def test_playbooks_pass_ansible_syntax_check(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_docs_job_writes_both_formats_and_returns_them(zuul):
+def test_docs_job_writes_both_formats_and_returns_them(tenant):
     run = yaml.safe_load((REPO / "playbooks/roomsync-docs/run.yaml").read_text())
     (task,) = run[0]["tasks"]
     assert task["ansible.builtin.include_role"]["name"] == "roomsync-run"
@@ -319,7 +430,7 @@ def test_docs_job_writes_both_formats_and_returns_them(zuul):
     assert "--format" in task["vars"]["roomsync_args"]
     post = yaml.safe_load((REPO / "playbooks/roomsync-docs/post.yaml").read_text())
     assert post[0]["roles"] == ["fetch-roomsync-docs"]
-    docs = zuul["job"]["roomsync-docs"]
+    docs = tenant["job"]["roomsync-docs"]
     assert docs["post-run"] == "playbooks/roomsync-docs/post.yaml"  # runs also when the run playbook failed
     assert not docs.get("post-review") and not docs.get("semaphores")  # no token, changes nothing
 
@@ -346,17 +457,17 @@ def role_includes(play: dict) -> list[tuple[str, str, dict]]:
     return found
 
 
-def test_bot_functional_job_is_for_other_repositories_to_inherit(zuul):
-    job = zuul["job"][BOT_JOB]
+def test_bot_functional_job_is_for_other_repositories_to_inherit(tenant):
+    job = tenant["job"][BOT_JOB]
     assert job.get("abstract") is True  # a bot's repository defines the child job that runs
-    chain = ancestry(zuul, BOT_JOB)
+    chain = ancestry(tenant, BOT_JOB)
     assert not any(secrets_of(j) for j in chain), "every account lives on the node: no secret"
     assert not any(j.get("post-review") or j.get("semaphores") or j.get("files") for j in chain)
     required = [p if isinstance(p, str) else p["name"] for p in as_list(job.get("required-projects"))]
     assert required == ["opendev/roomsync"]
     checkout = "src/opendev.org/opendev/roomsync"  # where Zuul checks out that project on the node
     variables = job["vars"]
-    assert variables["roomsync_src_dir"] == variables["roomsync_config_dir"] == checkout
+    assert variables["roomsync_config_dir"] == checkout  # roomsync itself comes from roomsync_project
     assert variables["roomsync_extras"] == ["local"]  # roomsync local needs Synapse
     assert variables["roomsync_bot_test_command"] == ""  # the inheriting job's to set
     readmes = "".join(p.read_text() for p in (REPO / "roles").glob("*/README.md"))
@@ -364,8 +475,8 @@ def test_bot_functional_job_is_for_other_repositories_to_inherit(zuul):
         assert f"`{name}`" in readmes, f"job variable {name} is no role's variable"
 
 
-def test_bot_functional_job_starts_runs_the_bots_command_and_stops(zuul):
-    job = zuul["job"][BOT_JOB]
+def test_bot_functional_job_starts_runs_the_bots_command_and_stops(tenant):
+    job = tenant["job"][BOT_JOB]
     (pre,) = plays(job["pre-run"])
     assert role_includes(pre) == [("ensure-roomsync", "main", {}), ("roomsync-test-homeserver", "main", {})]
     (run,) = plays(job["run"])

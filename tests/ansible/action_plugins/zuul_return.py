@@ -2,8 +2,11 @@
 
 Like Zuul's, it merges the task's `data` argument into the JSON file the executor reads
 after the job, named by the environment variable ZUUL_JOB_OUTPUT_FILE (the file holds
-{"data": {...}}): mappings are merged key by key, and the lists `zuul.artifacts` and
-`zuul.warnings` are appended to, not replaced. Nothing else of Zuul is imitated.
+{"data": {...}}): mappings are merged key by key, the lists `zuul.artifacts` and
+`zuul.warnings` are appended to, not replaced, and so are the comments of each file in
+`zuul.file_comments`. Artifacts and file comments are checked for the shape Zuul accepts
+(a comment: `line` >= 1, `message` a string, optional `range` and `level`). Nothing else of
+Zuul is imitated.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 APPENDED = ("artifacts", "warnings")
+RANGE_KEYS = {"start_line", "start_character", "end_line", "end_character"}
+LEVELS = {"info", "warning", "error"}
 
 
 def merge(new: dict, old: dict) -> dict:
@@ -30,11 +35,35 @@ def merge(new: dict, old: dict) -> dict:
 def merge_data(new: dict, old: dict) -> dict:
     appended = {key: list(old.get("zuul", {}).get(key) or []) + list(new.get("zuul", {}).get(key) or [])
                 for key in APPENDED}
+    comments = {path: list(items) for path, items in (old.get("zuul", {}).get("file_comments") or {}).items()}
+    for path, items in (new.get("zuul", {}).get("file_comments") or {}).items():
+        comments.setdefault(path, []).extend(items)
     merge(new, old)
     for key, value in appended.items():
         if value:
             old.setdefault("zuul", {})[key] = value
+    if comments:
+        old.setdefault("zuul", {})["file_comments"] = comments
     return old
+
+
+def comment_problem(path, comment) -> str | None:
+    """Why Zuul would refuse this file comment, or None."""
+    if not isinstance(path, str) or not path or path.startswith("/"):
+        return f"the path {path!r} is not relative to the project"
+    if not isinstance(comment, dict) or not {"line", "message"} <= comment.keys():
+        return f"a comment needs line and message: {comment!r}"
+    if set(comment) - {"line", "message", "range", "level"}:
+        return f"unknown keys in a comment: {sorted(set(comment) - {'line', 'message', 'range', 'level'})}"
+    if not isinstance(comment["line"], int) or isinstance(comment["line"], bool) or comment["line"] < 1:
+        return f"line must be an integer >= 1: {comment['line']!r}"
+    if not isinstance(comment["message"], str):
+        return f"message must be a string: {comment['message']!r}"
+    if "range" in comment and (not isinstance(comment["range"], dict) or set(comment["range"]) != RANGE_KEYS):
+        return f"range needs exactly {sorted(RANGE_KEYS)}: {comment['range']!r}"
+    if "level" in comment and comment["level"] not in LEVELS:
+        return f"level must be one of {sorted(LEVELS)}: {comment['level']!r}"
+    return None
 
 
 def plain(value):
@@ -53,6 +82,16 @@ class ActionModule(ActionBase):
         for artifact in data.get("zuul", {}).get("artifacts") or []:
             if not isinstance(artifact, dict) or not {"name", "url"} <= artifact.keys():
                 raise AnsibleActionFail(f"zuul_return: an artifact needs name and url: {artifact!r}")
+        comments = plain(data).get("zuul", {}).get("file_comments")
+        if comments is not None:
+            if not isinstance(comments, dict):
+                raise AnsibleActionFail("zuul_return: file_comments must be a mapping of path to comments")
+            for file, items in comments.items():
+                if not isinstance(items, list):
+                    raise AnsibleActionFail(f"zuul_return: the comments of {file!r} must be a list")
+                for comment in items:
+                    if (why := comment_problem(file, comment)) is not None:
+                        raise AnsibleActionFail(f"zuul_return: file_comments: {why}")
         path = os.environ.get("ZUUL_JOB_OUTPUT_FILE")
         if not path:
             raise AnsibleActionFail("zuul_return: ZUUL_JOB_OUTPUT_FILE is not set")
