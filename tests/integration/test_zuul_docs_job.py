@@ -10,18 +10,18 @@ from __future__ import annotations
 from roomsync.config import load_config
 from roomsync.docs import render
 from tests.integration.helpers import write_config
-from tests.integration.test_zuul_jobs import zuul_job  # noqa: F401  (the fixture)
+from tests.integration.test_zuul_jobs import node, zuul_job  # noqa: F401  (the fixtures)
 
 SERVER = "opendev.org"
 
 
-def test_docs_job_writes_the_page_into_the_logs_and_returns_it(tmp_path, zuul_job):  # noqa: F811
-    config = write_config(tmp_path / "config", SERVER, [
+def test_docs_job_writes_the_page_into_the_logs_and_returns_it(tmp_path, node, zuul_job):  # noqa: F811
+    config = write_config(node.rooms, SERVER, [
         {"alias": "zuul", "name": "Zuul <b>", "topic": "Project gating", "join_rule": "public"},
         {"alias": "ops", "name": "Ops", "join_rule": "invite", "directory": "private"},
     ])
     node_dir = tmp_path / "node" / "roomsync-docs"
-    job = zuul_job("roomsync-docs", config, roomsync_docs_dir=str(node_dir),
+    job = zuul_job("roomsync-docs", roomsync_docs_dir=str(node_dir),
                    roomsync_homeserver="http://127.0.0.1:9")  # nothing listens: the job is offline
     for phase in ("run", "post"):  # pre.yaml (roomsync-base) runs in test_zuul_jobs.py
         run = job.run(phase)

@@ -500,29 +500,28 @@ def alive(pid: int) -> bool:
     return not (status.exists() and "\nState:\tZ" in status.read_text())
 
 
-def test_bot_functional_job_runs_the_bots_test_against_roomsync_local(tmp_path, zuul_job):
-    bot_repo = tmp_path / "gerritbot"
-    bot_repo.mkdir()
-    (bot_repo / "functional_test.py").write_text(STAND_IN_BOT_TEST)
-    node = tmp_path / "node"
+def test_bot_functional_job_runs_the_bots_test_against_roomsync_local(tmp_path, node, zuul_job):
+    # The project under test (zuul.project) is the bot's repository, holding its own test.
+    (node.rooms / "functional_test.py").write_text(STAND_IN_BOT_TEST)
+    spot = tmp_path / "spot"
     message = "Change 4242 merged: add the stand-in bot test"
     job = zuul_job(
-        "roomsync-bot-functional", bot_repo,
+        "roomsync-bot-functional",
         roomsync_config_dir=str(REPO),  # this repository's own rooms, as the job's default
         roomsync_bot_test_command=f"{sys.executable} functional_test.py '{message}'",
-        roomsync_local_env_file=str(node / "roomsync-local.env"),
-        roomsync_local_log=str(node / "roomsync-local.log"),
-        roomsync_local_pid_file=str(node / "roomsync-local.pid"),
+        roomsync_local_env_file=str(spot / "roomsync-local.env"),
+        roomsync_local_log=str(spot / "roomsync-local.log"),
+        roomsync_local_pid_file=str(spot / "roomsync-local.pid"),
     )
-    node.mkdir()
+    spot.mkdir()
     try:
         pre = job.run("pre")
         assert pre.code == 0, pre
-        env = dict(line.split("=", 1) for line in (node / "roomsync-local.env").read_text().splitlines())
+        env = dict(line.split("=", 1) for line in (spot / "roomsync-local.env").read_text().splitlines())
         job.secrets += [v for k, v in env.items() if k != "ROOMSYNC_HOMESERVER"]
         job.assert_no_secret_leaked()
         assert re.search(r"Sync: \d+ created", pre.out) and "Ready: http://127.0.0.1:" in pre.out, pre  # its output
-        pid = int((node / "roomsync-local.pid").read_text())
+        pid = int((spot / "roomsync-local.pid").read_text())
         assert alive(pid)  # it outlives the playbook that started it
 
         run = job.run("run")
@@ -540,7 +539,7 @@ def test_bot_functional_job_runs_the_bots_test_against_roomsync_local(tmp_path, 
         post = job.run("post")
     assert post.code == 0, post
     assert not alive(pid)
-    assert not (node / "roomsync-local.env").exists() and not (node / "roomsync-local.pid").exists()
+    assert not (spot / "roomsync-local.env").exists() and not (spot / "roomsync-local.pid").exists()
     with pytest.raises(OSError):  # nothing listens on the homeserver's port any more
         socket.create_connection(("127.0.0.1", int(env["ROOMSYNC_HOMESERVER"].rsplit(":", 1)[1])), timeout=5).close()
     log = (job.log_root / "roomsync-local.log").read_text()  # kept in the job's logs (no token: checked)
@@ -552,12 +551,12 @@ def test_bot_functional_job_runs_the_bots_test_against_roomsync_local(tmp_path, 
 
 def test_bot_functional_job_fails_at_once_when_roomsync_local_cannot_start(tmp_path, zuul_job):
     config = write_config(tmp_path / "config", SERVER, [{"alias": "Not A Valid Alias"}], account=ACCOUNT)
-    node = tmp_path / "node"
-    node.mkdir()
-    job = zuul_job("roomsync-bot-functional", tmp_path, roomsync_config_dir=str(config),
+    spot = tmp_path / "spot"
+    spot.mkdir()
+    job = zuul_job("roomsync-bot-functional", roomsync_config_dir=str(config),
                    roomsync_bot_test_command="true", roomsync_local_timeout=600,
-                   roomsync_local_env_file=str(node / "env"), roomsync_local_log=str(node / "log"),
-                   roomsync_local_pid_file=str(node / "pid"))
+                   roomsync_local_env_file=str(spot / "env"), roomsync_local_log=str(spot / "log"),
+                   roomsync_local_pid_file=str(spot / "pid"))
     pre = job.run("pre")
     assert pre.code != 0, pre
     assert "exited before it was ready" in pre.out and "rooms.yaml:" in pre.out, pre
