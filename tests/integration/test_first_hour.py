@@ -153,7 +153,7 @@ def test_a_missing_bot_token_is_a_note_in_plan_and_stops_sync_before_anything(
     assert planned.code == 0, planned.out + planned.err
     assert f"GERRIT_T8 is not set here; sync needs it to join {bot.user_id}" in planned.out
     # One line for the bot in the room: invite and join are one change.
-    assert [line for line in planned.out.splitlines() if "member" in line] == [
+    assert [line for line in planned.out.splitlines() if " member: " in line] == [
         f'    #{prefix}-room:{SERVER} member: (none) -> "join"']
 
     synced = roomsync(config, "sync", url=synapse.url, token=provisioner.token)
