@@ -204,10 +204,12 @@ class LocalSynapse:
     start from the same directory is the same server with the same accounts.
     """
 
-    def __init__(self, workdir: Path, server_name: str, port: int | None = None, rate_limited: bool = False):
+    def __init__(self, workdir: Path, server_name: str, port: int | None = None, rate_limited: bool = False,
+                 limits: dict[str, Any] | None = None):
         self.workdir = Path(workdir).resolve()
         self.server_name = server_name
         self.rate_limited = rate_limited
+        self.limits = dict(limits or {})  # rc_* settings of this server's own (tests, benchmarks)
         self._fixed_port = port is not None
         self.port: int | None = None
         self.url = ""
@@ -396,6 +398,7 @@ class LocalSynapse:
             "room_list_publication_rules": [{"action": "allow"}],
         }
         config.update(REGISTRATION_RATELIMITS if self.rate_limited else UNLIMITED_RATELIMITS)
+        config.update(self.limits)
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     # -- accounts --------------------------------------------------------------

@@ -43,7 +43,8 @@ class SynapseServer(LocalSynapse):
     """One Synapse process with a sqlite database under ``workdir``.
 
     ``rate_limited=True`` keeps Synapse's default rate limits (only registration and
-    login are lifted); otherwise every limiter is lifted.
+    login are lifted); otherwise every limiter is lifted. ``limits`` sets rc_* settings on
+    top, e.g. ``{"rc_room_creation": {"per_second": 0.5, "burst_count": 2}}``.
     """
 
     def __init__(
@@ -51,8 +52,9 @@ class SynapseServer(LocalSynapse):
         workdir: pathlib.Path,
         server_name: str = "opendev.org",
         rate_limited: bool = False,
+        limits: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(pathlib.Path(workdir), server_name, rate_limited=rate_limited)
+        super().__init__(pathlib.Path(workdir), server_name, rate_limited=rate_limited, limits=limits)
 
     def start(self, timeout: float = 90) -> None:
         """Start Synapse and wait until the client API answers; RuntimeError with its logs if not."""
