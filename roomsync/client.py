@@ -10,11 +10,13 @@ MatrixError / HomeserverError whose messages never contain the access token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
+from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
@@ -26,13 +28,14 @@ log = logging.getLogger(__name__)
 
 CLIENT = "/_matrix/client/v3"
 ADMIN = "/_synapse/admin/v1"
+SLIDING_SYNC = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     in_flight: int = 16  # requests on the wire at once
     rate_limited_tries: int = 12  # M_LIMIT_EXCEEDED answers tolerated per request
-    max_wait: float = 120.0  # cap on one retry_after_ms wait, seconds
+    max_wait: float = 3600.0  # cap on one retry_after_ms wait, seconds (a time budget bounds a run)
     transient_tries: int = 4  # 5xx answers or connection failures tolerated per request
     backoff: float = 0.5  # first backoff after a transient failure, doubling each time
     timeout: float = 60.0  # one request, seconds
@@ -42,6 +45,65 @@ class RetryPolicy:
 
 class AuthError(HomeserverError):
     """The homeserver does not accept the access token."""
+
+
+def limit_kind(method: str, path: str) -> str | None:
+    """Which of the homeserver's rate limiters a request meets (Synapse's rc_* settings), if any."""
+    if method == "GET":
+        return None
+    if path.endswith(("/createRoom", "/upgrade")):
+        return "room creation"
+    if "/join/" in path or path.endswith("/join"):
+        return "joins"
+    if path.endswith("/invite"):
+        return "invites"
+    if "/profile/" in path:
+        return "profile changes"
+    return "events"  # state events, kicks and the rest count against the message limit
+
+
+class _Limiter:
+    """One kind of request the homeserver rate-limits together.
+
+    Until the server refuses one, requests go as fast as they like. Once it answers
+    M_LIMIT_EXCEEDED, requests of this kind go one at a time, none before the time the
+    server asked for, then paced at the longest wait it asked: they queue instead of
+    colliding, so none starves and each costs at most about one refusal.
+    """
+
+    def __init__(self) -> None:
+        self.serial = False
+        self.lock = asyncio.Lock()
+        self.open_at = 0.0  # loop time before which no request of this kind may go
+        self.pace = 0.0  # the interval the server allows between two requests, as learnt so far
+        self.last_passed: float | None = None
+
+    @contextlib.asynccontextmanager
+    async def turn(self, announce: Callable[[float], None]) -> AsyncIterator[None]:
+        if not self.serial:
+            yield
+            return
+        async with self.lock:
+            delay = self.open_at - asyncio.get_running_loop().time()
+            if delay > 0:
+                announce(delay)
+                await asyncio.sleep(delay)
+            yield
+
+    def refused(self, wait: float) -> None:
+        now = asyncio.get_running_loop().time()
+        self.serial = True
+        self.open_at = max(self.open_at, now + wait)
+        # From the last request that passed to the next the server allows: the true interval,
+        # which may be longer than one wait when several limiters apply to the same request.
+        since = now - self.last_passed if self.last_passed is not None else None
+        self.pace = max(self.pace, wait + since if since is not None and since < 60 else wait)
+
+    def passed(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self.last_passed = now
+        if self.serial:
+            self.open_at = now + self.pace
 
 
 def seg(value: str) -> str:
@@ -69,6 +131,7 @@ class Homeserver:
         self._headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"}
         self.policy = policy or RetryPolicy()
         self._slots = asyncio.Semaphore(self.policy.in_flight)
+        self._limiters: dict[str, _Limiter] = defaultdict(_Limiter)
         self._nio: AsyncClient | None = None
         # Counters for the benchmark and tests: requests sent (retries included), the most
         # ever on the wire at once, and M_LIMIT_EXCEEDED answers seen.
@@ -79,6 +142,7 @@ class Homeserver:
         # Set once a request has used up its retries against an unreachable or failing server:
         # every later request fails at once instead of retrying all over again.
         self.unavailable: str | None = None
+        self.sliding: bool | None = None  # does the server answer sliding sync? None: not asked yet
         # Called with a one-line message before a wait a person would notice (rate limit, backoff).
         self.on_wait: Callable[[str], None] | None = None
 
@@ -114,21 +178,29 @@ class Homeserver:
         else:
             timeout = aiohttp.ClientTimeout(total=policy.timeout, connect=policy.connect_timeout)
         limited = transient = 0
+        kind = limit_kind(method, path)
+        limiter = self._limiters[kind] if kind else None
         while True:
             try:
-                async with self._slots:
-                    self.requests += 1
-                    self._in_flight += 1
-                    self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
-                    log.debug("%s %s", method, path)
-                    try:
-                        response = await self._nio.send(method, path, data, dict(self._headers), timeout=timeout)
-                        status = response.status
-                        content_type = response.headers.get("Content-Type", "")
-                        text = await response.text(errors="replace")
-                        response.release()
-                    finally:
-                        self._in_flight -= 1
+                async with contextlib.AsyncExitStack() as turn:
+                    if limiter is not None:
+                        await turn.enter_async_context(limiter.turn(
+                            lambda delay: self._announce(
+                                f"waiting {_seconds(delay)}: the homeserver's rate limit on {kind} ({what})", delay,
+                                at_least=5)))
+                    async with self._slots:
+                        self.requests += 1
+                        self._in_flight += 1
+                        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                        log.debug("%s %s", method, path)
+                        try:
+                            response = await self._nio.send(method, path, data, dict(self._headers), timeout=timeout)
+                            status = response.status
+                            content_type = response.headers.get("Content-Type", "")
+                            text = await response.text(errors="replace")
+                            response.release()
+                        finally:
+                            self._in_flight -= 1
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 if first:
                     raise HomeserverError(await _unreachable(self.base_url, exc, timeout)) from None
@@ -159,9 +231,14 @@ class Homeserver:
                     raise MatrixError(status, "M_LIMIT_EXCEEDED", f"still rate limited after {limited} tries", what)
                 wait = min(_retry_after(answer) / 1000.0, policy.max_wait)
                 log.info("rate limited (%s); waiting %.1fs", what, wait)
-                self._announce(f"waiting {_seconds(wait)}: the homeserver's rate limit ({what})", wait)
-                await asyncio.sleep(wait)
+                if limiter is not None:
+                    limiter.refused(wait)  # the wait happens in the limiter's queue
+                else:
+                    self._announce(f"waiting {_seconds(wait)}: the homeserver's rate limit ({what})", wait)
+                    await asyncio.sleep(wait)
                 continue
+            if limiter is not None:
+                limiter.passed()
             if status >= 500:
                 transient += 1
                 if transient > policy.transient_tries:
@@ -182,9 +259,9 @@ class Homeserver:
                 return None
             raise MatrixError(status, errcode or "M_UNKNOWN", message or f"HTTP {status}", what)
 
-    def _announce(self, message: str, seconds: float) -> None:
+    def _announce(self, message: str, seconds: float, at_least: float = 1.0) -> None:
         """Tell the person (or CI log) watching about a wait long enough to notice."""
-        if self.on_wait is not None and seconds >= 1:
+        if self.on_wait is not None and seconds >= at_least:
             self.on_wait(message)
 
     async def _backoff(self, attempt: int, why: str) -> None:
@@ -211,6 +288,92 @@ class Homeserver:
     async def joined_rooms(self) -> list[str]:
         answer = await self.call("GET", f"{CLIENT}/joined_rooms", what="joined_rooms")
         return list(answer.get("joined_rooms", []))
+
+    # Synapse's simplified sliding sync (MSC4186) reads chosen state of many rooms in one request,
+    # member events by user id included, much faster than /sync; other servers fall back.
+    async def _sliding_sync(self, body: dict[str, Any], what: str) -> dict[str, Any] | None:
+        if self.sliding is False:
+            return None
+        body = {**body, "conn_id": f"roomsync-{random.getrandbits(64):x}"}  # a fresh connection: no cache
+        try:
+            answer = await self.call("POST", SLIDING_SYNC, body, what=what)
+        except MatrixError as exc:
+            if exc.status in (400, 404, 405) or exc.errcode == "M_UNRECOGNIZED":
+                self.sliding = False
+                return None
+            raise
+        self.sliding = True
+        return answer
+
+    async def joined_state(self, required: list[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
+        """The given (event type, state key) state of every joined room: room id -> events."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        start, page = 0, 1000
+        while True:
+            answer = await self._sliding_sync({"lists": {"joined": {
+                "ranges": [[start, start + page - 1]], "required_state": [list(r) for r in required],
+                "timeline_limit": 0}}}, what="read the joined rooms")
+            if answer is None:
+                return await self._joined_state_by_sync(sorted({t for t, _ in required}))
+            found.update(_joined(answer))
+            count = ((answer.get("lists") or {}).get("joined") or {}).get("count") or 0
+            start += page
+            if start >= count:
+                return found
+
+    async def rooms_state(self, room_ids: list[str], required: list[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
+        """The given state of each room (the whole state where sliding sync is missing): room id ->
+        events; a room the account is not joined in is left out."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for chunk in (room_ids[i:i + 500] for i in range(0, len(room_ids), 500)):
+            subscription = {"required_state": [list(r) for r in required], "timeline_limit": 0}
+            answer = await self._sliding_sync({"room_subscriptions": {r: subscription for r in chunk}},
+                                              what=f"read the state of {len(chunk)} rooms")
+            if answer is None:
+                return await self._rooms_state_one_by_one(room_ids)
+            found.update(_joined(answer))
+        return found
+
+    async def _joined_state_by_sync(self, types: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """One filtered /sync. Synapse keeps an initial /sync's answer for minutes and hands it to
+        the same filter again, older than a write made meanwhile: a filter of its own (a room id
+        that cannot exist in not_rooms) makes every answer fresh."""
+        room_filter: dict[str, Any] = {
+            "state": {"types": types, "lazy_load_members": True}, "timeline": {"limit": 0},
+            "ephemeral": {"types": []}, "account_data": {"types": []},
+            "not_rooms": [f"!roomsync-{random.getrandbits(64):x}:invalid"],
+        }
+        sync_filter = {"room": room_filter, "presence": {"types": []}, "account_data": {"types": []}}
+        query = urlencode({"filter": json.dumps(sync_filter, separators=(",", ":"))})
+        answer = await self.call("GET", f"{CLIENT}/sync?{query}", what="read the joined rooms")
+        joined = (answer.get("rooms") or {}).get("join") or {}
+        return {room_id: list((room.get("state") or {}).get("events") or []) for room_id, room in joined.items()
+                if isinstance(room, dict)}
+
+    async def _rooms_state_one_by_one(self, room_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        async def one(room_id: str) -> list[dict[str, Any]] | None:
+            try:
+                return await self.room_state(room_id)
+            except MatrixError as exc:
+                if exc.status in (403, 404):
+                    return None  # left or kicked meanwhile
+                raise
+
+        answers = await asyncio.gather(*(one(r) for r in room_ids))
+        return {room_id: events for room_id, events in zip(room_ids, answers) if events is not None}
+
+    async def public_room_ids(self) -> set[str]:
+        """Rooms of this server's room directory, as /publicRooms lists them (Synapse leaves out
+        published rooms that are invite-only or restricted and not world-readable)."""
+        listed: set[str] = set()
+        since = None
+        while True:
+            query = {"limit": 500, **({"since": since} if since else {})}
+            answer = await self.call("GET", f"{CLIENT}/publicRooms?{urlencode(query)}", what="room directory")
+            listed |= {r["room_id"] for r in answer.get("chunk") or [] if isinstance(r, dict) and "room_id" in r}
+            since = answer.get("next_batch")
+            if not since:
+                return listed
 
     async def room_state(self, room_id: str) -> list[dict[str, Any]]:
         return await self.call("GET", f"{CLIENT}/rooms/{seg(room_id)}/state", what=f"read state of {room_id}")
@@ -326,6 +489,13 @@ async def fetch_public(url: str, timeout: float = 20.0) -> tuple[int | None, str
                 return response.status, (await response.text(errors="replace"))[:65536], None
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
         return None, "", f"cannot fetch {url}: {_describe(exc)}"
+
+
+def _joined(answer: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Room id -> state events of the joined rooms in a sliding sync answer (invites have none)."""
+    rooms = answer.get("rooms") or {}
+    return {room_id: list(room["required_state"]) for room_id, room in rooms.items()
+            if isinstance(room, dict) and isinstance(room.get("required_state"), list)}
 
 
 def _decode(text: str) -> Any:

@@ -1,12 +1,18 @@
-"""Read the live snapshot the planner needs, in about one request per room, many in flight.
+"""Read the live snapshot the planner needs: its cost follows the declared rooms, not what else
+the account has joined.
 
-- GET /joined_rooms, then the full state of each joined room (concurrently);
-  m.room.canonical_alias gives most aliases, because Synapse only accepts aliases
-  there that point at the room and rewrites the event when one is deleted.
-- Only declared aliases that no readable room claims are resolved one by one.
-- Directory visibility: one admin room list when the account is a server admin,
-  otherwise one GET per room that manages `directory` (/publicRooms cannot be used:
-  it hides published invite-only rooms).
+- whoami, then the canonical alias and roomsync's marker of every joined room: they tell
+  which joined rooms are declared (Synapse only accepts aliases in m.room.canonical_alias
+  that point at the room, and rewrites the event when one is deleted), and which rooms
+  roomsync made that are no longer declared.
+- Declared aliases no joined room claims are resolved one by one (rooms to create, mostly).
+- The managed state of each declared room, with the member events of the account and the
+  bots only (not every member of a big room).
+Both reads are one request each through Synapse's sliding sync; where a server lacks it,
+one filtered /sync and then each room's whole state, many in flight.
+- Directory visibility: one admin room list when the account is a server admin; otherwise
+  /publicRooms, and one GET per room declared public that it does not list (it leaves out
+  published rooms that are invite-only or restricted and not world-readable).
 """
 
 from __future__ import annotations
@@ -18,23 +24,34 @@ from typing import Callable
 
 from . import wellknown
 from .client import Homeserver, fetch_public
-from .errors import MatrixError
 from .live import LiveRoom, Snapshot, Unreadable, parse_room
-from .model import MANAGED_MARKER, Config
+from .model import MANAGED_MARKER, SIMPLE_STATE, Config
 
 Progress = Callable[[str], None]
+
+ALIAS_EVENT = "m.room.canonical_alias"
+# Every state event type the planner reads (bots' memberships come with the full state).
+MANAGED_TYPES = sorted({"m.room.create", "m.room.power_levels", ALIAS_EVENT, "m.room.encryption",
+                        "m.space.child", "m.space.parent", MANAGED_MARKER}
+                       | {event_type for event_type, _ in SIMPLE_STATE.values()})
+INDEX = [(ALIAS_EVENT, ""), (MANAGED_MARKER, "")]  # enough to tell which joined rooms are which
+LINKS = {"m.space.child", "m.space.parent"}  # state keyed by room id: every key is wanted
+
+
+def required_state(members: list[str]) -> list[tuple[str, str]]:
+    """What the planner reads of a room: the managed state, and the members it asks about."""
+    return ([(t, "*" if t in LINKS else "") for t in MANAGED_TYPES]
+            + [("m.room.member", user) for user in sorted(set(members))])
 
 
 async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | None = None) -> Snapshot:
     say = progress or (lambda _msg: None)
     reader = await hs.whoami()
     me = config.account or reader  # whose power the plan checks; an observer only reads
-    joined = await hs.joined_rooms()
-    say(f"reading {len(joined)} joined rooms")
-    rooms = await _read_rooms(hs, joined)
+    index = {room_id: parse_room(room_id, events) for room_id, events in (await hs.joined_state(INDEX)).items()}
 
     claims: dict[str, set[str]] = defaultdict(set)
-    for room in rooms.values():
+    for room in index.values():
         for alias in room.claimed_aliases():
             claims[alias].add(room.room_id)
     declared = [config.alias(spec.alias) for spec in config.rooms]
@@ -47,9 +64,15 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         else:
             alias_owner.pop(alias, None)
 
+    owners = {spec.alias: alias_owner.get(config.alias(spec.alias)) for spec in config.rooms}
+    wanted = sorted({room_id for room_id in owners.values() if room_id in index})
+    say(f"reading {len(wanted)} declared rooms")
+    members = [me, reader, *(bot.user for bot in config.bots)]
+    rooms = {room_id: parse_room(room_id, events)
+             for room_id, events in (await hs.rooms_state(wanted, required_state(members))).items()}
     by_alias: dict[str, LiveRoom | Unreadable] = {}
     for spec in config.rooms:
-        room_id = alias_owner.get(config.alias(spec.alias))
+        room_id = owners[spec.alias]
         if room_id is None:
             continue
         by_alias[spec.alias] = rooms.get(room_id) or Unreadable(
@@ -67,7 +90,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     fetched = await _fetch_well_known(config)
     managed = tuple(
         (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
-        for room in rooms.values() if room.content(MANAGED_MARKER)
+        for room in index.values() if room.content(MANAGED_MARKER)
     )
     warnings = []
     if await hs.rate_limit_exempt(me) is False:
@@ -89,30 +112,24 @@ async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:
     return {name: wellknown.Fetched(*answer) for name, answer in zip(names, answers)}
 
 
-async def _read_rooms(hs: Homeserver, room_ids: list[str]) -> dict[str, LiveRoom]:
-    async def one(room_id: str) -> LiveRoom | None:
-        try:
-            return parse_room(room_id, await hs.room_state(room_id))
-        except MatrixError as exc:
-            if exc.status in (403, 404):
-                return None  # left or kicked since /joined_rooms answered
-            raise
-
-    results = await asyncio.gather(*(one(r) for r in room_ids))
-    return {room.room_id: room for room in results if room is not None}
-
-
 async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, LiveRoom | Unreadable]) -> None:
     wanted = [
-        spec.alias for spec in config.rooms
+        spec for spec in config.rooms
         if spec.manages("directory") and isinstance(by_alias.get(spec.alias), LiveRoom)
     ]
     if not wanted:
         return
     published = await hs.admin_published_rooms()
     if published is None:
-        answers = await asyncio.gather(*(hs.published(by_alias[a].room_id) for a in wanted))
-        published = {by_alias[a].room_id for a, public in zip(wanted, answers) if public}
-    for alias in wanted:
-        room = by_alias[alias]
-        by_alias[alias] = dataclasses.replace(room, published=room.room_id in published)
+        # /publicRooms lists published rooms, but leaves out invite-only and restricted ones that
+        # are not world-readable: a room declared public that it does not list is asked alone.
+        # A room declared private that it does not list is taken as not published (one that is
+        # published and hidden shows up in a server admin's plan only).
+        listed = await hs.public_room_ids()
+        unsure = [spec for spec in wanted
+                  if spec.get("directory") == "public" and by_alias[spec.alias].room_id not in listed]
+        answers = await asyncio.gather(*(hs.published(by_alias[spec.alias].room_id) for spec in unsure))
+        published = listed | {by_alias[spec.alias].room_id for spec, public in zip(unsure, answers) if public}
+    for spec in wanted:
+        room = by_alias[spec.alias]
+        by_alias[spec.alias] = dataclasses.replace(room, published=room.room_id in published)

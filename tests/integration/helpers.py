@@ -41,9 +41,13 @@ def write_config(directory: Path, server_name: str, rooms: list[dict], **setting
     return directory
 
 
-def roomsync(config_dir: Path, *args: str, url: str, token: str | None, timeout: float = 300) -> Result:
-    """Run `python -m roomsync -C config_dir ARGS` as a user would, with only the documented env."""
+def roomsync(config_dir: Path, *args: str, url: str, token: str | None, timeout: float = 300,
+             env: dict[str, str] | None = None) -> Result:
+    """Run `python -m roomsync -C config_dir ARGS` as a user would, with only the documented env
+    (plus `env`, e.g. bots' tokens)."""
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSYNC_")}
+    env.update(extra)
     env["ROOMSYNC_HOMESERVER"] = url
     if token is not None:
         env["ROOMSYNC_ACCESS_TOKEN"] = token

@@ -5,47 +5,85 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import yaml
+
 from roomsync.client import Homeserver
 from roomsync.config import load_config
 from roomsync.observe import read_snapshot
 from roomsync.plan import make_plan
 from tests.integration.helpers import joined_rooms, resolve, roomsync, write_config
-from tests.synapse import SynapseServer
+from tests.synapse import SynapseServer, q
+
+CLIENT = "/_matrix/client/v3"
 
 SERVER = "opendev.org"
 
 
-def plan_in_process(url: str, token: str, config_dir: Path):
+def plan_in_process(url: str, token: str, config_dir: Path, sliding: bool | None = None):
+    """A plan in this process, returning the client to count its requests. sliding=False reads
+    as against a server without sliding sync (a filtered /sync, then each room's whole state)."""
     async def go():
         async with Homeserver(url, token) as hs:
+            if sliding is not None:
+                hs.sliding = sliding
             snapshot = await read_snapshot(hs, load_config(config_dir))
             return make_plan(load_config(config_dir), snapshot), hs
 
     return asyncio.run(go())
 
 
-def test_in_sync_plan_needs_about_one_request_per_room(synapse, provisioner, make_user, prefix, tmp_path):
+def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
+    synapse, provisioner, make_user, prefix, tmp_path
+):
     rooms = [{"alias": f"{prefix}-r{i}", "topic": f"room {i}", "directory": "public" if i % 2 else "private",
-              "alt_aliases": [f"{prefix}-alt{i}"]} for i in range(30)]
+              "alt_aliases": [f"{prefix}-alt{i}"], "join_rule": "public"} for i in range(30)]
+    bots = [make_user(f"bot{i}") for i in range(2)]
     config = write_config(tmp_path, SERVER, rooms)
-    # A fresh account sees only its own rooms, so the count is exact.
+    (config / "bots.yaml").write_text(yaml.safe_dump({"bots": [
+        {"name": f"bot{i}", "user": bot.user_id, "rooms": ["*"], "display_name": f"Bot {i}",
+         "token_env": f"BOT{i}_TOKEN"} for i, bot in enumerate(bots)]}))
     account = make_user("prov")
-    assert roomsync(config, "sync", url=synapse.url, token=account.token).code == 0
+    env = {f"BOT{i}_TOKEN": bot.token for i, bot in enumerate(bots)}
+    assert roomsync(config, "sync", url=synapse.url, token=account.token, env=env).code == 0
 
-    plan, hs = plan_in_process(synapse.url, account.token, config)
-    assert not plan.has_changes and not plan.has_errors
-    # whoami + joined_rooms + one state read per room, then the admin room list is refused
-    # (not a server admin) and directory visibility costs one read per room; one more asks
+    def cost(sliding: bool | None = None) -> int:
+        plan, hs = plan_in_process(synapse.url, account.token, config, sliding)
+        assert not plan.has_errors and not plan.has_changes, plan
+        if sliding is False:
+            assert hs.peak_in_flight >= 10, "state reads must overlap"
+        return hs.requests
+
+    # whoami, which joined rooms are declared (sliding sync), their state (sliding sync), the
+    # admin room list (refused: not a server admin), /publicRooms, one profile per bot, and
     # whether the account is exempt from rate limits (refused too).
-    assert hs.requests == 2 + 30 + 1 + 30 + 1
-    assert hs.peak_in_flight >= 10, "reads must overlap"
+    baseline = cost()
+    assert baseline == 1 + 1 + 1 + 1 + 1 + 2 + 1
+    # Without sliding sync: one filtered /sync, then one state read per declared room.
+    fallback = cost(sliding=False)
+    assert fallback == 1 + 1 + 30 + 1 + 1 + 2 + 1 <= len(rooms) + len(bots) + 10
 
-    # A server admin answers directory visibility for all rooms in one admin-list request.
-    plan, hs = plan_in_process(synapse.url, provisioner.token, config)
-    n_joined = len(joined_rooms(synapse, provisioner.token))
-    assert plan.has_errors, "the provisioner is not in the fresh account's rooms"
-    # Its own joined rooms, plus one resolve per declared alias (30 rooms + 30 alt aliases) it cannot see.
-    assert hs.requests <= 2 + n_joined + 60 + 1
+    # Rooms the account joined that the config does not name, and members by the hundred: the
+    # same number of requests.
+    for i in range(40):
+        status, answer = synapse.request("POST", f"{CLIENT}/createRoom", account.token,
+                                         body={"preset": "private_chat", "name": f"other {i}"})
+        assert status == 200, answer
+    crowded = resolve(synapse, f"#{prefix}-r1:{SERVER}")
+    for _ in range(60):
+        member = make_user("member")
+        assert synapse.request("POST", f"{CLIENT}/join/{q(crowded)}", member.token, body={})[0] == 200
+    assert (cost(), cost(sliding=False)) == (baseline, fallback)
+
+    # A server admin answers directory visibility in one request, however many rooms it joined.
+    own = write_config(tmp_path / "admin", SERVER, [{"alias": f"{prefix}-a{i}", "directory": "public"}
+                                                    for i in range(5)])
+    assert roomsync(own, "sync", url=synapse.url, token=provisioner.token).code == 0
+    for i in range(10):
+        assert synapse.request("POST", f"{CLIENT}/createRoom", provisioner.token, body={})[0] == 200
+    assert len(joined_rooms(synapse, provisioner.token)) >= 15
+    plan, hs = plan_in_process(synapse.url, provisioner.token, own)
+    assert not plan.has_changes and not plan.has_errors
+    assert hs.requests == 1 + 1 + 1 + 1 + 1  # whoami, joined rooms, their state, admin room list, exemption
 
 
 def test_sync_completes_under_default_rate_limits(tmp_path_factory, prefix):
