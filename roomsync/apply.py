@@ -31,7 +31,7 @@ KICK_REASON = "removed from bots.yaml (roomsync)"
 class RoomResult:
     alias: str  # a room alias, or a bot's name for profile results
     room_id: str | None
-    status: str  # created | adopted (another run created it first) | changed | failed | skipped
+    status: str  # created | adopted (another run created it first) | changed | failed | skipped | not started
     done: list[str] = field(default_factory=list)
     error: str | None = None
     not_attempted: list[str] = field(default_factory=list)
@@ -60,6 +60,26 @@ def describe(action: Action) -> str:
         case SetProfile(user=user):
             return f"set profile of {user}"
     raise TypeError(action)
+
+
+_NONE = RoomResult("", None, "")
+
+
+def _room_refs(values: Any) -> set[RoomRef]:
+    """Every RoomRef inside actions (state keys and contents)."""
+    found: set[RoomRef] = set()
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, RoomRef):
+            found.add(value)
+        elif isinstance(value, PutState):
+            stack += [value.state_key, value.content]
+        elif isinstance(value, Mapping):
+            stack += list(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack += list(value)
+    return found
 
 
 class _Run:
@@ -159,41 +179,72 @@ class _Run:
                         raise
 
 
+NOT_STARTED = "not started"  # the time budget was spent before the room's turn came
+
+
 async def apply_plan(
     hs: Homeserver,
     plan: Plan,
     bot_token: Callable[[str], str | None] = lambda _name: None,
     progress: Callable[[int, int, str, str], None] | None = None,
+    deadline: float | None = None,
 ) -> list[RoomResult]:
+    """Run the plan. `deadline` (event-loop time): no room starts after it; rooms in flight finish.
+
+    Rooms run ROOMS_IN_PARALLEL at a time until the homeserver rate-limits the account; then
+    new rooms start one at a time (their requests would only queue at the limiter anyway), so
+    that a time budget stops the run close to where it was asked to.
+    """
     run = _Run(hs, plan, bot_token)
     todo = [room for room in plan.rooms if room.actions or room.errors]
     results = {room.alias: RoomResult(room.alias, room.room_id, "created" if room.create else "changed")
                for room in todo}
-    slots = asyncio.Semaphore(ROOMS_IN_PARALLEL)
+    wide, narrow = asyncio.Semaphore(ROOMS_IN_PARALLEL), asyncio.Lock()
     finished = 0
 
-    async def phase(room: RoomPlan, linking: bool) -> None:
+    def done(room: RoomPlan, status: str) -> None:
         nonlocal finished
+        finished += 1
+        if progress:
+            progress(finished, len(todo), room.alias, status)
+
+    async def start(room: RoomPlan, result: RoomResult, actions: list[Action]) -> None:
+        if deadline is not None and asyncio.get_running_loop().time() > deadline:
+            result.status, result.not_attempted = NOT_STARTED, [describe(a) for a in room.actions]
+            return
+        await run.room_actions(room, actions, result)
+        done(room, result.status)
+
+    async def own_actions(room: RoomPlan) -> None:
         result = results[room.alias]
         if room.errors:
-            if not linking:
-                result.status, result.error = "failed", "; ".join(room.errors)
-                result.not_attempted = [describe(a) for a in room.actions]
-                finished += 1
-                if progress:
-                    progress(finished, len(todo), room.alias, "skipped: it cannot be synced")
+            result.status, result.error = "failed", "; ".join(room.errors)
+            result.not_attempted = [describe(a) for a in room.actions]
+            done(room, "skipped: it cannot be synced")
             return
-        actions = [a for a in room.actions if references(a) == linking]
-        async with slots:
+        actions = [a for a in room.actions if not references(a)]
+        async with wide:
+            if hs.rate_limited:
+                async with narrow:
+                    await start(room, result, actions)
+            else:
+                await start(room, result, actions)
+
+    async def links(room: RoomPlan) -> None:
+        """Actions naming other rooms, once they exist; those naming a room not started wait."""
+        result = results[room.alias]
+        if room.errors or result.status == NOT_STARTED:
+            return
+        waiting = {a.alias for a in _room_refs(room.actions) if results.get(a.alias, _NONE).status == NOT_STARTED}
+        actions = [a for a in room.actions if references(a) and not (_room_refs([a]) & {RoomRef(w) for w in waiting})]
+        result.not_attempted += [f"{describe(a)} (waits for a room not started)" for a in room.actions
+                                 if references(a) and a not in actions]
+        async with wide:
             await run.room_actions(room, actions, result)
-        if not linking:  # a room's own actions are the long part (createRoom waits on rate limits)
-            finished += 1
-            if progress:
-                progress(finished, len(todo), room.alias, result.status)
 
     async with run.stack:
-        await asyncio.gather(*(phase(room, False) for room in todo))
-        await asyncio.gather(*(phase(room, True) for room in todo))
+        await asyncio.gather(*(own_actions(room) for room in todo))
+        await asyncio.gather(*(links(room) for room in todo))
         profiles = []
         for bot in plan.bots:
             for action in bot.actions:

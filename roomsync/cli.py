@@ -6,31 +6,31 @@ failure, usage), 2 only for `plan --detailed-exitcode` with changes pending.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import os
 import re
 import sys
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from . import __version__, editor, render, wellknown
-from .actions import BOTS, ROOMS, JoinAs, SetProfile
-from .apply import apply_plan
-from .client import Homeserver
+from . import __version__, editor, wellknown
+from .actions import BOTS, ROOMS, JoinAs, Plan, SetProfile
 from .cligroup import VERBOSE_HELP, RoomsyncGroup, log_level
 from .config import homeserver_problem, load_config
-from .docs import FILE_NAMES as DOCS_FILES
-from .docs import write_page
 from .errors import ConfigError, RoomsyncError
 from .ids import localpart_of
 from .model import Config
-from .observe import read_snapshot
-from .plan import Plan, make_plan
 from .validation import validation_json
+
+if TYPE_CHECKING:
+    from .client import Homeserver
+
+# The network stack (matrix-nio, aiohttp) and the planner are imported by the commands that use
+# them: validate, run by pre-commit hooks on every commit, starts without them.
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 ENV_HOMESERVER = "ROOMSYNC_HOMESERVER"
@@ -122,6 +122,9 @@ def bot_tokens_set(config: Config) -> set[str]:
 
 
 async def _plan_live(config: Config, hs: Homeserver, only: str | None, rooms: tuple[str, ...]) -> Plan:
+    from .observe import read_snapshot
+    from .plan import make_plan
+
     PROGRESS.status(f"reading {hs.base_url} ...")
     snapshot = await read_snapshot(hs, config, progress=PROGRESS.status)
     PROGRESS.done()
@@ -129,6 +132,10 @@ async def _plan_live(config: Config, hs: Homeserver, only: str | None, rooms: tu
 
 
 def _run(config: Config, work: Callable[[Homeserver], Any]) -> Any:
+    import asyncio
+
+    from .client import Homeserver
+
     async def main() -> Any:
         async with Homeserver(homeserver_url(config), access_token()) as hs:
             hs.on_wait = PROGRESS.line
@@ -211,7 +218,13 @@ def validate(ctx: click.Context, fmt: str) -> None:
     click.echo(f"ok: {len(config.rooms)} rooms{bots} for {config.server_name}")
 
 
-FORMATS = {"text": render.plan_text, "json": render.plan_json, "markdown": render.plan_markdown}
+FORMATS = {"text": "plan_text", "json": "plan_json", "markdown": "plan_markdown"}
+
+
+def rendered(plan: Plan, fmt: str) -> str:
+    from . import render
+
+    return getattr(render, FORMATS[fmt])(plan)
 EXTENSION_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
 
 
@@ -238,16 +251,55 @@ def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: tuple[Path,
     selected = _selected(config, rooms)
     result: Plan = _run(config, lambda hs: _plan_live(config, hs, only, selected))
     for path in out:
-        rendered = FORMATS[EXTENSION_FORMATS.get(path.suffix.lower(), fmt)](result)
         try:
-            path.write_text(rendered, encoding="utf-8")
+            path.write_text(rendered(result, EXTENSION_FORMATS.get(path.suffix.lower(), fmt)), encoding="utf-8")
         except OSError as exc:
             raise RoomsyncError(f"cannot write {path}: {exc.strerror}")
-    click.echo(FORMATS["text" if out else fmt](result), nl=False)
+    click.echo(rendered(result, "text" if out else fmt), nl=False)
     if result.has_errors:
         ctx.exit(EXIT_ERROR)
     if detailed_exitcode and result.has_changes:
         ctx.exit(EXIT_CHANGES)
+
+
+class Duration(click.ParamType):
+    """A duration such as 50m, 1h30m, 90s or 600 (seconds)."""
+
+    name = "duration"
+    _PART = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        text, seconds, position = str(value).strip().lower(), 0.0, 0
+        for match in self._PART.finditer(text):
+            if match.start() != position or (not match.group(2) and match.end() != len(text)):
+                break
+            seconds += float(match.group(1)) * {"h": 3600, "m": 60, "s": 1, "": 1}[match.group(2)]
+            position = match.end()
+        if not text or position != len(text) or seconds <= 0:
+            self.fail(f"{value!r} is not a duration such as 50m, 1h30m or 90s", param, ctx)
+        return seconds
+
+
+def _room_progress() -> Callable[[int, int, str, str], None]:
+    """A progress line per room done, with an estimate of the time left."""
+    began = time.monotonic()
+
+    def report(done: int, total: int, alias: str, status: str) -> None:
+        left = (time.monotonic() - began) / done * (total - done)
+        estimate = f", about {_duration(left)} left" if total > done and left >= 5 else ""
+        PROGRESS.line(f"[{done}/{total}] {alias} {status}{estimate}")
+
+    return report
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _missing_bot_tokens(planned: Plan) -> list[str]:
@@ -263,11 +315,14 @@ def _missing_bot_tokens(planned: Plan) -> list[str]:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before changing anything (off a terminal it never asks).")
 @click.option("--allow-removals", is_flag=True,
               help="Apply even when the plan removes more than max_removals (roomsync.yaml, default 10) things.")
+@click.option("--time-budget", type=Duration(), metavar="DURATION",
+              help="Start no new room after this long (e.g. 50m, 1h30m, 90s); rooms in flight finish, the rest "
+                   "is left for the next sync (exit 1). For CI jobs with a timeout on a rate-limited server.")
 @ONLY
 @ROOM
 @click.pass_context
-def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, only: str | None,
-         rooms: tuple[str, ...]) -> None:
+def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, time_budget: float | None,
+         only: str | None, rooms: tuple[str, ...]) -> None:
     """Make the homeserver match the config, then print what was done.
 
     The plan is printed first; on a terminal, sync then asks before it changes anything
@@ -277,10 +332,11 @@ def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, onl
     """
     config = _config(ctx)
     selected = _selected(config, rooms)
+    started = time.monotonic()
 
     async def work(hs: Homeserver) -> bool:
         planned = await _plan_live(config, hs, only, selected)
-        click.echo(render.plan_text(planned), nl=False)
+        click.echo(rendered(planned, "text"), nl=False)
         if dry_run:
             click.echo("Dry run: nothing was changed.")
             if config.account and planned.reader != config.account:
@@ -305,11 +361,17 @@ def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, onl
             if not click.confirm(f"\nApply these changes to {hs.base_url}?", err=True):
                 raise RoomsyncError("sync cancelled; nothing was changed")
         click.echo("")
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = None if time_budget is None else loop.time() + time_budget - (time.monotonic() - started)
+        from .apply import apply_plan
+        from .render import results_text
+
         results = await apply_plan(hs, planned, bot_token=lambda name: _secret(os.environ.get(name)),
-                                   progress=lambda n, total, alias, status: PROGRESS.line(
-                                       f"[{n}/{total}] {alias} {status}"))
+                                   progress=_room_progress(), deadline=deadline)
         PROGRESS.done()
-        click.echo(render.results_text(results), nl=False)
+        click.echo(results_text(results), nl=False)
         if planned.well_known:
             click.echo(".well-known: sync does not change the web server; deploy `roomsync well-known` output.")
         return all(r.status not in ("failed", "skipped") for r in results)
@@ -348,7 +410,7 @@ def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
 @main.command("docs", short_help="Write the community's join page (HTML or Markdown) offline.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write DIR/index.html (DIR/index.md with --format markdown); DIR is created if need be.")
-@click.option("--format", "fmt", type=click.Choice(sorted(DOCS_FILES)), default="html", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["html", "markdown"]), default="html", show_default=True,
               help="html: one self-contained page (inline CSS, no script, nothing fetched), fit to publish "
                    "as a static file. markdown: a page for a Sphinx (MyST) or MkDocs site.")
 @click.pass_context
@@ -365,6 +427,8 @@ def docs_cmd(ctx: click.Context, out_dir: Path, fmt: str) -> None:
 
     Offline: no token, no network. An invalid config writes nothing.
     """
+    from .docs import write_page
+
     config = _config(ctx)
     click.echo(f"wrote {write_page(config, out_dir, fmt)}")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .actions import BOTS, ROOMS, Change, Plan, RoomPlan
-from .apply import RoomResult
+
+if TYPE_CHECKING:
+    from .apply import RoomResult
 
 JSON_FORMAT_VERSION = 1
 
@@ -213,18 +215,24 @@ def results_text(results: list[RoomResult]) -> str:
     lines = []
     for r in results:
         name = f"{r.alias} ({r.room_id})" if r.room_id else r.alias
+        if r.status == "not started":
+            continue  # listed together below
         if r.status in ("failed", "skipped"):
             lines.append(f"{r.status.upper():<8}{name}: {r.error}")
             if r.done:
                 lines.append(f"        done: {', '.join(r.done)}")
-            if r.not_attempted:
-                lines.append(f"        not attempted: {', '.join(r.not_attempted)}")
         else:
             lines.append(f"{r.status:<8}{name}: {', '.join(r.done)}")
+        if r.not_attempted:
+            lines.append(f"        not attempted: {', '.join(r.not_attempted)}")
+    if waiting_rooms := [r.alias for r in results if r.status == "not started"]:
+        lines.append(f"not started (time budget): {', '.join(waiting_rooms)}")
     counts = {s: sum(1 for r in results if r.status == s)
-              for s in ("created", "adopted", "changed", "failed", "skipped")}
+              for s in ("created", "adopted", "changed", "failed", "skipped", "not started")}
     adopted = f" {counts['adopted']} adopted (created meanwhile by another run)," if counts["adopted"] else ""
     skipped = f", {counts['skipped']} not attempted" if counts["skipped"] else ""
+    waiting = (f", {counts['not started']} not started (time budget); run sync again to continue"
+               if counts["not started"] else "")
     lines.append(f"Sync: {counts['created']} created,{adopted} {counts['changed']} changed, "
-                 f"{counts['failed']} failed{skipped}.")
+                 f"{counts['failed']} failed{skipped}{waiting}.")
     return "\n".join(lines) + "\n"
