@@ -19,7 +19,7 @@ import jsonschema
 from jsonschema import validators
 from referencing import Registry, Resource
 
-from . import ids
+from . import ids, schemacheck
 from .errors import ConfigError, Mark, Problem
 from .model import ALL_ROOMS, BotSpec, Config, DocsSettings, RoomSpec
 from .yamlfile import LoadedFile, load_yaml
@@ -53,13 +53,28 @@ _Validator = validators.extend(
 
 
 @lru_cache(maxsize=None)
-def validator(name: str) -> jsonschema.protocols.Validator:
-    resources = []
+def _schemas() -> dict[str, Any]:
+    """The schema files by $id."""
+    schemas = {}
     for path in sorted(schema_dir().glob("*.schema.json")):
         contents = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((contents["$id"], Resource.from_contents(contents)))
-    registry = Registry().with_resources(resources)
+        schemas[contents["$id"]] = contents
+    return schemas
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> jsonschema.protocols.Validator:
+    registry = Registry().with_resources((sid, Resource.from_contents(c)) for sid, c in _schemas().items())
     return _Validator(registry.contents(name), registry=registry)
+
+
+@lru_cache(maxsize=None)
+def quick_check(name: str) -> schemacheck.Check | None:
+    """The same schema compiled for a fast yes/no; None if it cannot be compiled."""
+    try:
+        return schemacheck.Compiler(_schemas()).compile(name)
+    except schemacheck.CompileError:
+        return None
 
 
 def display_path(path: Path) -> str:
@@ -145,6 +160,9 @@ def _specific(errors: Any) -> Any:
 
 
 def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
+    check = quick_check(schema)
+    if check is not None and check(loaded.data):
+        return []  # valid: jsonschema is only needed to word what is wrong
     problems = []
     for error in _specific(validator(schema).iter_errors(loaded.data)):
         path = tuple(error.absolute_path)

@@ -17,7 +17,7 @@ import yaml
 
 from .errors import Mark, Problem
 
-MAX_FILE_BYTES = 1_000_000  # a rooms file of ~10,000 rooms; anything larger is a mistake
+MAX_FILE_BYTES = 32 * 1024 * 1024  # far beyond any community (20,000 rooms take 4.6 MB); a bigger file is a mistake
 MAX_DEPTH = 64
 
 Path_ = tuple[Any, ...]  # a path into the loaded data: keys and list indexes
@@ -27,18 +27,19 @@ Path_ = tuple[Any, ...]  # a path into the loaded data: keys and list indexes
 class LoadedFile:
     display: str  # the file name as messages show it
     data: Any = None
-    values: dict[Path_, Mark] = field(default_factory=dict)
-    keys: dict[Path_, Mark] = field(default_factory=dict)
+    # (line, column) of every value and mapping key, 1-based; a Mark is only made when asked for.
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
     def mark(self, path: Path_, *, key: bool = False) -> Mark:
         """The mark of the node at path (its key if key=True), or of its nearest parent."""
         path = tuple(path)
         if key and path in self.keys:
-            return self.keys[path]
+            return Mark(self.display, *self.keys[path])
         while path not in self.values and path:
             path = path[:-1]
-        return self.values.get(path, Mark(self.display, 1, 1))
+        return Mark(self.display, *self.values.get(path, (1, 1)))
 
     def problem(self, path: Path_, message: str, *, key: bool = False) -> Problem:
         return Problem(self.mark(path, key=key), one_line(message))
@@ -115,34 +116,64 @@ def load_yaml(path: Path, display: str) -> LoadedFile:
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
+class _AliasUsed(Exception):
+    """A node was reached twice: the document uses a YAML alias."""
+
+
+class _TooDeep(Exception):
+    """Collections nested deeper than MAX_DEPTH; carries the problem, at the first too deep."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+
+
 def _parse(text: str, loaded: LoadedFile, loader_class: type) -> None:
     """Parse text into loaded.data, or raise yaml.YAMLError."""
+    if loader_class is not _FAST_LOADER:
+        # The pure-Python composer recurses: check aliases and depth on the event stream first.
+        if not _check_events(text, loaded, loader_class):
+            return
+    # libyaml refuses nesting deeper than 1000 itself and composes an alias as the same node
+    # object again: the converter notices that before expanding anything, and only then is the
+    # event stream read, to say where the alias is.
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            loaded.data = _Converter(loader, loaded).convert(node, (), 0)
+    except (_AliasUsed, _TooDeep) as refused:
+        # Nothing of the document is used: every later check would only echo this one.
+        loaded.data = None
+        loaded.values.clear()
+        loaded.keys.clear()
+        if isinstance(refused, _TooDeep):
+            loaded.problems.append(refused.problem)
+        else:
+            _check_events(text, loaded, loader_class)
+    finally:
+        loader.dispose()
+
+
+def _check_events(text: str, loaded: LoadedFile, loader_class: type) -> bool:
+    """Refuse aliases ("billion laughs") and deep nesting on the event stream; False if refused."""
     display = loaded.display
-    # Aliases let a few lines expand into gigabytes ("billion laughs"); config never needs them.
-    # Depth is checked on the event stream, before any recursive composing.
     depth = 0
     for event in yaml.parse(text, Loader=loader_class):
         if isinstance(event, yaml.AliasEvent):
             loaded.problems.append(
                 Problem(_mark(display, event.start_mark), one_line(f"YAML aliases (*{event.anchor}) are not allowed"))
             )
-            return
+            return False
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
                 loaded.problems.append(
                     Problem(_mark(display, event.start_mark), f"nesting deeper than {MAX_DEPTH} levels")
                 )
-                return
+                return False
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
-    loader = loader_class(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            loaded.data = _Converter(loader, loaded).convert(node, (), 0)
-    finally:
-        loader.dispose()
+    return True
 
 
 # Contexts naming a construct that was opened and not properly closed: point at its start.
@@ -203,32 +234,37 @@ class _Converter:
     def __init__(self, loader: yaml.SafeLoader, loaded: LoadedFile):
         self.loader = loader
         self.loaded = loaded
+        self.seen: set[int] = set()  # ids of the nodes converted: an alias reaches one again
 
     def convert(self, node: yaml.Node, path: Path_, depth: int) -> Any:
         loaded = self.loaded
-        loaded.values[path] = _mark(loaded.display, node.start_mark)
-        if depth > MAX_DEPTH:
-            loaded.problems.append(loaded.problem(path, f"nesting deeper than {MAX_DEPTH} levels"))
-            return None
+        if id(node) in self.seen:
+            raise _AliasUsed
+        self.seen.add(id(node))
+        start = node.start_mark
+        loaded.values[path] = (start.line + 1, start.column + 1)
+        if depth >= MAX_DEPTH and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            raise _TooDeep(Problem(Mark(loaded.display, *loaded.values[path]),
+                                   f"nesting deeper than {MAX_DEPTH} levels"))
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag != _COLLECTION_TAGS[type(node)]:
             # !!set, !!omap, !!python/...: refused, though read on as plain data so that later checks can run.
             loaded.problems.append(loaded.problem(path, f"unsupported YAML tag '{_short_tag(node.tag)}'"))
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key_mark = _mark(loaded.display, key_node.start_mark)
+                key_start = key_node.start_mark
+                key_mark = (key_start.line + 1, key_start.column + 1)
                 if key_node.tag == _STANDARD_TAG + "merge":
-                    loaded.problems.append(Problem(key_mark, "YAML merge keys (<<) are not allowed"))
+                    loaded.problems.append(Problem(Mark(loaded.display, *key_mark), "YAML merge keys (<<) are not allowed"))
                     continue
                 if not isinstance(key_node, yaml.ScalarNode):
-                    loaded.problems.append(Problem(key_mark, "mapping keys must be plain strings"))
+                    loaded.problems.append(Problem(Mark(loaded.display, *key_mark), "mapping keys must be plain strings"))
                     continue
                 key = key_node.value
                 if key in result:
-                    first = loaded.keys[path + (key,)]
-                    loaded.problems.append(
-                        Problem(key_mark, one_line(f"duplicate key '{key}' (first defined at line {first.line})"))
-                    )
+                    first_line = loaded.keys[path + (key,)][0]
+                    loaded.problems.append(Problem(Mark(loaded.display, *key_mark),
+                                                   one_line(f"duplicate key '{key}' (first defined at line {first_line})")))
                     continue
                 loaded.keys[path + (key,)] = key_mark
                 result[key] = self.convert(value_node, path + (key,), depth + 1)
