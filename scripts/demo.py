@@ -36,11 +36,12 @@ def main() -> None:
             # What the README advises for a real server: exempt the account from rate limits.
             synapse.request("POST", "/_synapse/admin/v1/users/@roomsync:" + server_name + "/override_ratelimit",
                             token, body={"messages_per_second": 0, "burst_count": 0})
-            # The bots must exist to be invited; on a real server they are registered already.
-            # Bots with a token_env get their token through that variable, as in the sync job.
+            # Bots with create_account are created by sync; the others must exist to be invited
+            # (on a real server they are registered already). Bots with a token_env get their
+            # token through that variable, as in the sync job.
             bot_tokens = {}
             for bot in yaml.safe_load((ROOT / "bots.yaml").read_text())["bots"]:
-                if bot["user"].endswith(f":{server_name}"):
+                if bot["user"].endswith(f":{server_name}") and not bot.get("create_account"):
                     bot_token = synapse.register(bot["user"][1:].split(":", 1)[0])
                     if bot.get("token_env"):
                         bot_tokens[bot["token_env"]] = bot_token
