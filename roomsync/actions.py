@@ -87,7 +87,44 @@ class SetProfile:
     avatar: str | None
 
 
-Action = CreateRoom | PutAlias | DeleteAlias | PutState | SetDirectory | Invite | JoinAs | Kick | SetProfile
+@dataclass(frozen=True)
+class AdminJoin:
+    """A local bot joined through Synapse's admin API (POST /_synapse/admin/v1/join): for a bot
+    whose account this sync creates, so no token of its own can exist yet."""
+
+    user: str
+
+
+@dataclass(frozen=True)
+class CreateAccount:
+    """A local bot's account created through the admin API: user_type bot, no password."""
+
+    user: str
+    display_name: str | None
+    avatar: str | None
+
+
+@dataclass(frozen=True)
+class SetAccount:
+    """A local bot's account changed through the admin API; None leaves a field as it is."""
+
+    user: str
+    user_type: str | None = None
+    display_name: str | None = None
+    avatar: str | None = None
+
+
+@dataclass(frozen=True)
+class SetRateLimit:
+    """exempt: override_ratelimit 0/0 (no message rate limits); otherwise the override is removed."""
+
+    user: str
+    exempt: bool
+
+
+Action = (CreateRoom | PutAlias | DeleteAlias | PutState | SetDirectory | Invite | JoinAs | Kick | SetProfile
+          | AdminJoin | CreateAccount | SetAccount | SetRateLimit)
+ACCOUNT_ACTIONS = (CreateAccount, SetAccount, SetRateLimit)  # sync runs these before any room
 
 
 def references(value: Any) -> bool:
@@ -126,13 +163,24 @@ class RoomPlan:
 
 @dataclass(frozen=True)
 class BotPlan:
-    """A bot's profile; its memberships and power live in the RoomPlans (section bots)."""
+    """A bot's account and profile; its memberships and power live in the RoomPlans (section bots)."""
 
     name: str
     user: str
     changes: tuple[Change, ...] = ()
     actions: tuple[Action, ...] = ()
     notes: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()  # its account cannot serve as a bot (missing, deactivated, a server admin)
+    create: bool = False  # sync creates its account
+
+    @property
+    def status(self) -> str:
+        """error, create, change or ok, as for rooms."""
+        if self.errors:
+            return "error"
+        if self.create:
+            return "create"
+        return "change" if self.actions else "ok"
 
 
 @dataclass(frozen=True)
@@ -145,6 +193,7 @@ class Plan:
     reader: str = ""  # whose token read the live state, when not the account's own
     max_removals: int = 10
     warnings: tuple[str, ...] = ()  # about the run, not about a room (rate limits, undeclared rooms)
+    notes: tuple[str, ...] = ()  # about the run, not changes (bot accounts not checked)
 
     @property
     def removals(self) -> int:
@@ -160,4 +209,4 @@ class Plan:
 
     @property
     def has_errors(self) -> bool:
-        return any(r.errors for r in self.rooms)
+        return any(r.errors for r in self.rooms) or any(b.errors for b in self.bots)

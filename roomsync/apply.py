@@ -1,11 +1,13 @@
 """Carry out a plan through the client, recording what happened.
 
-Two phases: first every room's own actions (rooms are independent, so they run
-concurrently; within a room in the planner's order), then the actions that name
-another room (space links, restricted join rules), once every room id is known.
-Then the bots' profiles. A failure stops that room only. Every step is idempotent
-against the live state the next plan reads, so a crash leaves nothing the next
-run cannot finish.
+First the bots' accounts (created, user type, profile and rate limit through the admin
+API), so that a bot created here exists before any room invites or joins it. Then two
+phases: every room's own actions (rooms are independent, so they run concurrently;
+within a room in the planner's order), then the actions that name another room (space
+links, restricted join rules), once every room id is known. Then the profiles set with a
+bot's own token. A failure stops that room (or bot) only. Every step is idempotent
+against the live state the next plan reads, so a crash leaves nothing the next run
+cannot finish.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .actions import (
-    Action, CreateRoom, DeleteAlias, Invite, JoinAs, Kick, Plan, PutAlias, PutState, RoomPlan, RoomRef,
-    SetDirectory, SetProfile, references,
+    ACCOUNT_ACTIONS, Action, AdminJoin, BotPlan, CreateAccount, CreateRoom, DeleteAlias, Invite, JoinAs, Kick, Plan,
+    PutAlias, PutState, RoomPlan, RoomRef, SetAccount, SetDirectory, SetProfile, SetRateLimit, references,
 )
 from .client import Homeserver
 from .errors import HomeserverError, MatrixError, RoomsyncError
@@ -59,6 +61,15 @@ def describe(action: Action) -> str:
             return f"kick {user}"
         case SetProfile(user=user):
             return f"set profile of {user}"
+        case AdminJoin(user=user):
+            return f"join {user} (admin API)"
+        case CreateAccount(user=user):
+            return f"create account {user}"
+        case SetAccount(user=user, user_type=user_type, display_name=display_name, avatar=avatar):
+            fields = [n for n, v in (("user type", user_type), ("display name", display_name), ("avatar", avatar)) if v]
+            return f"set {', '.join(fields)} of {user}"
+        case SetRateLimit(user=user, exempt=exempt):
+            return f"exempt {user} from rate limits" if exempt else f"remove the rate-limit override of {user}"
     raise TypeError(action)
 
 
@@ -89,6 +100,7 @@ class _Run:
         self.room_ids: dict[str, str] = {r.alias: r.room_id for r in plan.rooms if r.room_id}
         self.bot_clients: dict[str, Homeserver] = {}
         self.stack = AsyncExitStack()
+        self.failed_accounts: dict[str, str] = {}  # user -> why its account could not be made right
 
     async def as_bot(self, token_env: str) -> Homeserver:
         if token_env not in self.bot_clients:
@@ -171,6 +183,10 @@ class _Run:
                         raise
             case JoinAs(token_env=token_env):
                 await (await self.as_bot(token_env)).join(room_id)
+            case AdminJoin(user=user):
+                if user in self.failed_accounts:
+                    raise RoomsyncError(f"{user} was not joined: {self.failed_accounts[user]}")
+                await hs.admin_join(room_id, user)
             case Kick(user=user):
                 try:
                     await hs.kick(room_id, user, KICK_REASON)
@@ -242,19 +258,52 @@ async def apply_plan(
         async with wide:
             await run.room_actions(room, actions, result)
 
+    bots = [bot for bot in plan.bots if bot.actions or bot.errors]
+    bot_results = {bot.name: RoomResult(f"bot {bot.name}", None, "created" if bot.create else "changed")
+                   for bot in bots}
     async with run.stack:
+        await asyncio.gather(*(_bot_accounts(run, bot, bot_results[bot.name]) for bot in bots))
         await asyncio.gather(*(own_actions(room) for room in todo))
         await asyncio.gather(*(links(room) for room in todo))
-        profiles = []
-        for bot in plan.bots:
+        for bot in bots:
+            result = bot_results[bot.name]
             for action in bot.actions:
-                result = RoomResult(f"bot {bot.name}", None, "changed")
+                if not isinstance(action, SetProfile):
+                    continue
+                if result.status == "failed":
+                    result.not_attempted.append(describe(action))
+                    continue
                 try:
-                    assert isinstance(action, SetProfile)
                     client = await run.as_bot(action.token_env)
                     await client.set_profile(action.user, action.display_name, action.avatar)
                     result.done.append(describe(action))
                 except (HomeserverError, RoomsyncError) as exc:
                     result.status, result.error = "failed", str(exc)
-                profiles.append(result)
-    return list(results.values()) + profiles
+    return list(results.values()) + list(bot_results.values())
+
+
+async def _bot_accounts(run: _Run, bot: BotPlan, result: RoomResult) -> None:
+    """A bot's account actions, before any room: a bot created here must exist before it is invited."""
+    if bot.errors:
+        result.status, result.error = "failed", "; ".join(bot.errors)
+        result.not_attempted = [describe(a) for a in bot.actions]
+        run.failed_accounts[bot.user] = "its account cannot be synced (see the bot's errors)"
+        return
+    hs = run.hs
+    actions = [a for a in bot.actions if isinstance(a, ACCOUNT_ACTIONS)]
+    for index, action in enumerate(actions):
+        try:
+            match action:
+                case CreateAccount(user=user, display_name=display_name, avatar=avatar):
+                    await hs.admin_create_bot(user, display_name, avatar)
+                case SetAccount(user=user, user_type=user_type, display_name=display_name, avatar=avatar):
+                    await hs.admin_update_user(user, user_type=user_type, displayname=display_name, avatar_url=avatar)
+                case SetRateLimit(user=user, exempt=exempt):
+                    await hs.set_rate_limit_exempt(user, exempt)
+            result.done.append(describe(action))
+        except (HomeserverError, RoomsyncError) as exc:
+            result.status, result.error = "failed", str(exc)
+            result.not_attempted = [describe(a) for a in actions[index + 1:]]
+            if bot.create and not result.done:
+                run.failed_accounts[bot.user] = f"its account could not be created ({exc})"
+            return

@@ -480,6 +480,73 @@ class Homeserver:
             await self.call("PUT", f"{CLIENT}/profile/{seg(user_id)}/avatar_url", {"avatar_url": avatar},
                             what=f"set avatar of {user_id}")
 
+    # --- bot accounts: Synapse's admin API (the token must be a server admin's) ----------------
+
+    ADMIN_USERS_V2 = "/_synapse/admin/v2/users"
+
+    async def admin_user(self, user_id: str) -> dict[str, Any] | None:
+        """A local account as Synapse's admin API shows it; None when it does not exist.
+
+        Raises MatrixError 403 when the token is not a server admin's, and 404 (not M_NOT_FOUND)
+        when the server has no such API (not Synapse)."""
+        try:
+            answer = await self.call("GET", f"{self.ADMIN_USERS_V2}/{seg(user_id)}", what=f"account {user_id}")
+        except MatrixError as exc:
+            if exc.status == 404 and exc.errcode == "M_NOT_FOUND":
+                return None
+            raise
+        return answer if isinstance(answer, dict) else {}
+
+    async def rate_limit_override(self, user_id: str) -> dict[str, Any]:
+        """The account's override_ratelimit: {} when there is none."""
+        answer = await self.call("GET", f"{ADMIN}/users/{seg(user_id)}/override_ratelimit",
+                                 what=f"rate-limit override of {user_id}")
+        return answer if isinstance(answer, dict) else {}
+
+    async def admin_create_bot(self, user_id: str, display_name: str | None, avatar: str | None) -> None:
+        """Create a local account of user_type bot, without a password (its tokens come from the admin API)."""
+        body: dict[str, Any] = {"user_type": "bot"}
+        if display_name is not None:
+            body["displayname"] = display_name
+        if avatar is not None:
+            body["avatar_url"] = avatar
+        await self.call("PUT", f"{self.ADMIN_USERS_V2}/{seg(user_id)}", body, what=f"create account {user_id}")
+
+    async def admin_update_user(self, user_id: str, *, user_type: str | None = None, displayname: str | None = None,
+                                avatar_url: str | None = None) -> None:
+        """Change an existing account's user type and profile; None leaves a field as it is."""
+        body = {k: v for k, v in (("user_type", user_type), ("displayname", displayname),
+                                  ("avatar_url", avatar_url)) if v is not None}
+        if body:
+            await self.call("PUT", f"{self.ADMIN_USERS_V2}/{seg(user_id)}", body, what=f"update account {user_id}")
+
+    async def set_rate_limit_exempt(self, user_id: str, exempt: bool) -> None:
+        """exempt: no message rate limits (0/0); otherwise the override is removed (the server's defaults)."""
+        path = f"{ADMIN}/users/{seg(user_id)}/override_ratelimit"
+        if exempt:
+            await self.call("POST", path, {"messages_per_second": 0, "burst_count": 0},
+                            what=f"exempt {user_id} from rate limits")
+        else:
+            await self.call("DELETE", path, what=f"remove the rate-limit override of {user_id}", missing_ok=True)
+
+    async def admin_join(self, room_id: str, user_id: str) -> None:
+        """Join a local user to a room the token's account is in (Synapse invites it first where needed)."""
+        await self.call("POST", f"{ADMIN}/join/{seg(room_id)}", {"user_id": user_id},
+                        what=f"join {user_id} to {room_id}")
+
+    async def admin_login_as(self, user_id: str) -> str:
+        """Mint a new access token for a local user. The caller must never print or log it."""
+        answer = await self.call("POST", f"{ADMIN}/users/{seg(user_id)}/login", {},
+                                 what=f"mint an access token for {user_id}")
+        token = answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise HomeserverError(f"the homeserver answered the token request for {user_id} without a token")
+        return token
+
+    async def logout(self) -> None:
+        """Invalidate this client's own access token."""
+        await self.call("POST", f"{CLIENT}/logout", {}, what="log out")
+
 
 async def fetch_public(url: str, timeout: float = 20.0) -> tuple[int | None, str, str | None]:
     """GET a public URL without credentials (the .well-known files): (status, body, error)."""

@@ -466,9 +466,12 @@ def _load_bots(
         elif entry["user"] == account:
             problems.append(loaded.problem(at + ("user",), f"{account} is the provisioning account (roomsync.yaml "
                                            "account), not a bot; roomsync never changes its own membership or power"))
-        elif server_name and entry.get("token_env") and not entry["user"].endswith(f":{server_name}"):
-            problems.append(loaded.problem(at + ("token_env",), "token_env only works for bots on "
-                                           f"{server_name}; a bot on another homeserver joins by itself"))
+        elif server_name and not entry["user"].endswith(f":{server_name}"):
+            for key, why in (("token_env", "a bot on another homeserver joins by itself"),
+                             ("create_account", "roomsync cannot create accounts on another homeserver"),
+                             ("rate_limit", "its rate limits are another homeserver's business")):
+                if key in entry:
+                    problems.append(loaded.problem(at + (key,), f"{key} only works for bots on {server_name}; {why}"))
         rooms = entry["rooms"]
         if ALL_ROOMS in rooms and len(rooms) > 1:
             problems.append(loaded.problem(at + ("rooms",), "'*' means every room; list nothing else with it"))
@@ -478,7 +481,7 @@ def _load_bots(
         bots.append(BotSpec(
             name=entry["name"], user=entry["user"], rooms=tuple(rooms), power_level=entry.get("power_level", 0),
             display_name=entry.get("display_name"), avatar=entry.get("avatar"), token_env=entry.get("token_env"),
-            mark=loaded.mark(at),
+            mark=loaded.mark(at), create_account=entry.get("create_account", False), rate_limit=entry.get("rate_limit"),
         ))
     return tuple(bots), problems
 

@@ -84,6 +84,44 @@ class Unreadable:
 
 
 @dataclass(frozen=True)
+class BotAccount:
+    """A local bot's account as Synapse's admin API shows it (GET /_synapse/admin/v2/users/{id})."""
+
+    user_type: str | None = None
+    displayname: str | None = None
+    avatar_url: str | None = None
+    deactivated: bool = False
+    admin: bool = False
+    locked: bool = False
+    suspended: bool = False
+    shadow_banned: bool = False
+    rate_limit: str | None = None  # exempt | default | another override, described; None: not read
+
+
+def parse_account(user: Mapping[str, Any], override: Mapping[str, Any] | None = None) -> BotAccount:
+    """A BotAccount from the admin API's user (and, when read, its override_ratelimit answer)."""
+    def text(key: str) -> str | None:
+        value = user.get(key)
+        return value if isinstance(value, str) else None
+
+    return BotAccount(
+        user_type=text("user_type"), displayname=text("displayname"), avatar_url=text("avatar_url"),
+        **{flag: user.get(flag) is True for flag in ("deactivated", "admin", "locked", "suspended", "shadow_banned")},
+        rate_limit=None if override is None else describe_rate_limit(override),
+    )
+
+
+def describe_rate_limit(override: Mapping[str, Any]) -> str:
+    """override_ratelimit's answer in words: {} is "default", 0/0 "exempt", anything else its numbers."""
+    rate, burst = override.get("messages_per_second"), override.get("burst_count")
+    if rate is None and burst is None:
+        return "default"
+    if rate == 0 and burst == 0:
+        return "exempt"
+    return f"{rate} messages/s, burst {burst}"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the planner needs to know about the homeserver."""
 
@@ -96,6 +134,9 @@ class Snapshot:
     well_known: Mapping[str, Any] = field(default_factory=dict)  # file name -> wellknown.Fetched
     managed_rooms: tuple[tuple[str, str], ...] = ()  # (alias, room id) of joined rooms with roomsync's marker
     warnings: tuple[str, ...] = ()
+    # Local bots' accounts by user id (None: the account does not exist); the whole mapping is None
+    # when the reader is not a Synapse server admin, so the accounts were not checked.
+    accounts: Mapping[str, BotAccount | None] | None = None
 
 
 def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:

@@ -82,6 +82,8 @@ class BotSpec:
     avatar: str | None = None
     token_env: str | None = None
     mark: Mark | None = None
+    create_account: bool = False  # sync creates the account (user_type bot) when it does not exist
+    rate_limit: str | None = None  # exempt | default (no override); None: not managed
 
     def serves(self, room_alias: str) -> bool:
         return ALL_ROOMS in self.rooms or room_alias in self.rooms

@@ -24,8 +24,9 @@ from typing import Callable
 
 from . import wellknown
 from .client import Homeserver, fetch_public
-from .live import LiveRoom, Snapshot, Unreadable, parse_room
-from .model import MANAGED_MARKER, SIMPLE_STATE, Config
+from .errors import MatrixError
+from .live import BotAccount, LiveRoom, Snapshot, Unreadable, parse_account, parse_room
+from .model import MANAGED_MARKER, SIMPLE_STATE, BotSpec, Config
 
 Progress = Callable[[str], None]
 
@@ -87,6 +88,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     version = await hs.default_room_version() if missing else "12"
     with_profile = [bot.user for bot in config.bots if bot.display_name is not None or bot.avatar is not None]
     profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile))))
+    accounts = await read_bot_accounts(hs, config)
     fetched = await _fetch_well_known(config)
     managed = tuple(
         (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
@@ -100,7 +102,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         warnings.append(f"the homeserver rate-limited {hs.rate_limited} requests of this plan")
     return Snapshot(account=me, rooms=by_alias, alias_owner=alias_owner, default_room_version=version,
                     profiles=profiles, reader=reader, well_known=fetched, managed_rooms=managed,
-                    warnings=tuple(warnings))
+                    warnings=tuple(warnings), accounts=accounts)
 
 
 async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:
@@ -133,3 +135,31 @@ async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, Li
     for spec in wanted:
         room = by_alias[spec.alias]
         by_alias[spec.alias] = dataclasses.replace(room, published=room.room_id in published)
+
+
+# --- bot accounts (Synapse's admin API) ------------------------------------------------------
+
+
+async def read_bot_accounts(hs: Homeserver, config: Config) -> dict[str, BotAccount | None] | None:
+    """Every local bot's account: one admin GET per bot, plus one per bot that declares rate_limit,
+    many in flight. None when the token is not a Synapse server admin's: the first bot's answer
+    says so, so a plain token costs one request, not one per bot."""
+    local = [bot for bot in config.bots if bot.user.endswith(f":{config.server_name}")]
+    if not local:
+        return {}
+    try:
+        first = await _read_account(hs, local[0])
+    except MatrixError as exc:
+        if exc.status in (403, 404):  # not a server admin; or no Synapse admin API at all
+            return None
+        raise
+    rest = await asyncio.gather(*(_read_account(hs, bot) for bot in local[1:]))
+    return {bot.user: account for bot, account in zip(local, [first, *rest])}
+
+
+async def _read_account(hs: Homeserver, bot: BotSpec) -> BotAccount | None:
+    user = await hs.admin_user(bot.user)
+    if user is None:
+        return None
+    override = await hs.rate_limit_override(bot.user) if bot.rate_limit else None
+    return parse_account(user, override)

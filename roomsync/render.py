@@ -57,7 +57,9 @@ def summary(plan: Plan) -> str:
     if plan.well_known:
         text += f" {len(plan.well_known)} .well-known {'difference' if len(plan.well_known) == 1 else 'differences'}."
     errors = plan.count("error")
-    return text + (f" {errors} {'room has' if errors == 1 else 'rooms have'} errors." if errors else "")
+    text += f" {errors} {'room has' if errors == 1 else 'rooms have'} errors." if errors else ""
+    bot_errors = sum(1 for bot in plan.bots if bot.errors)
+    return text + (f" {bot_errors} {'bot has' if bot_errors == 1 else 'bots have'} errors." if bot_errors else "")
 
 
 def _header(plan: Plan) -> str:
@@ -107,7 +109,7 @@ def _notes(plan: Plan) -> list[str]:
             bots_by_note.setdefault(note, []).append(bot.name)
     lines = [f"{note} (in {', '.join(aliases)})" for note, aliases in rooms_by_note.items()]
     return lines + [f"{'bot' if len(names) == 1 else 'bots'} {', '.join(names)}: {note}"
-                    for note, names in bots_by_note.items()]
+                    for note, names in bots_by_note.items()] + list(plan.notes)
 
 
 def _bots_text(plan: Plan) -> list[str]:
@@ -119,7 +121,12 @@ def _bots_text(plan: Plan) -> list[str]:
                 if c.section == BOTS and c.field.endswith(f".{bot.user}"):
                     what = "member" if c.field.startswith("member.") else "power level"
                     own.append(_change_line(c, False, "    ", f"{room.alias} {what}"))
-        if own:
+        if bot.errors:
+            lines += [f"! bot {bot.name} ({bot.user}) cannot be synced", *[f"    error: {e}" for e in bot.errors],
+                      *own, ""]
+        elif bot.create:
+            lines += [f"+ bot {bot.name} ({bot.user}): its account will be created", *own, ""]
+        elif own:
             lines += [f"~ bot {bot.name} ({bot.user})", *own, ""]
     return lines
 
@@ -144,7 +151,8 @@ def plan_json(plan: Plan) -> str:
         for change in plan.well_known
     ]
     changes += [
-        {"section": BOTS, "bot": bot.name, "user": bot.user, "action": "change", "field": change.field,
+        {"section": BOTS, "bot": bot.name, "user": bot.user, "action": "create" if bot.create else "change",
+         "field": change.field,
          "before": change.before, "after": change.after}
         for bot in plan.bots
         for change in bot.changes
@@ -160,14 +168,17 @@ def plan_json(plan: Plan) -> str:
             "unchanged": plan.count("ok"),
             "errors": plan.count("error"),
             "bot_changes": bot_changes(plan),
+            "bot_errors": sum(1 for bot in plan.bots if bot.errors),
             "well_known_changes": len(plan.well_known),
             "removals": plan.removals,
             "max_removals": plan.max_removals,
             "has_changes": plan.has_changes,
         },
         "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
         "rooms": rooms,
-        "bots": [{"name": b.name, "user": b.user, "notes": list(b.notes)} for b in plan.bots],
+        "bots": [{"name": b.name, "user": b.user, "action": b.status, "errors": list(b.errors),
+                  "notes": list(b.notes)} for b in plan.bots],
         "changes": changes,
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 
 from .. import wellknown
 from ..actions import (
-    BOTS, ROOMS, Action, BotPlan, Change, CreateRoom, DeleteAlias, Invite, JoinAs, Kick, Plan, PutAlias,
-    PutState, RoomPlan, RoomRef, SetDirectory, SetProfile,
+    BOTS, ROOMS, Action, AdminJoin, BotPlan, Change, CreateAccount, CreateRoom, DeleteAlias, Invite, JoinAs, Kick,
+    Plan, PutAlias, PutState, RoomPlan, RoomRef, SetAccount, SetDirectory, SetProfile, SetRateLimit,
 )
 from ..live import LiveRoom, Snapshot, Unreadable
 from ..model import Config
@@ -25,7 +25,7 @@ from .scope import Draft, Scope
 
 __all__ = ["make_plan", "Plan", "RoomPlan", "BotPlan", "Change", "CreateRoom", "PutAlias", "DeleteAlias",
            "PutState", "SetDirectory", "Invite", "JoinAs", "Kick", "SetProfile", "RoomRef", "Action",
-           "DEFAULT_EVENT_LEVELS"]
+           "DEFAULT_EVENT_LEVELS", "AdminJoin", "CreateAccount", "SetAccount", "SetRateLimit"]
 
 
 def make_plan(config: Config, snapshot: Snapshot, only: str | None = None, *,
@@ -52,7 +52,7 @@ def make_plan(config: Config, snapshot: Snapshot, only: str | None = None, *,
         else:
             planned.append(rooms.plan_update(scope, spec, live))
     whole = scope.selected is None
-    profiles = [bots.plan_profile(scope, bot, snapshot) for bot in config.bots] if scope.bots and whole else []
+    profiles, bot_notes = bots.plan_bots(scope, whole) if scope.bots else ((), ())
     delegation = wellknown.drift(config.well_known, snapshot.well_known) if only is None and whole else ()
     declared_ids = set(scope.room_ids.values())
     warnings = [
@@ -62,7 +62,7 @@ def make_plan(config: Config, snapshot: Snapshot, only: str | None = None, *,
     ]
     warnings += snapshot.warnings
     return Plan(config.server_name, snapshot.account, tuple(planned), tuple(profiles), delegation, snapshot.reader,
-                config.max_removals, tuple(warnings))
+                config.max_removals, tuple(warnings), notes=bot_notes)
 
 
 def _links_only(scope: Scope, spec, live: LiveRoom) -> RoomPlan | None:

@@ -312,8 +312,9 @@ def test_a_bot_only_change_is_counted_as_a_bot_change(synapse, provisioner, make
     (config / "bots.yaml").write_text(yaml.safe_dump({"bots": [
         {"name": "statusbot", "user": bot.user_id, "rooms": ["*"], "power_level": 50}]}))
     planned = roomsync(config, "plan", url=synapse.url, token=provisioner.token)
-    assert "Plan: 0 to create, 0 to change. 2 bot changes." in planned.out, planned.out
+    # Its power level, its invite, and its account's user_type (a plain account made a bot).
+    assert "Plan: 0 to create, 0 to change. 3 bot changes." in planned.out, planned.out
     doc = roomsync(config, "plan", "--format", "json", url=synapse.url, token=provisioner.token).json
-    assert (doc["summary"]["change"], doc["summary"]["bot_changes"]) == (0, 2)
+    assert (doc["summary"]["change"], doc["summary"]["bot_changes"]) == (0, 3)
     markdown = roomsync(config, "plan", "--format", "markdown", url=synapse.url, token=provisioner.token).out
-    assert "**Plan: 0 to create, 0 to change. 2 bot changes.**" in markdown
+    assert "**Plan: 0 to create, 0 to change. 3 bot changes.**" in markdown
