@@ -21,7 +21,7 @@ from .actions import (
     ACCOUNT_ACTIONS, Action, AdminJoin, BotPlan, CreateAccount, CreateRoom, DeleteAlias, Invite, JoinAs, Kick, Plan,
     PutAlias, PutState, RoomPlan, RoomRef, SetAccount, SetDirectory, SetProfile, SetRateLimit, references,
 )
-from .client import Homeserver
+from .client import SEND_BY, Homeserver, NotSent
 from .errors import HomeserverError, MatrixError, RoomsyncError
 from .model import MANAGED_MARKER
 
@@ -73,6 +73,7 @@ def describe(action: Action) -> str:
     raise TypeError(action)
 
 
+NOT_STARTED = "not started"  # the time budget was spent before the room's first request went out
 _NONE = RoomResult("", None, "")
 
 
@@ -132,18 +133,26 @@ class _Run:
             return [self.resolve(v) for v in value]
         return value
 
-    async def room_actions(self, room: RoomPlan, actions: list[Action], result: RoomResult) -> None:
+    async def room_actions(self, room: RoomPlan, actions: list[Action], result: RoomResult,
+                           start_by: float | None = None) -> None:
+        """The room's actions in order; the first is not sent after start_by (a time budget)."""
         for index, action in enumerate(actions):
             if self.hs.unavailable and result.status != "failed" and not result.done:
                 result.status, result.error = "skipped", self.hs.unavailable  # stop: nothing more is sent
             if result.status in ("failed", "skipped"):
                 result.not_attempted += [describe(a) for a in actions[index:]]
                 return
+            bound = SEND_BY.set(start_by if index == 0 else None)
             try:
                 await self.action(action, result)
                 result.done.append(describe(action))
+            except NotSent:
+                result.status, result.not_attempted = NOT_STARTED, [describe(a) for a in room.actions]
+                return
             except (HomeserverError, RoomsyncError) as exc:
                 result.status, result.error = "failed", str(exc)
+            finally:
+                SEND_BY.reset(bound)
 
     async def action(self, action: Action, result: RoomResult) -> None:
         hs = self.hs
@@ -195,9 +204,6 @@ class _Run:
                         raise
 
 
-NOT_STARTED = "not started"  # the time budget was spent before the room's turn came
-
-
 async def apply_plan(
     hs: Homeserver,
     plan: Plan,
@@ -228,8 +234,9 @@ async def apply_plan(
         if deadline is not None and asyncio.get_running_loop().time() > deadline:
             result.status, result.not_attempted = NOT_STARTED, [describe(a) for a in room.actions]
             return
-        await run.room_actions(room, actions, result)
-        done(room, result.status)
+        await run.room_actions(room, actions, result, start_by=deadline)
+        if result.status != NOT_STARTED:
+            done(room, result.status)
 
     async def own_actions(room: RoomPlan) -> None:
         result = results[room.alias]

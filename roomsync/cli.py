@@ -273,7 +273,7 @@ class Duration(click.ParamType):
             return float(value)
         text, seconds, position = str(value).strip().lower(), 0.0, 0
         for match in self._PART.finditer(text):
-            if match.start() != position or (not match.group(2) and match.end() != len(text)):
+            if match.start() != position or (not match.group(2) and (position or match.end() != len(text))):
                 break
             seconds += float(match.group(1)) * {"h": 3600, "m": 60, "s": 1, "": 1}[match.group(2)]
             position = match.end()
@@ -374,7 +374,7 @@ def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, tim
         click.echo(results_text(results), nl=False)
         if planned.well_known:
             click.echo(".well-known: sync does not change the web server; deploy `roomsync well-known` output.")
-        return all(r.status not in ("failed", "skipped") for r in results)
+        return all(r.status not in ("failed", "skipped", "not started") for r in results)
 
     if not _run(config, work):
         ctx.exit(EXIT_ERROR)

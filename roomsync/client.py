@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import random
@@ -22,7 +23,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig
 
-from .errors import HomeserverError, MatrixError
+from .errors import HomeserverError, MatrixError, RoomsyncError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,21 @@ class RetryPolicy:
 
 class AuthError(HomeserverError):
     """The homeserver does not accept the access token."""
+
+
+class NotSent(RoomsyncError):
+    """A request was not sent because its time (SEND_BY) had passed."""
+
+
+# Set by a caller for the requests of one task: none of them goes out after this loop time, and
+# none waits in a rate-limit queue past it (a time budget: what has not begun stays undone).
+SEND_BY: contextvars.ContextVar[float | None] = contextvars.ContextVar("roomsync_send_by", default=None)
+
+
+def _check_send_by(extra: float = 0.0) -> None:
+    limit = SEND_BY.get()
+    if limit is not None and asyncio.get_running_loop().time() + extra > limit:
+        raise NotSent("the time budget is spent")
 
 
 def limit_kind(method: str, path: str) -> str | None:
@@ -85,6 +101,7 @@ class _Limiter:
             return
         async with self.lock:
             delay = self.open_at - asyncio.get_running_loop().time()
+            _check_send_by(max(delay, 0.0))
             if delay > 0:
                 announce(delay)
                 await asyncio.sleep(delay)
@@ -188,6 +205,7 @@ class Homeserver:
                             lambda delay: self._announce(
                                 f"waiting {_seconds(delay)}: the homeserver's rate limit on {kind} ({what})", delay,
                                 at_least=5)))
+                    _check_send_by()
                     async with self._slots:
                         self.requests += 1
                         self._in_flight += 1

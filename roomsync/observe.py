@@ -86,9 +86,14 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     await _read_directory(hs, config, by_alias)
     missing = any(spec.alias not in by_alias for spec in config.rooms)
     version = await hs.default_room_version() if missing else "12"
-    with_profile = [bot.user for bot in config.bots if bot.display_name is not None or bot.avatar is not None]
-    profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile))))
     accounts = await read_bot_accounts(hs, config)
+    # A server admin's reading of a bot's account has its profile: no second request for it.
+    known = {user: {"displayname": a.displayname, "avatar_url": a.avatar_url}
+             for user, a in (accounts or {}).items() if a is not None}
+    with_profile = [bot.user for bot in config.bots if (bot.display_name is not None or bot.avatar is not None)
+                    and bot.user not in known]
+    profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile))))
+    profiles.update(known)
     fetched = await _fetch_well_known(config)
     managed = tuple(
         (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)

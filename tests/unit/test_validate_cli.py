@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from roomsync import cli
@@ -176,3 +177,15 @@ def test_apply_is_sync(capsys: pytest.CaptureFixture[str]) -> None:
     _, apply_help, _ = run_in_process(["apply", "--help"], capsys)
     assert apply_help.replace("roomsync apply", "roomsync sync") == sync_help
     assert "--yes" in sync_help and "--room" in sync_help
+
+
+@pytest.mark.parametrize("text, seconds", [("50m", 3000), ("1h30m", 5400), ("90s", 90), ("600", 600),
+                                           ("1.5h", 5400), ("2m30s", 150)])
+def test_durations(text: str, seconds: float) -> None:
+    assert cli.Duration().convert(text, None, None) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5x", "m", "-5m", "0", "5m5", "1h 30m"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(click.BadParameter):
+        cli.Duration().convert(text, None, None)

@@ -21,6 +21,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+from roomsync import cli
+
 REPO = Path(__file__).resolve().parents[2]
 ROOMSYNC, EXAMPLE = "roomsync", "example"
 ZUUL_FILES = {ROOMSYNC: REPO / ".zuul.yaml", EXAMPLE: REPO / "examples" / "rooms-repo" / ".zuul.yaml"}
@@ -520,3 +522,12 @@ def test_the_homeserver_role_waits_and_stops_within_bounds():
     assert line.startswith("nohup ") and "</dev/null >" in line and "2>&1 &" in line  # detached from Ansible
     stop = (HOMESERVER_ROLE / "tasks" / "stop.yaml").read_text()
     assert "kill -TERM" in stop and "kill -KILL" in stop and "seq 60" in stop  # SIGTERM, then SIGKILL after 30 s
+
+
+def test_sync_job_stops_starting_rooms_before_its_timeout(tenant):
+    job = tenant["job"]["roomsync-sync"]
+    budget = job["vars"]["roomsync_sync_time_budget"]
+    seconds = cli.Duration().convert(budget, None, None)
+    assert 0 < seconds <= job["timeout"] - 300, "room for the rooms in flight to finish before the timeout"
+    run = (REPO / "playbooks/roomsync-sync/run.yaml").read_text()
+    assert "'--time-budget', roomsync_sync_time_budget" in run
