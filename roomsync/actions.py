@@ -40,6 +40,13 @@ class CreateRoom:
 
 
 @dataclass(frozen=True)
+class Upgrade:
+    """Synapse's room upgrade to this version; sync then reads the new room and plans it again."""
+
+    version: str
+
+
+@dataclass(frozen=True)
 class PutAlias:
     alias: str
 
@@ -149,16 +156,26 @@ class RoomPlan:
     actions: tuple[Action, ...] = ()
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    retired: bool = False  # declared retired: its changes take it out of use
+
+    @property
+    def upgrade(self) -> Upgrade | None:
+        return next((a for a in self.actions if isinstance(a, Upgrade)), None)
 
     @property
     def status(self) -> str:
-        """error, create, change (the room's own state changes) or ok (nothing, or only its bots)."""
+        """error, create, upgrade, retire, change (the room's own state changes) or ok (nothing, or
+        only its bots)."""
         if self.errors:
             return "error"
         if self.create:
             return "create"
+        if self.upgrade:
+            return "upgrade"
         own = any(c.section == ROOMS for c in self.changes) or (self.actions and not self.changes)
-        return "change" if own else "ok"
+        if own:
+            return "retire" if self.retired else "change"
+        return "ok"
 
 
 @dataclass(frozen=True)
@@ -197,7 +214,9 @@ class Plan:
 
     @property
     def removals(self) -> int:
+        """Things taken away; an upgrade counts as one (the old room is left behind)."""
         rooms = sum(1 for r in self.rooms if not r.errors for c in r.changes if c.is_removal)
+        rooms += sum(1 for r in self.rooms if not r.errors and r.upgrade)
         return rooms + sum(1 for b in self.bots for c in b.changes if c.is_removal)
 
     def count(self, status: str) -> int:

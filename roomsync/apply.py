@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .actions import (
-    ACCOUNT_ACTIONS, Action, AdminJoin, BotPlan, CreateAccount, CreateRoom, DeleteAlias, Invite, JoinAs, Kick, Plan,
+    ACCOUNT_ACTIONS, Action, AdminJoin, BotPlan, CreateAccount, CreateRoom, Upgrade, DeleteAlias, Invite, JoinAs, Kick, Plan,
     PutAlias, PutState, RoomPlan, RoomRef, SetAccount, SetDirectory, SetProfile, SetRateLimit, references,
 )
 from .client import SEND_BY, Homeserver, NotSent
@@ -33,7 +33,8 @@ KICK_REASON = "removed from bots.yaml (roomsync)"
 class RoomResult:
     alias: str  # a room alias, or a bot's name for profile results
     room_id: str | None
-    status: str  # created | adopted (another run created it first) | changed | failed | skipped | not started
+    status: str  # created | adopted (another run created it first) | upgraded | changed | failed | skipped
+    #              | not started
     done: list[str] = field(default_factory=list)
     error: str | None = None
     not_attempted: list[str] = field(default_factory=list)
@@ -43,6 +44,8 @@ def describe(action: Action) -> str:
     match action:
         case CreateRoom():
             return "create room"
+        case Upgrade(version=version):
+            return f"upgrade to room version {version}"
         case PutAlias(alias=alias):
             return f"add alias {alias}"
         case DeleteAlias(alias=alias):
@@ -170,6 +173,12 @@ class _Run:
             return
         room_id = result.room_id
         assert room_id is not None
+        if isinstance(action, Upgrade):
+            # Synapse moves the aliases and the directory entry and tombstones the old room; the
+            # rest of the new room is planned again once it can be read (see apply_plan's caller).
+            result.room_id = self.room_ids[result.alias] = await hs.upgrade_room(room_id, action.version)
+            result.status = "upgraded"
+            return
         match action:
             case PutAlias(alias=alias):
                 try:

@@ -363,15 +363,28 @@ def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, tim
         click.echo("")
         import asyncio
 
-        loop = asyncio.get_running_loop()
-        deadline = None if time_budget is None else loop.time() + time_budget - (time.monotonic() - started)
         from .apply import apply_plan
         from .render import results_text
 
-        results = await apply_plan(hs, planned, bot_token=lambda name: _secret(os.environ.get(name)),
-                                   progress=_room_progress(), deadline=deadline)
-        PROGRESS.done()
-        click.echo(results_text(results), nl=False)
+        loop = asyncio.get_running_loop()
+        deadline = None if time_budget is None else loop.time() + time_budget - (time.monotonic() - started)
+
+        async def carry_out(what: Plan) -> list:
+            results = await apply_plan(hs, what, bot_token=lambda name: _secret(os.environ.get(name)),
+                                       progress=_room_progress(), deadline=deadline)
+            PROGRESS.done()
+            click.echo(results_text(results), nl=False)
+            return results
+
+        results = await carry_out(planned)
+        if any(r.status == "upgraded" for r in results):
+            # An upgrade copies some of the old room's state and not the rest: read the new rooms and
+            # bring them (and the links that named the old ones) to the declared state.
+            again = await _plan_live(config, hs, only, selected)
+            click.echo("\nAfter the upgrades, as the homeserver is now:\n" + rendered(again, "text"), nl=False)
+            if again.has_changes or again.has_errors:
+                click.echo("")
+                results += await carry_out(again)
         if planned.well_known:
             click.echo(".well-known: sync does not change the web server; deploy `roomsync well-known` output.")
         return all(r.status not in ("failed", "skipped", "not started") for r in results)

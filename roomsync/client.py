@@ -298,10 +298,18 @@ class Homeserver:
                                   "base URL?")
         return answer["user_id"]
 
-    async def default_room_version(self) -> str:
+    async def room_versions(self) -> tuple[str, frozenset[str]]:
+        """The default room version and every version the server offers."""
         answer = await self.call("GET", f"{CLIENT}/capabilities", what="capabilities")
         versions = answer.get("capabilities", {}).get("m.room_versions", {})
-        return str(versions.get("default", "1"))
+        available = versions.get("available") if isinstance(versions.get("available"), dict) else {}
+        return str(versions.get("default", "1")), frozenset(str(v) for v in available)
+
+    async def upgrade_room(self, room_id: str, version: str) -> str:
+        """Synapse's room upgrade: a new room, aliases and directory moved, the old one tombstoned."""
+        answer = await self.call("POST", f"{CLIENT}/rooms/{seg(room_id)}/upgrade", {"new_version": version},
+                                 what=f"upgrade {room_id} to version {version}")
+        return answer["replacement_room"]
 
     async def joined_rooms(self) -> list[str]:
         answer = await self.call("GET", f"{CLIENT}/joined_rooms", what="joined_rooms")

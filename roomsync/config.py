@@ -368,9 +368,11 @@ def load_config(root: Path) -> Config:
             located.append((spec, loaded, at))
 
     problems += _space_problems(located, complete)
+    problems += _lifecycle_problems(located, aliases, complete)
     account = data.get("account") if isinstance(data.get("account"), str) else None
-    known_rooms = {spec.alias for spec in rooms} if complete else None
-    bots, bot_problems = _load_bots(root, server_name, known_rooms, account)
+    known_rooms = {spec.alias for spec in rooms if not spec.retired} if complete else None
+    retired = {spec.alias: f"room '{spec.alias}' is retired: bots no longer serve it" for spec in rooms if spec.retired}
+    bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired)
     problems += bot_problems
     if problems:
         raise ConfigError(problems)
@@ -386,6 +388,42 @@ def _docs_settings(section: dict[str, Any]) -> DocsSettings:
     """roomsync.yaml's docs: section (already checked by the schema)."""
     return DocsSettings(title=section.get("title"), intro=section.get("intro"),
                         include_private=section.get("include_private", False))
+
+
+def _lifecycle_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], aliases: _AliasRegistry,
+                        complete: bool) -> list[Problem]:
+    """Retired rooms, their successors, and the former aliases of renamed rooms."""
+    problems = []
+    by_alias = {spec.alias: spec for spec, _, _ in located}
+    for spec, loaded, at in located:
+        if spec.retired and "spaces" in loaded.data["rooms"][at[1]]:
+            problems.append(loaded.problem(at + ("spaces",), "a retired room is taken out of its spaces: "
+                                           "remove 'spaces'", key=True))
+        if spec.successor is not None:
+            target = by_alias.get(spec.successor)
+            path = at + ("successor",)
+            if not spec.retired:
+                problems.append(loaded.problem(path, "successor only goes with retired: true"))
+            elif spec.successor == spec.alias:
+                problems.append(loaded.problem(path, "a room cannot be its own successor"))
+            elif target is None:
+                if complete:
+                    problems.append(loaded.problem(path, f"unknown successor '{spec.successor}': no room has that "
+                                                   "alias"))
+            elif target.retired:
+                problems.append(loaded.problem(path, f"successor '{spec.successor}' is retired too; name the room "
+                                               "people should go to"))
+        own = {spec.alias, *(spec.alt_aliases or ())}
+        for index, former in enumerate(spec.formerly):
+            path = at + ("formerly", index)
+            if problem := ids.alias_localpart_problem(former, "x"):
+                problems.append(loaded.problem(path, problem.replace("alias", "former alias", 1)))
+            elif former == spec.alias:
+                problems.append(loaded.problem(path, f"'{former}' is the room's own alias"))
+            elif former in aliases.seen and former not in own:
+                problems.append(loaded.problem(path, f"former alias '{former}' is declared at "
+                                               f"{aliases.seen[former]}; a room's former alias is no other room's"))
+    return problems
 
 
 def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], complete: bool) -> list[Problem]:
@@ -409,6 +447,9 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]],
                 problems.append(loaded.problem(path, f"'{link.space}' is not a space (it has no 'type: space')"))
             elif link.space == spec.alias:
                 problems.append(loaded.problem(path, f"space '{link.space}' cannot contain itself"))
+            elif target.retired and spec.get("join_rule") == "restricted":
+                problems.append(loaded.problem(path, f"space '{link.space}' is retired: a restricted room cannot "
+                                               "let its members in; name another space"))
             seen.add(link.space)
         if spec.get("join_rule") == "restricted" and not spec.spaces:
             problems.append(loaded.problem(at + ("join_rule",),
@@ -437,10 +478,13 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]],
 
 
 def _load_bots(
-    root: Path, server_name: str, room_aliases: set[str] | None, account: str | None
+    root: Path, server_name: str, room_aliases: set[str] | None, account: str | None,
+    retired_rooms: dict[str, str] | None = None,
 ) -> tuple[tuple[BotSpec, ...], list[Problem]]:
-    """bots.yaml. room_aliases is None when not every declared room is known (a rooms file has a
-    problem): then a bot's rooms are not checked, since "unknown room" could be false."""
+    """bots.yaml. room_aliases (the rooms a bot may serve) is None when not every declared room is
+    known (a rooms file has a problem): then a bot's rooms are not checked, since "unknown room"
+    could be false. retired_rooms: why each retired room may not be named."""
+    retired_rooms = retired_rooms or {}
     path = root / BOTS_FILE
     if not path.exists():
         return (), []
@@ -477,7 +521,8 @@ def _load_bots(
             problems.append(loaded.problem(at + ("rooms",), "'*' means every room; list nothing else with it"))
         for room_index, alias in enumerate(rooms):
             if alias != ALL_ROOMS and room_aliases is not None and alias not in room_aliases:
-                problems.append(loaded.problem(at + ("rooms", room_index), f"unknown room '{alias}'"))
+                problems.append(loaded.problem(at + ("rooms", room_index), retired_rooms.get(alias) or
+                                               f"unknown room '{alias}'"))
         bots.append(BotSpec(
             name=entry["name"], user=entry["user"], rooms=tuple(rooms), power_level=entry.get("power_level", 0),
             display_name=entry.get("display_name"), avatar=entry.get("avatar"), token_env=entry.get("token_env"),

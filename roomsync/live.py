@@ -53,6 +53,19 @@ class LiveRoom:
     def room_type(self) -> str | None:
         return (self.content("m.room.create") or {}).get("type")
 
+    @property
+    def replacement(self) -> str | None:
+        """The room this one was tombstoned in favour of (an upgrade, or a retirement's successor)."""
+        room = (self.content("m.room.tombstone") or {}).get("replacement_room")
+        return room if isinstance(room, str) and room else None
+
+    @property
+    def predecessor(self) -> str | None:
+        """The room this one replaced when it was created by an upgrade."""
+        before = (self.content("m.room.create") or {}).get("predecessor")
+        room = before.get("room_id") if isinstance(before, Mapping) else None
+        return room if isinstance(room, str) and room else None
+
     def membership(self, user: str) -> str | None:
         return (self.content("m.room.member", user) or {}).get("membership")
 
@@ -129,6 +142,8 @@ class Snapshot:
     rooms: Mapping[str, LiveRoom | Unreadable] = field(default_factory=dict)  # by alias local part
     alias_owner: Mapping[str, str] = field(default_factory=dict)  # full alias -> room id, where known
     default_room_version: str = "12"
+    room_versions: frozenset[str] | None = None  # versions the server offers; None: not asked
+    replacements: Mapping[str, str] = field(default_factory=dict)  # tombstoned room id -> its replacement
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # bot user id -> profile
     reader: str = ""  # the account whose token read this snapshot (an observer, or the account itself)
     well_known: Mapping[str, Any] = field(default_factory=dict)  # file name -> wellknown.Fetched

@@ -56,6 +56,20 @@ class RoomSpec:
         return self.fields.get("type") == "space"
 
     @property
+    def retired(self) -> bool:
+        return self.fields.get("retired") is True
+
+    @property
+    def successor(self) -> str | None:
+        """The alias local part of the room a retired room points to."""
+        return self.fields.get("successor")
+
+    @property
+    def formerly(self) -> tuple[str, ...]:
+        """Former alias local parts (a rename)."""
+        return tuple(self.fields.get("formerly") or ())
+
+    @property
     def spaces(self) -> tuple[SpaceLink, ...]:
         """The spaces this room belongs to, first (canonical) first; always managed, default none."""
         links = []

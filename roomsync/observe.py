@@ -33,7 +33,7 @@ Progress = Callable[[str], None]
 ALIAS_EVENT = "m.room.canonical_alias"
 # Every state event type the planner reads (bots' memberships come with the full state).
 MANAGED_TYPES = sorted({"m.room.create", "m.room.power_levels", ALIAS_EVENT, "m.room.encryption",
-                        "m.space.child", "m.space.parent", MANAGED_MARKER}
+                        "m.space.child", "m.space.parent", "m.room.tombstone", MANAGED_MARKER}
                        | {event_type for event_type, _ in SIMPLE_STATE.values()})
 INDEX = [(ALIAS_EVENT, ""), (MANAGED_MARKER, "")]  # enough to tell which joined rooms are which
 LINKS = {"m.space.child", "m.space.parent"}  # state keyed by room id: every key is wanted
@@ -57,6 +57,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
             claims[alias].add(room.room_id)
     declared = [config.alias(spec.alias) for spec in config.rooms]
     declared += [config.alias(alt) for spec in config.rooms for alt in (spec.alt_aliases or ())]
+    declared += [config.alias(former) for spec in config.rooms for former in spec.formerly]
     alias_owner = {alias: next(iter(owners)) for alias, owners in claims.items() if len(owners) == 1}
     unknown = [alias for alias in declared if alias not in alias_owner]
     for alias, room_id in zip(unknown, await asyncio.gather(*(hs.resolve_alias(a) for a in unknown))):
@@ -65,16 +66,27 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         else:
             alias_owner.pop(alias, None)
 
-    owners = {spec.alias: alias_owner.get(config.alias(spec.alias)) for spec in config.rooms}
-    wanted = sorted({room_id for room_id in owners.values() if room_id in index})
-    say(f"reading {len(wanted)} declared rooms")
+    owners, conflicts = _owners(config, alias_owner)
     members = [me, reader, *(bot.user for bot in config.bots)]
-    rooms = {room_id: parse_room(room_id, events)
-             for room_id, events in (await hs.rooms_state(wanted, required_state(members))).items()}
+
+    async def read(room_ids: set[str]) -> dict[str, LiveRoom]:
+        found = await hs.rooms_state(sorted(room_ids), required_state(members))
+        return {room_id: parse_room(room_id, events) for room_id, events in found.items()}
+
+    wanted = {room_id for room_id in owners.values() if room_id in index}
+    say(f"reading {len(wanted)} declared rooms")
+    rooms = await read(wanted)
+    await _follow_upgrades(config, owners, rooms, index, read)
+    replacements = {room.room_id: room.replacement for room in rooms.values() if room.replacement}
+    replacements.update(await _tombstones_of_alias_owners(hs, config, owners, alias_owner, rooms))
+
     by_alias: dict[str, LiveRoom | Unreadable] = {}
     for spec in config.rooms:
         room_id = owners[spec.alias]
         if room_id is None:
+            continue
+        if spec.alias in conflicts:
+            by_alias[spec.alias] = Unreadable(room_id, conflicts[spec.alias])
             continue
         by_alias[spec.alias] = rooms.get(room_id) or Unreadable(
             room_id,
@@ -84,8 +96,10 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         )
 
     await _read_directory(hs, config, by_alias)
-    missing = any(spec.alias not in by_alias for spec in config.rooms)
-    version = await hs.default_room_version() if missing else "12"
+    missing = any(spec.alias not in by_alias and not spec.retired for spec in config.rooms)
+    other_version = any(spec.manages("room_version") and isinstance(by_alias.get(spec.alias), LiveRoom)
+                        and by_alias[spec.alias].room_version != spec.get("room_version") for spec in config.rooms)
+    version, offered = (await hs.room_versions()) if missing or other_version else ("12", None)
     accounts = await read_bot_accounts(hs, config)
     # A server admin's reading of a bot's account has its profile: no second request for it.
     known = {user: {"displayname": a.displayname, "avatar_url": a.avatar_url}
@@ -106,8 +120,57 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     if hs.rate_limited:
         warnings.append(f"the homeserver rate-limited {hs.rate_limited} requests of this plan")
     return Snapshot(account=me, rooms=by_alias, alias_owner=alias_owner, default_room_version=version,
-                    profiles=profiles, reader=reader, well_known=fetched, managed_rooms=managed,
+                    room_versions=offered, replacements=replacements, profiles=profiles, reader=reader, well_known=fetched, managed_rooms=managed,
                     warnings=tuple(warnings), accounts=accounts)
+
+
+def _owners(config: Config, alias_owner: dict[str, str]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Each declared room's room id: its alias's, or else (a rename) a former alias's; and the
+    rooms whose alias and former alias name two different rooms (an error for the planner)."""
+    owners: dict[str, str | None] = {}
+    conflicts: dict[str, str] = {}
+    for spec in config.rooms:
+        primary = alias_owner.get(config.alias(spec.alias))
+        formers = [(config.alias(f), alias_owner[config.alias(f)]) for f in spec.formerly
+                   if config.alias(f) in alias_owner]
+        for former, room_id in formers:
+            if primary is not None and room_id != primary:
+                conflicts[spec.alias] = (f"{config.alias(spec.alias)} is {primary}, but its former alias {former} "
+                                         f"is another room, {room_id}; remove one of the two aliases by hand, or "
+                                         "'formerly', so that they name one room")
+        owners[spec.alias] = primary or (formers[0][1] if formers else None)
+    return owners, conflicts
+
+
+async def _follow_upgrades(config: Config, owners: dict[str, str | None], rooms: dict[str, LiveRoom],
+                           index: dict[str, LiveRoom], read: Callable) -> None:
+    """A room found tombstoned by an upgrade (its replacement names it as predecessor) is the
+    replacement now: a sync killed right after /upgrade, or aliases Synapse did not move, still
+    lead to the new room. A retired room's own tombstone is never followed."""
+    for _ in range(3):  # an upgrade of an upgrade, at most
+        hops = {spec.alias: rooms[owners[spec.alias]].replacement for spec in config.rooms
+                if not spec.retired and owners[spec.alias] in rooms and rooms[owners[spec.alias]].replacement}
+        unread = {room_id for room_id in hops.values() if room_id in index and room_id not in rooms}
+        rooms.update(await read(unread) if unread else {})
+        moved = False
+        for alias, replacement in hops.items():
+            new = rooms.get(replacement)
+            if new is not None and new.predecessor == owners[alias]:
+                owners[alias], moved = replacement, True
+        if not moved:
+            return
+
+
+async def _tombstones_of_alias_owners(hs: Homeserver, config: Config, owners: dict[str, str | None],
+                                      alias_owner: dict[str, str], rooms: dict[str, LiveRoom]) -> dict[str, str]:
+    """Replacements of the other rooms that hold a declared alt alias: an alias may move from a
+    retired or upgraded room to the room that replaced it (and only then)."""
+    ours = {room_id for room_id in owners.values() if room_id}
+    holders = {alias_owner[config.alias(alt)] for spec in config.rooms for alt in (spec.alt_aliases or ())
+               if config.alias(alt) in alias_owner} - ours - set(rooms)
+    answers = await asyncio.gather(*(hs.state_event(r, "m.room.tombstone") for r in sorted(holders)))
+    return {room_id: answer["replacement_room"] for room_id, answer in zip(sorted(holders), answers)
+            if isinstance(answer, dict) and isinstance(answer.get("replacement_room"), str)}
 
 
 async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:
@@ -122,7 +185,7 @@ async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:
 async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, LiveRoom | Unreadable]) -> None:
     wanted = [
         spec for spec in config.rooms
-        if spec.manages("directory") and isinstance(by_alias.get(spec.alias), LiveRoom)
+        if (spec.manages("directory") or spec.retired) and isinstance(by_alias.get(spec.alias), LiveRoom)
     ]
     if not wanted:
         return
@@ -133,8 +196,8 @@ async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, Li
         # A room declared private that it does not list is taken as not published (one that is
         # published and hidden shows up in a server admin's plan only).
         listed = await hs.public_room_ids()
-        unsure = [spec for spec in wanted
-                  if spec.get("directory") == "public" and by_alias[spec.alias].room_id not in listed]
+        unsure = [spec for spec in wanted if (spec.get("directory") == "public" or spec.retired)
+                  and by_alias[spec.alias].room_id not in listed]
         answers = await asyncio.gather(*(hs.published(by_alias[spec.alias].room_id) for spec in unsure))
         published = listed | {by_alias[spec.alias].room_id for spec, public in zip(unsure, answers) if public}
     for spec in wanted:

@@ -15,6 +15,8 @@ JSON_FORMAT_VERSION = 1
 _HEADINGS = {
     "create": ("+", "will be created"),
     "change": ("~", "will be changed"),
+    "upgrade": ("^", "will be upgraded to a new room (room version upgrade)"),
+    "retire": ("-", "will be retired"),
     "error": ("!", "cannot be synced"),
 }
 
@@ -51,7 +53,11 @@ def bot_changes(plan: Plan) -> int:
 def summary(plan: Plan) -> str:
     if not plan.has_changes and not plan.has_errors:
         return f"No changes. The homeserver matches the configuration ({len(plan.rooms)} rooms)."
-    text = f"Plan: {plan.count('create')} to create, {plan.count('change')} to change."
+    text = f"Plan: {plan.count('create')} to create, {plan.count('change')} to change"
+    for status, verb in (("upgrade", "upgrade"), ("retire", "retire")):
+        if plan.count(status):
+            text += f", {plan.count(status)} to {verb}"
+    text += "."
     if bots := bot_changes(plan):
         text += f" {bots} bot {'change' if bots == 1 else 'changes'}."
     if plan.well_known:
@@ -165,6 +171,8 @@ def plan_json(plan: Plan) -> str:
         "summary": {
             "create": plan.count("create"),
             "change": plan.count("change"),
+            "upgrades": plan.count("upgrade"),
+            "retire": plan.count("retire"),
             "unchanged": plan.count("ok"),
             "errors": plan.count("error"),
             "bot_changes": bot_changes(plan),
@@ -239,8 +247,9 @@ def results_text(results: list[RoomResult]) -> str:
     if waiting_rooms := [r.alias for r in results if r.status == "not started"]:
         lines.append(f"not started (time budget): {', '.join(waiting_rooms)}")
     counts = {s: sum(1 for r in results if r.status == s)
-              for s in ("created", "adopted", "changed", "failed", "skipped", "not started")}
+              for s in ("created", "adopted", "upgraded", "changed", "failed", "skipped", "not started")}
     adopted = f" {counts['adopted']} adopted (created meanwhile by another run)," if counts["adopted"] else ""
+    adopted += f" {counts['upgraded']} upgraded," if counts["upgraded"] else ""
     skipped = f", {counts['skipped']} not attempted" if counts["skipped"] else ""
     waiting = (f", {counts['not started']} not started (time budget); run sync again to continue"
                if counts["not started"] else "")

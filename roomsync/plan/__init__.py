@@ -44,7 +44,10 @@ def make_plan(config: Config, snapshot: Snapshot, only: str | None = None, *,
             if isinstance(live, LiveRoom) and scope.rooms and (linked := _links_only(scope, spec, live)):
                 planned.append(linked)
         elif isinstance(live, Unreadable):
-            planned.append(RoomPlan(alias, live.room_id, errors=(live.reason,)))
+            planned.append(RoomPlan(alias, live.room_id, errors=(live.reason,), retired=spec.retired))
+        elif live is None and spec.retired:
+            planned.append(RoomPlan(alias, None, notes=("retired, and it does not exist: nothing to do "
+                                                        "(a retired room is never created)",), retired=True))
         elif live is None and scope.rooms:
             planned.append(rooms.plan_create(scope, spec))
         elif live is None:
@@ -54,7 +57,8 @@ def make_plan(config: Config, snapshot: Snapshot, only: str | None = None, *,
     whole = scope.selected is None
     profiles, bot_notes = bots.plan_bots(scope, whole) if scope.bots else ((), ())
     delegation = wellknown.drift(config.well_known, snapshot.well_known) if only is None and whole else ()
-    declared_ids = set(scope.room_ids.values())
+    # Rooms left behind by an upgrade are not "no longer declared": their replacement is.
+    declared_ids = set(scope.room_ids.values()) | set(scope.predecessors)
     warnings = [
         f"{alias} ({room_id}) was created by roomsync but is no longer declared; it is left alone "
         "(roomsync never deletes a room)"

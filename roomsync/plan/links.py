@@ -48,7 +48,7 @@ def plan_join_rule(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -
     have = content.get("join_rule")
     allow = _allow_list(scope, spec) if want == "restricted" else []
     have_allow = sorted(
-        scope.alias_of(entry["room_id"]) or entry["room_id"]
+        scope.label(entry["room_id"])
         for entry in content.get("allow") or []
         if isinstance(entry, Mapping) and isinstance(entry.get("room_id"), str)
     ) if have == "restricted" else []
@@ -74,7 +74,6 @@ def plan_space_links(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
     """
     config = scope.config
     via = [config.server_name]
-    declared_ids = scope.aliases_by_id  # readable or not: a link to a room we cannot read still exists
     mine = scope.is_selected(spec.alias)
 
     def relevant(other: str) -> bool:
@@ -85,17 +84,25 @@ def plan_space_links(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
             config.alias(child.alias): _child_content(via, link.order, link.suggested)
             for child in config.rooms for link in child.spaces if link.space == spec.alias
         }
-        have = {declared_ids[k]: v for k, v in (live.children() if live else {}).items() if k in declared_ids}
-        _diff_links(scope, spec, draft, "space.child", SPACE_CHILD,
-                    {k: v for k, v in want.items() if relevant(k)}, {k: v for k, v in have.items() if relevant(k)})
+        have, stale = _links(scope, live.children() if live else {})
+        _diff_links(scope, draft, "space.child", SPACE_CHILD, {k: v for k, v in want.items() if relevant(k)},
+                    {k: v for k, v in have.items() if relevant(k)}, {k: v for k, v in stale.items() if relevant(k)})
 
     want_parents = {
         config.alias(link.space): _parent_content(via, index == 0) for index, link in enumerate(spec.spaces)
     }
-    have_parents = {declared_ids[k]: v for k, v in (live.parents() if live else {}).items() if k in declared_ids}
-    _diff_links(scope, spec, draft, "space.parent", SPACE_PARENT,
-                {k: v for k, v in want_parents.items() if relevant(k)},
-                {k: v for k, v in have_parents.items() if relevant(k)})
+    have, stale = _links(scope, live.parents() if live else {})
+    _diff_links(scope, draft, "space.parent", SPACE_PARENT, {k: v for k, v in want_parents.items() if relevant(k)},
+                {k: v for k, v in have.items() if relevant(k)}, {k: v for k, v in stale.items() if relevant(k)})
+
+
+def _links(scope: Scope, live_links: dict[str, Mapping]) -> tuple[dict[str, Mapping], dict[str, str]]:
+    """Live links to declared rooms, by alias; and those that name a declared room's id from
+    before its upgrade (alias -> old id). A room we cannot read is still a declared room: the
+    link exists. Links to undeclared rooms are not ours."""
+    have = {scope.aliases_by_id[k]: v for k, v in live_links.items() if k in scope.aliases_by_id}
+    stale = {scope.predecessors[k]: k for k in live_links if k in scope.predecessors and k not in scope.aliases_by_id}
+    return have, stale
 
 
 def _child_content(via: list[str], order: str | None, suggested: bool) -> dict[str, Any]:
@@ -111,10 +118,13 @@ def _parent_content(via: list[str], canonical: bool) -> dict[str, Any]:
     return {"via": via, "canonical": True} if canonical else {"via": via}
 
 
-def _diff_links(scope: Scope, spec: RoomSpec, draft: Draft, label: str, event_type: str,
-                want: dict[str, dict], have: dict[str, Mapping]) -> None:
+def _diff_links(scope: Scope, draft: Draft, label: str, event_type: str,
+                want: dict[str, dict], have: dict[str, Mapping], stale: dict[str, str]) -> None:
     for alias, content in want.items():
-        if alias not in have and _outside_run(scope, alias):
+        if alias not in have and alias in stale:  # repointed from the room before its upgrade
+            draft.change(label, scope.label(stale[alias]), alias, PutState(event_type, stale[alias], {}),
+                         PutState(event_type, RoomRef(alias), content))
+        elif alias not in have and _outside_run(scope, alias):
             draft.notes.append(f"the link to {alias} waits until that room exists (it is not part of this run)")
         elif alias not in have:
             draft.change(label, None, alias, PutState(event_type, RoomRef(alias), content))
@@ -126,6 +136,9 @@ def _diff_links(scope: Scope, spec: RoomSpec, draft: Draft, label: str, event_ty
     for alias in have:
         if alias not in want:
             draft.change(label, alias, None, PutState(event_type, scope.room_ids[alias], {}))
+    for alias, old_id in stale.items():
+        if alias not in want or alias in have:
+            draft.change(label, scope.label(old_id), None, PutState(event_type, old_id, {}))
 
 
 def _outside_run(scope: Scope, alias: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .. import power
-from ..actions import DeleteAlias, Invite, Kick, PutState, SetDirectory
+from ..actions import DeleteAlias, Invite, Kick, PutState, SetDirectory, Upgrade
 from ..live import LiveRoom
 from .scope import ALIAS_EVENT, Draft, Scope
 
@@ -31,6 +31,8 @@ def check_permissions(live: LiveRoom, me: str, draft: Draft) -> None:
             needs[action.event_type] = power.state_level(live, action.event_type)
             if action.event_type == "m.room.power_levels":
                 draft.errors += power.power_change_problems(live, me, action.content)
+        elif isinstance(action, Upgrade):  # the server tombstones the old room in the account's name
+            needs["an upgrade (m.room.tombstone)"] = power.state_level(live, "m.room.tombstone")
         elif isinstance(action, (SetDirectory, DeleteAlias)):
             needs[ALIAS_EVENT] = power.state_level(live, ALIAS_EVENT)
         elif isinstance(action, Invite):

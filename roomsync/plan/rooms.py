@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Mapping
 
-from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory
+from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade
 from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
 from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
-from . import bots, links, power_levels, preflight
+from . import bots, lifecycle, links, power_levels, preflight
 from .scope import ALIAS_EVENT, Draft, Scope
 
 # The events map Synapse and the spec start rooms with; merged under a declared `events` at
@@ -123,6 +123,7 @@ def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, dr
 
 def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
     draft = Draft()
+    upgrading = scope.rooms and lifecycle.plan_version(scope, spec, live, draft)
     if scope.rooms:
         for name, (event_type, key) in SIMPLE_STATE.items():
             if not spec.manages(name) or name in FIELDS_OUTSIDE_SIMPLE_STATE:
@@ -137,26 +138,31 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
             elif not spec.get("encrypted") and live.encrypted:
                 draft.errors.append("encrypted: false, but the room is encrypted and Matrix cannot turn "
                                     "encryption off; declare encrypted: true or leave the field out")
-        if spec.manages("room_version") and spec.get("room_version") != live.room_version:
-            draft.errors.append(f"room_version {spec.get('room_version')} is only used at creation; "
-                                f"this room is version {live.room_version} (upgrading is not supported yet)")
         if spec.is_space != (live.room_type == "m.space"):
             draft.errors.append(f"the room's type is {live.room_type or 'a plain room'} and cannot change; "
                                 f"declared: {'space' if spec.is_space else 'a plain room'}")
         plan_alt_aliases(scope, spec, live, draft)
+        lifecycle.plan_marker(scope, spec, live, draft)
 
     power_levels.plan_power_levels(scope, spec, live, draft)
 
     if scope.rooms:
-        if spec.manages("directory"):
+        if spec.retired:
+            lifecycle.plan_retirement(scope, spec, live, draft)
+        elif spec.manages("directory"):
             want, have = spec.get("directory"), "public" if live.published else "private"
             if want != have:
                 draft.change("directory", have, want, SetDirectory(want))
         links.plan_space_links(scope, spec, live, draft)
     if scope.bots:
         bots.plan_memberships(scope, spec, live, draft)
+    if upgrading:
+        # The rest is shown as it compares with the room today; sync upgrades, then reads the new
+        # room and plans it again, since the upgrade copies some state and not the rest.
+        draft.actions = [action for action in draft.actions if isinstance(action, Upgrade)]
+        draft.notes.append(lifecycle.AFTER_UPGRADE)
     preflight.check_room(scope, live, draft)
-    return draft.finish(scope.config.alias(spec.alias), live.room_id)
+    return draft.finish(scope.config.alias(spec.alias), live.room_id, retired=spec.retired)
 
 
 def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft) -> None:
@@ -165,6 +171,8 @@ def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
     primary = config.alias(spec.alias)
     room_id = live.room_id if live else None
     live_alts = live.alt_aliases if live else ()
+    if live and snapshot.alias_owner.get(primary) is None:
+        draft.actions.append(PutAlias(primary))  # a rename: the room was found by a former alias
     if spec.alt_aliases is None:
         want_alts = [a for a in live_alts if a != primary]
     else:
@@ -173,6 +181,9 @@ def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
             owner = snapshot.alias_owner.get(alt)
             if owner is None:
                 draft.actions.append(PutAlias(alt))
+            elif owner != room_id and lifecycle.may_take_alias(scope, spec, owner, room_id):
+                draft.actions += [DeleteAlias(alt), PutAlias(alt)]  # an explicit move from the room it replaced
+                draft.notes.append(f"{alt} moves here from {scope.label(owner)}")
             elif owner != room_id:
                 draft.errors.append(f"alias {alt} already points at another room ({owner}); remove it there first")
         for alt in want_alts:
@@ -192,6 +203,10 @@ def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
             continue  # never delete an alias the config still uses, or one that is not this room's
         if alt.endswith(f":{config.server_name}"):
             draft.actions.append(DeleteAlias(alt))
+    for former in (config.alias(f) for f in spec.formerly):  # a rename done: the old name goes
+        if room_id and snapshot.alias_owner.get(former) == room_id and former not in want_alts \
+                and DeleteAlias(former) not in draft.actions:
+            draft.actions.append(DeleteAlias(former))
 
     have_primary = live.canonical_alias if live else primary  # createRoom sets the primary itself
     if live and have_primary != primary:

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from ..actions import ROOMS, Action, Change, RoomPlan
+from ..ids import localpart_of
 from ..live import LiveRoom, Snapshot, Unreadable
 from ..model import BotSpec, Config, RoomSpec
 
@@ -27,9 +28,9 @@ class Draft:
         self.changes.append(Change(name, before, after, section))
         self.actions.extend(actions)
 
-    def finish(self, alias: str, room_id: str | None, create: bool = False) -> RoomPlan:
+    def finish(self, alias: str, room_id: str | None, create: bool = False, retired: bool = False) -> RoomPlan:
         return RoomPlan(alias, room_id, create, tuple(self.changes), tuple(self.actions), tuple(self.errors),
-                        tuple(self.notes))
+                        tuple(self.notes), retired)
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,32 @@ class Scope:
     def alias_of(self, room_id: str) -> str | None:
         return self.aliases_by_id.get(room_id)
 
+    @cached_property
+    def predecessors(self) -> dict[str, str]:
+        """Room id before an upgrade -> the declared room's alias: links naming it are stale."""
+        found = {}
+        for alias, room_id in self.room_ids.items():
+            room = self.snapshot.rooms.get(localpart_of(alias))
+            if isinstance(room, LiveRoom) and room.predecessor:
+                found[room.predecessor] = alias
+        for old, new in self.snapshot.replacements.items():
+            if new in self.aliases_by_id and old not in self.aliases_by_id:
+                found.setdefault(old, self.aliases_by_id[new])
+        return found
+
+    def label(self, room_id: str) -> str:
+        """A room id as a plan shows it: the declared alias, marked when it is from before an upgrade."""
+        if room_id in self.aliases_by_id:
+            return self.aliases_by_id[room_id]
+        if room_id in self.predecessors:
+            return f"{self.predecessors[room_id]} (before its upgrade, {room_id})"
+        return room_id
+
     def serving(self, spec: RoomSpec) -> list[BotSpec]:
-        return [bot for bot in self.config.bots if bot.serves(spec.alias)] if self.bots else []
+        """The bots that serve a room: none once it is retired."""
+        if not self.bots or spec.retired:
+            return []
+        return [bot for bot in self.config.bots if bot.serves(spec.alias)]
 
     @property
     def bot_users(self) -> set[str]:

@@ -256,12 +256,15 @@ def room_state(hs: Homeserver, room_id: str) -> dict[tuple[str, str], dict]:
 
 
 def markers(hs: Homeserver, p: str) -> Counter[tuple[str, str]]:
-    """(marker alias, room id) for every room the provisioner is in whose marker names an alias of `p`."""
+    """(marker alias, room id) for every room the provisioner is in whose marker names an alias of `p`,
+    but rooms left behind by an upgrade (tombstoned: they keep the marker they had)."""
     status, answer = get(hs, "/joined_rooms")
     assert status == 200, answer
     found: Counter[tuple[str, str]] = Counter()
     for room_id in answer["joined_rooms"]:  # type: ignore[index]
         status, content = get(hs, f"/rooms/{q(room_id)}/state/{q(MARKER)}/")
+        if status == 200 and get(hs, f"/rooms/{q(room_id)}/state/m.room.tombstone/")[0] == 200:
+            continue
         if status == 200 and str(content.get("alias", "")).startswith(f"#{p}-"):  # type: ignore[union-attr]
             found[(content["alias"], room_id)] += 1  # type: ignore[index]
     return found
@@ -614,3 +617,46 @@ def test_two_syncs_at_once_end_with_one_room_each(hs, prefix, tmp_path, round_):
             failures = re.findall(r"^FAILED  .*$", result.out, re.M)
             assert failures and all(re.search(r"M_ROOM_IN_USE|another (roomsync )?run|already (exists|taken)", f)
                                     for f in failures), both
+
+
+# --- lifecycle: an upgrade killed half-way ------------------------------------------------------
+
+UPGRADE = r"^POST /_matrix/client/v3/rooms/[^/]+/upgrade"
+
+
+def upgraded_fleet(p: str, version: str) -> list[dict]:
+    """A space (at `version`) holding a room, a nested space and a restricted room."""
+    hub = f"{p}-hub"
+    return [
+        {"alias": hub, "type": "space", "name": "Hub", "room_version": version, "join_rule": "public",
+         "alt_aliases": [f"{hub}-alt"]},
+        {"alias": f"{p}-inner", "type": "space", "name": "Inner", "join_rule": "public",
+         "spaces": [{"space": hub, "order": "10"}]},
+        {"alias": f"{p}-room", "name": "Room", "spaces": [hub, f"{p}-inner"]},
+        {"alias": f"{p}-members", "name": "Members", "join_rule": "restricted", "spaces": [hub]},
+    ]
+
+
+@pytest.mark.parametrize("point", ["right-after-upgrade", "mid-relinking"])
+def test_an_upgrade_killed_half_way_is_finished_by_the_next_sync(hs, proxy, prefix, tmp_path, point):
+    p = prefix
+    config = make_config(tmp_path, upgraded_fleet(p, "10"), with_bot=False)
+    converge(hs, config)
+    old = resolve(hs.server, f"#{p}-hub:{SERVER}")
+
+    rooms = upgraded_fleet(p, "12")
+    make_config(tmp_path, rooms, with_bot=False)
+    # Right after the server upgraded (its answer never arrives), or after two of the links that
+    # must name the new space have been rewritten.
+    kill_at(hs, proxy, config, *((UPGRADE, 1) if point == "right-after-upgrade" else (SPACE_LINK, 2)))
+    assert proxy.seen(UPGRADE), "the upgrade was sent"
+    assert len(proxy.seen(UPGRADE)) == 1
+
+    converge(hs, config)
+    ids = assert_converged(hs, p, rooms)
+    new = ids[f"#{p}-hub:{SERVER}"]
+    assert new != old
+    # Exactly one successor: the old space's tombstone names the new one, which has none itself.
+    assert room_state(hs, old)[("m.room.tombstone", "")]["replacement_room"] == new
+    assert ("m.room.tombstone", "") not in room_state(hs, new)
+    assert room_state(hs, new)[("m.room.create", "")]["room_version"] == "12"

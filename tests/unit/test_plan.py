@@ -297,12 +297,6 @@ def test_directory_unmanaged_is_never_changed():
                      ).actions == ()
 
 
-def test_different_room_version_is_an_error():
-    rp = plan_room(spec("dev", room_version="12"), room("10"))
-    assert rp.status == "error"
-    assert any("10" in e for e in rp.errors)
-
-
 # --- power levels ------------------------------------------------------------------------
 
 
