@@ -358,6 +358,10 @@ class Homeserver:
             if answer is None:
                 return await self._rooms_state_one_by_one(room_ids)
             found.update(_joined(answer))
+        # Sliding sync leaves out a room it has no record of yet (one whose creation a crash cut
+        # short, say): such a room is read on its own.
+        missing = [room_id for room_id in room_ids if room_id not in found]
+        found.update(await self._rooms_state_one_by_one(missing) if missing else {})
         return found
 
     async def _joined_state_by_sync(self, types: list[str]) -> dict[str, list[dict[str, Any]]]:

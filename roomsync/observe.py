@@ -49,7 +49,9 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     say = progress or (lambda _msg: None)
     reader = await hs.whoami()
     me = config.account or reader  # whose power the plan checks; an observer only reads
-    index = {room_id: parse_room(room_id, events) for room_id, events in (await hs.joined_state(INDEX)).items()}
+    joined, found = await asyncio.gather(hs.joined_rooms(), hs.joined_state(INDEX))
+    index = {room_id: parse_room(room_id, events) for room_id, events in found.items()}
+    joined_ids = set(joined) | set(index)
 
     claims: dict[str, set[str]] = defaultdict(set)
     for room in index.values():
@@ -73,10 +75,10 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         found = await hs.rooms_state(sorted(room_ids), required_state(members))
         return {room_id: parse_room(room_id, events) for room_id, events in found.items()}
 
-    wanted = {room_id for room_id in owners.values() if room_id in index}
+    wanted = {room_id for room_id in owners.values() if room_id in joined_ids}
     say(f"reading {len(wanted)} declared rooms")
     rooms = await read(wanted)
-    await _follow_upgrades(config, owners, rooms, index, read)
+    await _follow_upgrades(config, owners, rooms, joined_ids, read)
     replacements = {room.room_id: room.replacement for room in rooms.values() if room.replacement}
     replacements.update(await _tombstones_of_alias_owners(hs, config, owners, alias_owner, rooms))
 
@@ -143,14 +145,14 @@ def _owners(config: Config, alias_owner: dict[str, str]) -> tuple[dict[str, str 
 
 
 async def _follow_upgrades(config: Config, owners: dict[str, str | None], rooms: dict[str, LiveRoom],
-                           index: dict[str, LiveRoom], read: Callable) -> None:
+                           joined: set[str], read: Callable) -> None:
     """A room found tombstoned by an upgrade (its replacement names it as predecessor) is the
     replacement now: a sync killed right after /upgrade, or aliases Synapse did not move, still
     lead to the new room. A retired room's own tombstone is never followed."""
     for _ in range(3):  # an upgrade of an upgrade, at most
         hops = {spec.alias: rooms[owners[spec.alias]].replacement for spec in config.rooms
                 if not spec.retired and owners[spec.alias] in rooms and rooms[owners[spec.alias]].replacement}
-        unread = {room_id for room_id in hops.values() if room_id in index and room_id not in rooms}
+        unread = {room_id for room_id in hops.values() if room_id in joined and room_id not in rooms}
         rooms.update(await read(unread) if unread else {})
         moved = False
         for alias, replacement in hops.items():

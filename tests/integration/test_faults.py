@@ -28,6 +28,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -168,11 +169,32 @@ def env_for(url: str, token: str) -> dict[str, str]:
     return env
 
 
+class DrainedPopen(subprocess.Popen):
+    """A roomsync run whose output is read as it comes: a run that prints more than a pipe holds
+    must not block on its output while a test waits for it to reach a kill point."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+        self._chunks: dict[str, list[str]] = {"out": [], "err": []}
+        self._readers = [threading.Thread(target=self._drain, args=(stream, key), daemon=True)
+                         for stream, key in ((self.stdout, "out"), (self.stderr, "err"))]
+        for reader in self._readers:
+            reader.start()
+
+    def _drain(self, stream, key: str) -> None:
+        for line in stream:
+            self._chunks[key].append(line)
+
+    def communicate(self, input=None, timeout=None):  # noqa: A002  (Popen's own signature)
+        self.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return "".join(self._chunks["out"]), "".join(self._chunks["err"])
+
+
 def start_sync(config: Path, url: str, token: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "roomsync", "-C", str(config), "sync", *args],
-        env=env_for(url, token), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    return DrainedPopen([sys.executable, "-m", "roomsync", "-C", str(config), "sync", *args],
+                        env=env_for(url, token))
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> Result:
@@ -351,7 +373,8 @@ def kill_at(hs: Homeserver, proxy: TcpProxy, config: Path, pattern: str, n: int)
         if not reached:
             proc.kill()
             out, err = proc.communicate(timeout=20)
-            pytest.fail(f"kill point {pattern} #{n} never reached\n{out}\n{err}")
+            seen = "\n".join(f"{r.at:.2f} {r.line}" for r in proxy.requests[-15:])
+            pytest.fail(f"kill point {pattern} #{n} never reached\n{out}\n{err}\nlast requests:\n{seen}")
         return sigkill(proc)
     finally:
         if proc.poll() is None:

@@ -53,15 +53,15 @@ def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
             assert hs.peak_in_flight >= 10, "state reads must overlap"
         return hs.requests
 
-    # whoami, which joined rooms are declared (sliding sync), their state (sliding sync), the
+    # whoami, the joined rooms, which are declared (sliding sync), their state (sliding sync), the
     # admin room list (refused: not a server admin), /publicRooms, the first bot's account
     # (refused too, so the others are not asked), one profile per bot, and whether the account
     # is exempt from rate limits (refused).
     baseline = cost()
-    assert baseline == 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1
+    assert baseline == 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1
     # Without sliding sync: one filtered /sync, then one state read per declared room.
     fallback = cost(sliding=False)
-    assert fallback == 1 + 1 + 30 + 1 + 1 + 1 + 2 + 1 <= len(rooms) + len(bots) + 10
+    assert fallback == 1 + 1 + 1 + 30 + 1 + 1 + 1 + 2 + 1 <= len(rooms) + len(bots) + 10
 
     # Rooms the account joined that the config does not name, and members by the hundred: the
     # same number of requests.
@@ -84,7 +84,7 @@ def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
     assert len(joined_rooms(synapse, provisioner.token)) >= 15
     plan, hs = plan_in_process(synapse.url, provisioner.token, own)
     assert not plan.has_changes and not plan.has_errors
-    assert hs.requests == 1 + 1 + 1 + 1 + 1  # whoami, joined rooms, their state, admin room list, exemption
+    assert hs.requests == 1 + 2 + 1 + 1 + 1  # whoami, joined rooms (2), their state, admin room list, exemption
 
 
 def test_sync_completes_under_default_rate_limits(tmp_path_factory, prefix):
