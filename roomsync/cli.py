@@ -513,7 +513,7 @@ def bot_token_cmd(ctx: click.Context, name: str, out_file: Path, force: bool) ->
 # --- adopting rooms made by hand: adopt and import ------------------------------------------------
 
 
-@main.command("adopt", short_help="Join the account to existing rooms with power 100 (Synapse admin API).")
+@main.command("adopt", short_help="Join the account to rooms made by hand, at power 100.")
 @click.argument("aliases", nargs=-1, metavar="[ALIAS]...")
 @click.pass_context
 def adopt_cmd(ctx: click.Context, aliases: tuple[str, ...]) -> None:

@@ -6,7 +6,8 @@ accepts it). Sharing the readers is what keeps import the planner's inverse: a v
 writes is the value the planner finds, so the next plan has nothing to change.
 
 Where Matrix gives an absent state event a meaning, the reader returns that meaning
-(no m.room.guest_access event means `forbidden`, no m.room.history_visibility `shared`), so a
+(no m.room.guest_access event means `forbidden`, no m.room.history_visibility `shared`, no
+m.room.join_rules `invite`), so a
 declared `guest_access: forbidden` matches a room that has no such event. The fields that
 name other rooms or users (alias, alt_aliases, power_levels, spaces) need more than one room
 to read: the planner and the importer handle those themselves.
@@ -51,8 +52,8 @@ def _text(value: Any) -> bool:
     return isinstance(value, str)
 
 
-# The spec's meaning of a missing event, where it gives one.
-ABSENT = {"guest_access": "forbidden", "history_visibility": "shared"}
+# The spec's meaning of a missing event, where it gives one (a room without join rules is invite-only).
+ABSENT = {"guest_access": "forbidden", "history_visibility": "shared", "join_rule": "invite"}
 
 _VALID = {
     "name": _text,

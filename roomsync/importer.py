@@ -289,6 +289,18 @@ class _Dumper(yaml.SafeDumper):
 
 _Dumper.add_representer(_Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
                                                                              flow_style=True))
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # A string with a line break or another character that is not printable goes in double quotes,
+    # where YAML escapes it: every value stays on its line and reads back exactly (YAML would fold
+    # a NEL or a line separator inside other styles).
+    if not data.isprintable() or any(c in data for c in "\x85\u2028\u2029\ufeff"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
+_Dumper.add_representer(str, _represent_str)
 HEADER = "# Written by `roomsync import`: each room's id is the comment on its alias line."
 
 
