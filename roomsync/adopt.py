@@ -234,7 +234,8 @@ async def _adopt_room(hs: Homeserver, full: str, room_id: str, live: LiveRoom | 
     try:
         if before.level < ADMIN_LEVEL or not before.joined:
             await hs.make_room_admin(room_id, me)
-            done.append("power 100 (make_room_admin)")
+            if before.level < ADMIN_LEVEL:
+                done.append(f"power {_shown(before.level)} -> {ADMIN_LEVEL} (make_room_admin)")
         if not before.joined:
             if reader == me:
                 await hs.join(room_id)
