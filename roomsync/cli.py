@@ -603,6 +603,7 @@ def import_cmd(ctx: click.Context, aliases: tuple[str, ...], spaces: tuple[str, 
                        err=True)
         else:
             click.echo(result.text, nl=False)
+            click.echo(f"roomsync: imported {result.rooms} {'room' if result.rooms == 1 else 'rooms'}", err=True)
     for message in result.notes:
         click.echo(f"roomsync: {message}", err=True)
     for message in result.errors:
