@@ -152,12 +152,9 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
                 if child_id in walked:
                     continue
                 walked.add(child_id)
-                child = targets.get(child_id) or _Target(child_id, origin=where)
-                if child_id not in targets:
-                    targets[child_id] = child
-                    found.append(child)
+                found.append(targets.setdefault(child_id, _Target(child_id, origin=where)))
         await asyncio.gather(*(read(t) for t in found if t.live is None and t.problem is None))
-        level = found
+        level = found  # every child is walked in turn, named or joined ones too
 
     # Which rooms are imported, and under which alias.
     chosen: dict[str, _Target] = {}  # alias local part -> target
@@ -181,6 +178,10 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
             result.skipped.append(f"{_label(live)}: replaced by an upgrade (it has a tombstone)")
             continue
         alias = choose_alias(live, target.named, server)
+        if alias is None and target.named:
+            result.errors.append(f"{label}: the room has no alias a rooms file can declare (aliases are lowercase "
+                                 "letters, digits and . _ = / + -)")
+            continue
         if alias is None:
             result.skipped.append(f"{_label(live)}: no alias on {server} (a direct chat?)")
             continue
