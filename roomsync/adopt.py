@@ -124,6 +124,9 @@ def _shown(level: float) -> str:
 async def adopt(hs: Homeserver, config: Config, names: tuple[str, ...]) -> tuple[list[Outcome], bool]:
     """Adopt the named rooms (or, with none, the declared rooms the plan cannot manage): the outcomes,
     one per room, and whether the token was a server admin's."""
+    if not names and not config.rooms:
+        raise RoomsyncError("nothing to adopt: rooms/ declares no rooms; name the rooms to adopt: "
+                            "roomsync adopt ALIAS ...")
     reader = await hs.whoami()
     me = config.account or reader
     admin = await hs.is_server_admin(reader)
@@ -148,9 +151,6 @@ async def adopt(hs: Homeserver, config: Config, names: tuple[str, ...]) -> tuple
                 full, errors, live = by_id.get(room_id, (full, (), None))
                 plan_order.append((full, room_id, errors, live))
     else:
-        if not config.rooms:
-            raise RoomsyncError("nothing to adopt: rooms/ declares no rooms; name the rooms to adopt: "
-                                "roomsync adopt ALIAS ...")
         for spec in config.rooms:
             full = config.alias(spec.alias)
             plan_order.append((full, *planned[full]) if full in planned

@@ -291,6 +291,8 @@ def check_out_file(path: Path | None) -> None:
 
     if path is not None and (path.exists() or path.is_symlink()):
         raise RoomsyncError(f"{path} exists; import never overwrites a file: choose another name or remove it")
+    if path is not None and not path.absolute().parent.is_dir():
+        raise RoomsyncError(f"cannot write {path}: {path.absolute().parent} is not a directory")
 
 
 def write_out_file(path: Path, text: str) -> None:

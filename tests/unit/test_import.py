@@ -337,3 +337,61 @@ def test_any_room_imported_plans_clean(tmp_path, live, defaults):
                         reader=ME)
     planned = make_plan(loaded, snapshot, only="rooms").rooms[0]
     assert planned.changes == () and planned.errors == (), (entry.fields, planned)
+
+
+# --- the commands' bad input: one line, exit 1, before anything is sent -------------------------------
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"tried to use the network: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("ROOMSYNC_ACCESS_TOKEN", "secret-token-value")
+    monkeypatch.setenv("ROOMSYNC_HOMESERVER", "http://127.0.0.1:9")
+    write_settings(tmp_path)
+    return tmp_path
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    from roomsync import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.run(args)
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["import"], "name the rooms to import: ALIAS ..., --space ALIAS or --joined"),
+    (["import", "zuul", "--out", "{root}/roomsync.yaml"], "exists; import never overwrites a file"),
+    (["import", "zuul", "--out", "{root}/missing/zuul.yaml"], "is not a directory"),
+    (["import", "--bogus"], "No such option '--bogus'"),
+    (["adopt", "--bogus"], "No such option '--bogus'"),
+])
+def test_bad_input_is_one_line_and_exit_1(offline, capsys, args, message):
+    code, out, err = run_cli(["-C", str(offline), *[a.format(root=offline) for a in args]], capsys)
+    assert code == 1 and out == ""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert any(message in line for line in lines), err
+    assert "Traceback" not in err and "secret-token-value" not in err
+    assert (offline / "roomsync.yaml").read_text(encoding="utf-8").startswith("account:")
+
+
+def test_adopt_without_rooms_or_names_says_what_to_do(offline, capsys):
+    """Nothing declared and nothing named: one line, and nothing is asked of the homeserver."""
+    code, out, err = run_cli(["-C", str(offline), "adopt"], capsys)
+    assert code == 1 and out == ""
+    assert err == "roomsync: error: nothing to adopt: rooms/ declares no rooms; name the rooms to adopt: " \
+                  "roomsync adopt ALIAS ...\n"
+
+
+def test_commands_explain_themselves(capsys):
+    code, out, _ = run_cli(["import", "--help"], capsys)
+    assert code == 0 and "Read-only" in out and "--space ALIAS" in out and "--joined" in out and "--out FILE" in out
+    assert "roomsync adopt" in out and "defaults" in out and "deterministic" in out
+    code, out, _ = run_cli(["adopt", "--help"], capsys)
+    assert code == 0 and "make_room_admin" in out and "/invite and /op" in out and "second run" in out
