@@ -1,4 +1,4 @@
-"""`roomsync import`, the pure part: live rooms -> room entries -> one deterministic YAML document.
+"""`roomsync import` without the network: live rooms -> room entries -> one deterministic YAML document.
 
 Import is the planner's inverse over the same table of fields (fields.py): every field is
 written at the value the planner reads from the room, so the next plan finds nothing to change.
@@ -14,7 +14,8 @@ What a rooms file cannot say is left out and said on stderr:
 - fields equal to roomsync.yaml's `defaults` are left out (the default says the same).
 
 check() then runs what a user would run next on the result, offline: the config with the new
-file is validated, and the planner plans the imported rooms against the state just read. What
+file is validated (in a temporary copy of the config directory), and the planner plans the
+imported rooms against the state just read. What
 would still be a change (a space link that exists on one side only, an alias on another server,
 a power level stored as a string ...) is returned as a warning, so the user knows before `plan`.
 

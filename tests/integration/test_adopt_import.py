@@ -9,8 +9,6 @@ imported file is exactly one change."""
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from roomsync.config import load_config
 from roomsync.errors import RoomsyncError
 from roomsync.importer import config_defaults
 from roomsync.importread import Selection, run_import
-from tests.integration.helpers import joined_rooms, put_state, resolve, roomsync, state
+from tests.integration.helpers import joined_rooms, put_state, roomsync, state
 from tests.synapse import q
 
 SERVER = "opendev.org"

@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roomsync import fields, importer
-from roomsync.errors import ConfigError
 from roomsync.config import load_config
 from roomsync.importer import Entry, Known, Reading, room_entry
 from roomsync.importread import alias_argument, choose_alias
@@ -21,7 +20,7 @@ from roomsync.live import LiveRoom, Snapshot
 from roomsync.model import BotSpec, Config
 from roomsync.plan import make_plan
 from roomsync.yamlfile import load_yaml
-from tests.unit.planning import ADMIN, BOB, CAROL, ME, SERVER, alias, config, event, plan_room, room, spec
+from tests.unit.planning import ADMIN, BOB, CAROL, ME, SERVER, alias, plan_room, room, spec
 
 MODELINE = "# yaml-language-server: $schema=../schema/rooms.schema.json"
 GERRIT = "@gerrit:opendev.org"
