@@ -147,6 +147,29 @@ def references(value: Any) -> bool:
     return False
 
 
+# Kinds of room errors that tools act on (`roomsync adopt`): the account is not in the room, or it
+# lacks the power a change needs. Other errors carry no kind.
+NOT_JOINED, LACKS_POWER = "not_joined", "lacks_power"
+
+
+class RoomError(str):
+    """A room's error message that also says what kind of error it is (NOT_JOINED, LACKS_POWER).
+
+    It is a str, so it renders, compares and serialises as the message alone."""
+
+    kind: str | None
+
+    def __new__(cls, message: str, kind: str | None = None) -> RoomError:
+        error = super().__new__(cls, message)
+        error.kind = kind
+        return error
+
+
+def error_kinds(errors: tuple[str, ...] | list[str]) -> set[str]:
+    """The kinds among a room's errors (plain strings have none)."""
+    return {e.kind for e in errors if isinstance(e, RoomError) and e.kind}
+
+
 @dataclass(frozen=True)
 class RoomPlan:
     alias: str  # full alias, #local:server

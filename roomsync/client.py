@@ -577,6 +577,58 @@ class Homeserver:
         """Invalidate this client's own access token."""
         await self.call("POST", f"{CLIENT}/logout", {}, what="log out")
 
+    # --- adopting rooms made by hand: `roomsync adopt` and `roomsync import` ---------------------
+
+    async def is_server_admin(self, user_id: str) -> bool:
+        """Whether this token is a Synapse server admin's (user_id: the token's own user): Synapse
+        answers the question only to an admin. False for a plain token, or a server without the API."""
+        try:
+            answer = await self.call("GET", f"{ADMIN}/users/{seg(user_id)}/admin", what="server-admin check")
+        except MatrixError as exc:
+            if exc.status in (400, 401, 403, 404):
+                return False
+            raise
+        return isinstance(answer, dict) and answer.get("admin") is True
+
+    async def admin_room_state(self, room_id: str) -> list[dict[str, Any]] | None:
+        """A room's whole current state through Synapse's admin API, joined or not (a server admin's
+        token); None when this homeserver does not know the room."""
+        answer = await self.call("GET", f"{ADMIN}/rooms/{seg(room_id)}/state", what=f"read state of {room_id}",
+                                 missing_ok=True)
+        if answer is None:
+            return None
+        events = answer.get("state") if isinstance(answer, dict) else None
+        return events if isinstance(events, list) else []
+
+    async def invited_rooms(self) -> set[str]:
+        """Rooms this account has a pending invite to: one /sync with nothing but the invites (a filter
+        of its own, so that Synapse's cached initial sync is not handed back)."""
+        room_filter: dict[str, Any] = {
+            "state": {"types": []}, "timeline": {"limit": 0}, "ephemeral": {"types": []},
+            "account_data": {"types": []}, "not_rooms": [f"!roomsync-{random.getrandbits(64):x}:invalid"],
+        }
+        sync_filter = {"room": room_filter, "presence": {"types": []}, "account_data": {"types": []}}
+        query = urlencode({"filter": json.dumps(sync_filter, separators=(",", ":"))})
+        answer = await self.call("GET", f"{CLIENT}/sync?{query}", what="read the pending invites")
+        invites = (answer.get("rooms") or {}).get("invite") if isinstance(answer, dict) else None
+        return set(invites) if isinstance(invites, dict) else set()
+
+    async def make_room_admin(self, room_id: str, user_id: str) -> None:
+        """Give a local user the power of the room's most powerful local member (100 in a room made the
+        usual way), with that member's authority; in a room that is not public it also invites the user."""
+        await self.call("POST", f"{ADMIN}/rooms/{seg(room_id)}/make_room_admin", {"user_id": user_id},
+                        what=f"make {user_id} an admin of {room_id}")
+
+
+class ReadOnlyHomeserver(Homeserver):
+    """A Homeserver that only ever sends GET requests (`roomsync import`): any other request is
+    refused before it is sent, so a read-only command cannot change the homeserver by mistake."""
+
+    async def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        if method != "GET":
+            raise RoomsyncError(f"refused to send {method} ({kwargs.get('what', path)}): this command is read-only")
+        return await super().call(method, path, body, **kwargs)
+
 
 async def fetch_public(url: str, timeout: float = 20.0) -> tuple[int | None, str, str | None]:
     """GET a public URL without credentials (the .well-known files): (status, body, error)."""

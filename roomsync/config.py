@@ -298,12 +298,15 @@ def homeserver_problem(url: str) -> str | None:
     return None
 
 
-def load_config(root: Path) -> Config:
+def load_config(root: Path, *, partial: bool = False) -> Config:
     """Read and check the whole config directory. Raises ConfigError listing every problem.
 
     A problem that only follows from an earlier one is not reported: when a rooms file cannot
     be read, its rooms are unknown, so "unknown room" in bots.yaml or "unknown space" would be
     false; when server_name is missing, nothing that depends on it is checked.
+
+    `partial` is for `roomsync adopt` and `roomsync import`, which run while the rooms are being
+    declared: rooms/ may be missing or empty, and bots.yaml may name rooms not declared yet.
     """
     root = Path(root)
     problems: list[Problem] = []
@@ -337,6 +340,8 @@ def load_config(root: Path) -> Config:
     paths, file_problems = _rooms_files(root)
     if not (root / SETTINGS_FILE).exists() and not (root / ROOMS_DIR).is_dir():
         file_problems = []  # neither is there: the wrong directory, which roomsync.yaml's problem says
+    if partial:  # no rooms/, or nothing in it, is where adopting a homeserver starts
+        file_problems = [p for p in file_problems if p.mark.file != settings.display]
     problems += file_problems
     complete = bool(server_name) and not file_problems  # every declared room is known
     for path in paths:
@@ -370,7 +375,7 @@ def load_config(root: Path) -> Config:
     problems += _space_problems(located, complete)
     problems += _lifecycle_problems(located, aliases, complete)
     account = data.get("account") if isinstance(data.get("account"), str) else None
-    known_rooms = {spec.alias for spec in rooms if not spec.retired} if complete else None
+    known_rooms = {spec.alias for spec in rooms if not spec.retired} if complete and not partial else None
     retired = {spec.alias: f"room '{spec.alias}' is retired: bots no longer serve it" for spec in rooms if spec.retired}
     bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired)
     problems += bot_problems

@@ -23,6 +23,7 @@ from collections import defaultdict
 from typing import Callable
 
 from . import wellknown
+from .actions import NOT_JOINED, RoomError
 from .client import Homeserver, fetch_public
 from .errors import MatrixError
 from .live import BotAccount, LiveRoom, Snapshot, Unreadable, parse_account, parse_room
@@ -90,12 +91,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         if spec.alias in conflicts:
             by_alias[spec.alias] = Unreadable(room_id, conflicts[spec.alias])
             continue
-        by_alias[spec.alias] = rooms.get(room_id) or Unreadable(
-            room_id,
-            f"{reader} is not joined in {room_id}, so roomsync cannot read or change it; "
-            "invite the account and join it (or have it join), then run again (if another roomsync run "
-            "is creating this room right now, just run again when it is done)",
-        )
+        by_alias[spec.alias] = rooms.get(room_id) or Unreadable(room_id, _not_joined(reader, me, room_id))
 
     await _read_directory(hs, config, by_alias)
     missing = any(spec.alias not in by_alias and not spec.retired for spec in config.rooms)
@@ -173,6 +169,16 @@ async def _tombstones_of_alias_owners(hs: Homeserver, config: Config, owners: di
     answers = await asyncio.gather(*(hs.state_event(r, "m.room.tombstone") for r in sorted(holders)))
     return {room_id: answer["replacement_room"] for room_id, answer in zip(sorted(holders), answers)
             if isinstance(answer, dict) and isinstance(answer.get("replacement_room"), str)}
+
+
+def _not_joined(reader: str, me: str, room_id: str) -> RoomError:
+    """Why a declared room cannot be read, and the way out: `roomsync adopt` for the account."""
+    way_out = ("run `roomsync adopt` (it joins the account, or says what a room admin must do)" if reader == me else
+               f"`roomsync sync` joins {reader} where bots.yaml declares it; if {me} is not in the room either, "
+               "run `roomsync adopt` first")
+    return RoomError(f"{reader} is not joined in {room_id}, so roomsync cannot read or change it; {way_out}, then "
+                     "run again (if another roomsync run is creating this room right now, just run again when it is "
+                     "done)", NOT_JOINED)
 
 
 async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:

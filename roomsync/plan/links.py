@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from .. import fields
 from ..actions import PutState, RoomRef
 from ..ids import localpart_of
 from ..live import LiveRoom
@@ -45,7 +46,7 @@ def plan_join_rule(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -
         return
     want = spec.get("join_rule")
     content = live.content("m.room.join_rules") or {}
-    have = content.get("join_rule")
+    have = fields.read("join_rule", live)
     allow = _allow_list(scope, spec) if want == "restricted" else []
     have_allow = sorted(
         scope.label(entry["room_id"])

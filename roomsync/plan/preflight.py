@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .. import power
-from ..actions import DeleteAlias, Invite, Kick, PutState, SetDirectory, Upgrade
+from ..actions import LACKS_POWER, NOT_JOINED, DeleteAlias, Invite, Kick, PutState, RoomError, SetDirectory, Upgrade
 from ..live import LiveRoom
 from .scope import ALIAS_EVENT, Draft, Scope
 
@@ -15,9 +15,13 @@ def check_room(scope: Scope, live: LiveRoom, draft: Draft) -> None:
     me = scope.me
     observed = scope.snapshot.reader not in ("", me)  # an observer read it: is the account in?
     if observed and live.membership(me) != "join":
-        draft.errors.append(f"the provisioning account {me} is not joined in this room; invite it and have it join")
+        draft.errors.append(RoomError(f"the provisioning account {me} is not joined in this room; run `roomsync adopt` "
+                                      "(it joins the account, or says what a room admin must do)", NOT_JOINED))
     else:
         check_permissions(live, me, draft)
+
+
+ADOPT_HINT = "; `roomsync adopt` gives the account power 100"
 
 
 def check_permissions(live: LiveRoom, me: str, draft: Draft) -> None:
@@ -30,7 +34,8 @@ def check_permissions(live: LiveRoom, me: str, draft: Draft) -> None:
         if isinstance(action, PutState):
             needs[action.event_type] = power.state_level(live, action.event_type)
             if action.event_type == "m.room.power_levels":
-                draft.errors += power.power_change_problems(live, me, action.content)
+                draft.errors += [RoomError(problem + (ADOPT_HINT if mine < 100 else ""), LACKS_POWER)
+                                 for problem in power.power_change_problems(live, me, action.content)]
         elif isinstance(action, Upgrade):  # the server tombstones the old room in the account's name
             needs["an upgrade (m.room.tombstone)"] = power.state_level(live, "m.room.tombstone")
         elif isinstance(action, (SetDirectory, DeleteAlias)):
@@ -42,7 +47,9 @@ def check_permissions(live: LiveRoom, me: str, draft: Draft) -> None:
                                   power.user_level(live, action.user) + 1)
     for what, level in sorted(needs.items()):
         if level > mine:
-            draft.errors.append(f"{me} has power {shown} here, but {what} needs {int(level)}")
+            hint = ADOPT_HINT if mine < 100 else ""
+            draft.errors.append(RoomError(f"{me} has power {shown} here, but {what} needs {int(level)}{hint}",
+                                          LACKS_POWER))
 
 
 def check_admin_floor(scope: Scope, users: Mapping[str, Any], creators: frozenset[str], draft: Draft) -> None:

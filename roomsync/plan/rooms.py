@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Mapping
 
+from .. import fields
 from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade
 from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
 from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
@@ -128,17 +129,17 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
         for name, (event_type, key) in SIMPLE_STATE.items():
             if not spec.manages(name) or name in FIELDS_OUTSIDE_SIMPLE_STATE:
                 continue
-            want, have = spec.get(name), (live.content(event_type) or {}).get(key)
+            want, have = spec.get(name), fields.read(name, live)
             if want != have:
                 draft.change(name, have, want, PutState(event_type, "", {key: want}))
         links.plan_join_rule(scope, spec, live, draft)
         if spec.manages("encrypted"):
-            if spec.get("encrypted") and not live.encrypted:
+            if spec.get("encrypted") and not fields.read("encrypted", live):
                 draft.change("encrypted", False, True, PutState("m.room.encryption", "", {"algorithm": MEGOLM}))
-            elif not spec.get("encrypted") and live.encrypted:
+            elif not spec.get("encrypted") and fields.read("encrypted", live):
                 draft.errors.append("encrypted: false, but the room is encrypted and Matrix cannot turn "
                                     "encryption off; declare encrypted: true or leave the field out")
-        if spec.is_space != (live.room_type == "m.space"):
+        if spec.is_space != (fields.read("type", live) == "space"):
             draft.errors.append(f"the room's type is {live.room_type or 'a plain room'} and cannot change; "
                                 f"declared: {'space' if spec.is_space else 'a plain room'}")
         plan_alt_aliases(scope, spec, live, draft)
@@ -150,7 +151,7 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
         if spec.retired:
             lifecycle.plan_retirement(scope, spec, live, draft)
         elif spec.manages("directory"):
-            want, have = spec.get("directory"), "public" if live.published else "private"
+            want, have = spec.get("directory"), fields.read("directory", live) or "private"
             if want != have:
                 draft.change("directory", have, want, SetDirectory(want))
         links.plan_space_links(scope, spec, live, draft)
