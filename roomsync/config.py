@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import gc
 import json
 import os
 from functools import lru_cache
@@ -299,7 +300,20 @@ def homeserver_problem(url: str) -> str | None:
 
 
 def load_config(root: Path, *, partial: bool = False) -> Config:
-    """Read and check the whole config directory. Raises ConfigError listing every problem.
+    """Read and check the whole config directory. Raises ConfigError listing every problem."""
+    # A config is a tree of fresh objects, many of them (20,000 rooms: a million): the cycle
+    # collector would walk them again and again while they are made, for nothing to collect.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_config(root, partial=partial)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load_config(root: Path, *, partial: bool = False) -> Config:
+    """load_config's work.
 
     A problem that only follows from an earlier one is not reported: when a rooms file cannot
     be read, its rooms are unknown, so "unknown room" in bots.yaml or "unknown space" would be
