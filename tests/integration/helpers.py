@@ -86,3 +86,13 @@ def put_state(synapse: SynapseServer, token: str, room_id: str, event_type: str,
         "PUT", f"{CLIENT}/rooms/{q(room_id)}/state/{q(event_type)}/", token, body=content
     )
     assert status == 200, answer
+
+
+def alive(pid: int) -> bool:
+    """Is the process running (a zombie, exited but not reaped, is not)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())

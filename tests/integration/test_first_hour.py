@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.helpers import joined_rooms, put_state, resolve, roomsync, state, write_config
+from tests.integration.helpers import joined_rooms, resolve, roomsync, state, write_config
 from tests.synapse import q
 
 SERVER = "opendev.org"

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from tests.integration.helpers import joined_rooms, published, resolve, roomsync, state, write_config
-from tests.synapse import q
 
 SERVER = "opendev.org"
 CLIENT = "/_matrix/client/v3"

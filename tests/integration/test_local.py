@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from tests.integration.helpers import roomsync, write_config
+from tests.integration.helpers import alive, roomsync, write_config
 from tests.synapse import q
 
 SERVER = "opendev.org"
@@ -148,12 +148,7 @@ def port_is_closed(port: int) -> bool:
 
 
 def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "\nState:\tZ" in status.read_text()
+    return not alive(pid)
 
 
 # --- one roomsync local for the module -------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.helpers import joined_rooms, put_state, resolve, roomsync, state, write_config
+from tests.integration.helpers import alive, joined_rooms, put_state, resolve, roomsync, state, write_config
 from tests.synapse import q
 
 REPO = Path(__file__).resolve().parents[2]
@@ -489,15 +489,6 @@ back = call("GET", path + "/event/" + urllib.parse.quote(sent["event_id"], safe=
 assert back["content"]["body"] == sys.argv[1], back
 print("posted", sent["event_id"], "into", room)
 '''
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "\nState:\tZ" in status.read_text())
 
 
 def test_bot_functional_job_runs_the_bots_test_against_roomsync_local(tmp_path, node, zuul_job):
