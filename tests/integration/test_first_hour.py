@@ -86,33 +86,31 @@ def html_server():
         server.server_close()
 
 
-def timed(config: Path, *args: str, url: str, token: str) -> tuple[object, float]:
-    started = time.monotonic()
-    result = roomsync(config, *args, url=url, token=token, timeout=BOUND)
-    return result, time.monotonic() - started
+def bounded(config: Path, *args: str, url: str, token: str):
+    """A run that must end by itself well within BOUND (the subprocess is killed and the test
+    fails otherwise): the hang these tests guard against took five minutes."""
+    return roomsync(config, *args, url=url, token=token, timeout=BOUND)
 
 
 def test_https_against_a_plain_http_homeserver_says_is_it_http(synapse, provisioner, prefix, tmp_path):
     config = write_config(tmp_path, SERVER, one_room(prefix))
     wrong = synapse.url.replace("http://", "https://")
-    result, took = timed(config, "-v", "plan", url=wrong, token=provisioner.token)
+    result = bounded(config, "-v", "plan", url=wrong, token=provisioner.token)
     assert result.code == 1, result.out + result.err
     assert f"is it http://127.0.0.1:{synapse.port}?" in result.err, result.err
     assert "Traceback" not in result.err and provisioner.token not in result.err
-    assert took < BOUND
 
 
 def test_a_host_that_accepts_and_never_answers_fails_in_seconds(provisioner, prefix, tmp_path):
     config = write_config(tmp_path, SERVER, one_room(prefix))
     with silent_listener() as host:
         for scheme in ("http", "https"):
-            result, took = timed(config, "plan", url=f"{scheme}://{host}", token=provisioner.token)
+            result = bounded(config, "plan", url=f"{scheme}://{host}", token=provisioner.token)
             assert result.code == 1, result.out + result.err
             error = result.err.strip().splitlines()[-1]
             assert error.startswith(f"roomsync: error: cannot reach {scheme}://{host}"), result.err
             assert ("sent no answer" if scheme == "http" else "no connection or TLS handshake") in error
-            assert took < BOUND
-
+        
 
 def test_a_url_with_a_matrix_path_is_refused_before_any_request(synapse, provisioner, prefix, tmp_path):
     config = write_config(tmp_path, SERVER, one_room(prefix))
