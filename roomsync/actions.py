@@ -6,8 +6,9 @@ their actions, so what a reviewer approves is what the homeserver gets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 ROOMS, BOTS = "rooms", "bots"  # plan sections, and the values of --only
 
@@ -129,8 +130,21 @@ class SetRateLimit:
     exempt: bool
 
 
-Action = (CreateRoom | PutAlias | DeleteAlias | PutState | SetDirectory | Invite | JoinAs | Kick | SetProfile
-          | AdminJoin | CreateAccount | SetAccount | SetRateLimit)
+Action = (
+    CreateRoom
+    | PutAlias
+    | DeleteAlias
+    | PutState
+    | SetDirectory
+    | Invite
+    | JoinAs
+    | Kick
+    | SetProfile
+    | AdminJoin
+    | CreateAccount
+    | SetAccount
+    | SetRateLimit
+)
 ACCOUNT_ACTIONS = (CreateAccount, SetAccount, SetRateLimit)  # sync runs these before any room
 
 

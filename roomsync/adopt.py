@@ -15,8 +15,8 @@ changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from . import power
 from .actions import LACKS_POWER, RoomError
@@ -67,8 +67,12 @@ class Assessment:
             if self.membership == "invite":
                 return f"{me} is invited (not joined yet)"
             return f"{me} is not in the room (as far as this token can tell)"
-        where = {"join": "is joined", "invite": "is invited (not joined yet)", "ban": "is banned",
-                 "knock": "has knocked (not joined)"}.get(self.membership or "", "is not in the room")
+        where = {
+            "join": "is joined",
+            "invite": "is invited (not joined yet)",
+            "ban": "is banned",
+            "knock": "has knocked (not joined)",
+        }.get(self.membership or "", "is not in the room")
         return f"{me} {where} and has power {_shown(self.level)}"
 
 
@@ -96,16 +100,20 @@ def room_admins(live: LiveRoom, exclude: set[str]) -> list[str]:
 def instructions(live: LiveRoom | None, me: str, state: Assessment, exclude: set[str]) -> list[str]:
     """What one of the room's admins must type in the room (Element's commands), then what follows."""
     if state.membership == "ban":
-        return [f"one of the room's admins must unban {me} first (Element: /unban {me}), then run "
-                "`roomsync adopt` again"]
+        return [
+            f"one of the room's admins must unban {me} first (Element: /unban {me}), then run `roomsync adopt` again"
+        ]
     steps = []
     if not state.joined and state.membership != "invite":
         steps.append(f"/invite {me}")
     if state.level < ADMIN_LEVEL:
         steps.append(f"/op {me} {ADMIN_LEVEL}")
     admins = room_admins(live, exclude) if live is not None else []
-    who = f"one of the room's admins ({', '.join(admins[:3])}{', ...' if len(admins) > 3 else ''})" if admins \
+    who = (
+        f"one of the room's admins ({', '.join(admins[:3])}{', ...' if len(admins) > 3 else ''})"
+        if admins
         else "one of the room's admins"
+    )
     lines = []
     if steps:
         lines = [f"{who} must type in the room (Element's commands):"] + [f"  {step}" for step in steps]
@@ -125,8 +133,9 @@ async def adopt(hs: Homeserver, config: Config, names: tuple[str, ...]) -> tuple
     """Adopt the named rooms (or, with none, the declared rooms the plan cannot manage): the outcomes,
     one per room, and whether the token was a server admin's."""
     if not names and not config.rooms:
-        raise RoomsyncError("nothing to adopt: rooms/ declares no rooms; name the rooms to adopt: "
-                            "roomsync adopt ALIAS ...")
+        raise RoomsyncError(
+            "nothing to adopt: rooms/ declares no rooms; name the rooms to adopt: roomsync adopt ALIAS ..."
+        )
     reader = await hs.whoami()
     me = config.account or reader
     admin = await hs.is_server_admin(reader)
@@ -153,8 +162,9 @@ async def adopt(hs: Homeserver, config: Config, names: tuple[str, ...]) -> tuple
     else:
         for spec in config.rooms:
             full = config.alias(spec.alias)
-            plan_order.append((full, *planned[full]) if full in planned
-                              else Outcome(full, None, MISSING, "roomsync sync creates it"))
+            plan_order.append(
+                (full, *planned[full]) if full in planned else Outcome(full, None, MISSING, "roomsync sync creates it")
+            )
 
     joined = set(await hs.joined_rooms())
     invited = await hs.invited_rooms() if not admin and reader == me else set()
@@ -166,8 +176,9 @@ async def adopt(hs: Homeserver, config: Config, names: tuple[str, ...]) -> tuple
         full, room_id, errors, live = item
         if live is None:
             live = await _read(hs, room_id, room_id in joined, admin)
-        outcomes.append(await _adopt_room(hs, full, room_id, live, me, reader, admin, errors, exclude,
-                                          room_id in invited))
+        outcomes.append(
+            await _adopt_room(hs, full, room_id, live, me, reader, admin, errors, exclude, room_id in invited)
+        )
     return outcomes, admin
 
 
@@ -202,14 +213,29 @@ async def _read(hs: Homeserver, room_id: str, joined: bool, admin: bool) -> Live
     return None
 
 
-async def _adopt_room(hs: Homeserver, full: str, room_id: str, live: LiveRoom | None, me: str, reader: str,
-                      admin: bool, errors: tuple[str, ...], exclude: set[str], invited: bool = False) -> Outcome:
+async def _adopt_room(
+    hs: Homeserver,
+    full: str,
+    room_id: str,
+    live: LiveRoom | None,
+    me: str,
+    reader: str,
+    admin: bool,
+    errors: tuple[str, ...],
+    exclude: set[str],
+    invited: bool = False,
+) -> Outcome:
     before = assess(live, me, errors, invited)
     if before.managed:
         return Outcome(full, room_id, MANAGED, f"joined, power {_shown(before.level)}")
     if before.blocked:
-        return Outcome(full, room_id, NOT_ADOPTED, "; ".join(before.blocked) + f" (make_room_admin gives at most "
-                       f"{ADMIN_LEVEL}: a room admin must lower what the config needs, or raise {me})")
+        return Outcome(
+            full,
+            room_id,
+            NOT_ADOPTED,
+            "; ".join(before.blocked) + f" (make_room_admin gives at most "
+            f"{ADMIN_LEVEL}: a room admin must lower what the config needs, or raise {me})",
+        )
     if before.membership == "ban":
         return Outcome(full, room_id, NOT_ADOPTED, before.describe(me), instructions(live, me, before, exclude))
     if not admin:
@@ -222,9 +248,14 @@ async def _adopt_room(hs: Homeserver, full: str, room_id: str, live: LiveRoom | 
             after = assess(live, me, errors)
             if after.managed:
                 return Outcome(full, room_id, ADOPTED, f"joined (it was invited), power {_shown(after.level)}")
-            return Outcome(full, room_id, NOT_ADOPTED, f"joined (it was invited), but {after.describe(me)}; without "
-                           "a Synapse server admin's token roomsync cannot raise it",
-                           instructions(live, me, after, exclude))
+            return Outcome(
+                full,
+                room_id,
+                NOT_ADOPTED,
+                f"joined (it was invited), but {after.describe(me)}; without "
+                "a Synapse server admin's token roomsync cannot raise it",
+                instructions(live, me, after, exclude),
+            )
         why = f"{before.describe(me)}; without a Synapse server admin's token roomsync cannot change that"
         if before.membership == "invite":
             why += f" (accepting the invite takes {me}'s own token)"
@@ -255,5 +286,6 @@ def summary(outcomes: list[Outcome]) -> str:
     counts = {status: sum(1 for o in outcomes if o.status == status) for status in (ADOPTED, MANAGED, NOT_ADOPTED)}
     text = f"Adopt: {counts[ADOPTED]} adopted, {counts[MANAGED]} already managed, {counts[NOT_ADOPTED]} not adopted."
     missing = sum(1 for o in outcomes if o.status == MISSING)
-    return text + (f" {missing} declared {'room does' if missing == 1 else 'rooms do'} not exist yet." if missing
-                   else "")
+    return text + (
+        f" {missing} declared {'room does' if missing == 1 else 'rooms do'} not exist yet." if missing else ""
+    )

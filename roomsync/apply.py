@@ -13,13 +13,33 @@ cannot finish.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .actions import (
-    ACCOUNT_ACTIONS, Action, AdminJoin, BotPlan, CreateAccount, CreateRoom, Upgrade, DeleteAlias, Invite, JoinAs, Kick, Plan,
-    PutAlias, PutState, RoomPlan, RoomRef, SetAccount, SetDirectory, SetProfile, SetRateLimit, references,
+    ACCOUNT_ACTIONS,
+    Action,
+    AdminJoin,
+    BotPlan,
+    CreateAccount,
+    CreateRoom,
+    DeleteAlias,
+    Invite,
+    JoinAs,
+    Kick,
+    Plan,
+    PutAlias,
+    PutState,
+    RoomPlan,
+    RoomRef,
+    SetAccount,
+    SetDirectory,
+    SetProfile,
+    SetRateLimit,
+    Upgrade,
+    references,
 )
 from .client import SEND_BY, Homeserver, NotSent
 from .errors import HomeserverError, MatrixError, RoomsyncError
@@ -112,7 +132,8 @@ class _Run:
             if not token:
                 raise RoomsyncError(f"environment variable {token_env} (a bot's token) is not set")
             self.bot_clients[token_env] = await self.stack.enter_async_context(
-                Homeserver(self.hs.base_url, token, self.hs.policy, token_source=token_env))
+                Homeserver(self.hs.base_url, token, self.hs.policy, token_source=token_env)
+            )
         return self.bot_clients[token_env]
 
     async def wait_until_created(self, room_id: str, alias: str, timeout: float = 60.0) -> None:
@@ -121,8 +142,10 @@ class _Run:
         deadline = asyncio.get_running_loop().time() + timeout
         while await self.hs.state_event(room_id, MANAGED_MARKER) is None:
             if asyncio.get_running_loop().time() > deadline:
-                raise RoomsyncError(f"{alias} was taken by a room ({room_id}) that roomsync cannot see finish "
-                                    "being created; the next run will adopt it")
+                raise RoomsyncError(
+                    f"{alias} was taken by a room ({room_id}) that roomsync cannot see finish "
+                    "being created; the next run will adopt it"
+                )
             await asyncio.sleep(0.5)
 
     def resolve(self, value: Any) -> Any:
@@ -136,8 +159,9 @@ class _Run:
             return [self.resolve(v) for v in value]
         return value
 
-    async def room_actions(self, room: RoomPlan, actions: list[Action], result: RoomResult,
-                           start_by: float | None = None) -> None:
+    async def room_actions(
+        self, room: RoomPlan, actions: list[Action], result: RoomResult, start_by: float | None = None
+    ) -> None:
         """The room's actions in order; the first is not sent after start_by (a time budget)."""
         for index, action in enumerate(actions):
             if self.hs.unavailable and result.status != "failed" and not result.done:
@@ -228,8 +252,9 @@ async def apply_plan(
     """
     run = _Run(hs, plan, bot_token)
     todo = [room for room in plan.rooms if room.actions or room.errors]
-    results = {room.alias: RoomResult(room.alias, room.room_id, "created" if room.create else "changed")
-               for room in todo}
+    results = {
+        room.alias: RoomResult(room.alias, room.room_id, "created" if room.create else "changed") for room in todo
+    }
     wide, narrow = asyncio.Semaphore(ROOMS_IN_PARALLEL), asyncio.Lock()
     finished = 0
 
@@ -269,14 +294,16 @@ async def apply_plan(
             return
         waiting = {a.alias for a in _room_refs(room.actions) if results.get(a.alias, _NONE).status == NOT_STARTED}
         actions = [a for a in room.actions if references(a) and not (_room_refs([a]) & {RoomRef(w) for w in waiting})]
-        result.not_attempted += [f"{describe(a)} (waits for a room not started)" for a in room.actions
-                                 if references(a) and a not in actions]
+        result.not_attempted += [
+            f"{describe(a)} (waits for a room not started)" for a in room.actions if references(a) and a not in actions
+        ]
         async with wide:
             await run.room_actions(room, actions, result)
 
     bots = [bot for bot in plan.bots if bot.actions or bot.errors]
-    bot_results = {bot.name: RoomResult(f"bot {bot.name}", None, "created" if bot.create else "changed")
-                   for bot in bots}
+    bot_results = {
+        bot.name: RoomResult(f"bot {bot.name}", None, "created" if bot.create else "changed") for bot in bots
+    }
     async with run.stack:
         await asyncio.gather(*(_bot_accounts(run, bot, bot_results[bot.name]) for bot in bots))
         await asyncio.gather(*(own_actions(room) for room in todo))
@@ -319,7 +346,7 @@ async def _bot_accounts(run: _Run, bot: BotPlan, result: RoomResult) -> None:
             result.done.append(describe(action))
         except (HomeserverError, RoomsyncError) as exc:
             result.status, result.error = "failed", str(exc)
-            result.not_attempted = [describe(a) for a in actions[index + 1:]]
+            result.not_attempted = [describe(a) for a in actions[index + 1 :]]
             if bot.create and not result.done:
                 run.failed_accounts[bot.user] = f"its account could not be created ({exc})"
             return

@@ -9,10 +9,11 @@ is left valid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .client import Homeserver
 from .errors import HomeserverError, MatrixError, RoomsyncError
@@ -28,8 +29,10 @@ def local_bot(config: Config, name: str) -> BotSpec:
         known = ", ".join(b.name for b in config.bots) or "none"
         raise RoomsyncError(f"no bot named '{name}' in bots.yaml (bots: {known})")
     if not bot.user.endswith(f":{config.server_name}"):
-        raise RoomsyncError(f"bot {name} ({bot.user}) is not on {config.server_name}; "
-                            "roomsync can only mint tokens for accounts on its own homeserver")
+        raise RoomsyncError(
+            f"bot {name} ({bot.user}) is not on {config.server_name}; "
+            "roomsync can only mint tokens for accounts on its own homeserver"
+        )
     return bot
 
 
@@ -74,35 +77,41 @@ def write_secret(path: Path, secret: str, force: bool) -> None:
 
 
 def _remove(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
-async def mint_to_file(hs: Homeserver, bot: BotSpec, path: Path, force: bool,
-                       remember: Callable[[str], object]) -> None:
+async def mint_to_file(
+    hs: Homeserver, bot: BotSpec, path: Path, force: bool, remember: Callable[[str], object]
+) -> None:
     """Check the bot's account, mint a token for it and write it to path. `remember` is told the
     token at once, so that the caller can redact it from anything that might be printed."""
     reader = await hs.whoami()
     if reader == bot.user:
-        raise RoomsyncError(f"the access token belongs to {bot.user} itself; mint its token with the "
-                            "provisioning account's token")
+        raise RoomsyncError(
+            f"the access token belongs to {bot.user} itself; mint its token with the provisioning account's token"
+        )
     try:
         account = await hs.admin_user(bot.user)
     except MatrixError as exc:
         if exc.status in (403, 404):
-            raise RoomsyncError(f"minting a bot's token needs Synapse's admin API, and {reader}'s token cannot use "
-                                "it (it must be a server admin's)") from None
+            raise RoomsyncError(
+                f"minting a bot's token needs Synapse's admin API, and {reader}'s token cannot use "
+                "it (it must be a server admin's)"
+            ) from None
         raise
     if account is None:
-        raise RoomsyncError(f"the account {bot.user} does not exist; create it first (create_account: true in "
-                            "bots.yaml, then roomsync sync)")
+        raise RoomsyncError(
+            f"the account {bot.user} does not exist; create it first (create_account: true in "
+            "bots.yaml, then roomsync sync)"
+        )
     if account.get("deactivated"):
         raise RoomsyncError(f"the account {bot.user} is deactivated; roomsync never reactivates an account")
     if account.get("admin"):
-        raise RoomsyncError(f"the account {bot.user} is a server admin: roomsync does not hand out a token with "
-                            "server-wide power; take the admin right away first")
+        raise RoomsyncError(
+            f"the account {bot.user} is a server admin: roomsync does not hand out a token with "
+            "server-wide power; take the admin right away first"
+        )
     token = await hs.admin_login_as(bot.user)
     remember(token)
     try:

@@ -12,8 +12,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -60,7 +61,9 @@ def access_token() -> str:
         try:
             return _secret(Path(token_file).read_text(encoding="utf-8")) or ""
         except (OSError, UnicodeDecodeError) as exc:
-            raise RoomsyncError(f"cannot read {ENV_TOKEN_FILE} ({token_file}): {getattr(exc, 'strerror', exc)}")
+            raise RoomsyncError(
+                f"cannot read {ENV_TOKEN_FILE} ({token_file}): {getattr(exc, 'strerror', exc)}"
+            ) from None
     if not token:
         raise RoomsyncError(f"no access token: set {ENV_TOKEN} or {ENV_TOKEN_FILE}")
     return _secret(token) or ""
@@ -149,7 +152,11 @@ def _run(config: Config, work: Callable[[Homeserver], Any], client: type[Homeser
 
 @click.group(cls=RoomsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
-    "-C", "directory", default=".", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+    "-C",
+    "directory",
+    default=".",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Config directory holding roomsync.yaml and rooms/ (default: the current directory).",
 )
 @click.option("-v", "--verbose", count=True, help=VERBOSE_HELP + " Also accepted after the command.")
@@ -171,11 +178,15 @@ def main(ctx: click.Context, directory: Path, verbose: int) -> None:
 
 
 ONLY = click.option(
-    "--only", type=click.Choice([ROOMS, BOTS]),
+    "--only",
+    type=click.Choice([ROOMS, BOTS]),
     help="Limit the run to the rooms (rooms/*.yaml) or to the bots (bots.yaml).",
 )
 ROOM = click.option(
-    "--room", "rooms", multiple=True, metavar="ALIAS",
+    "--room",
+    "rooms",
+    multiple=True,
+    metavar="ALIAS",
     help="Limit the run to this room (#zuul:opendev.org or zuul), and the space links it needs. Repeatable.",
 )
 
@@ -196,9 +207,15 @@ def _selected(config: Config, rooms: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @main.command(short_help="Check the config files offline (no token, no network).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json prints one document on stdout, problems included (file, line, column, message); "
-                   "see README, \"validate --format json\".")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json prints one document on stdout, problems included (file, line, column, message); "
+    'see README, "validate --format json".',
+)
 @click.pass_context
 def validate(ctx: click.Context, fmt: str) -> None:
     """Check roomsync.yaml, rooms/*.yaml and bots.yaml offline (no token, no network).
@@ -225,23 +242,43 @@ def rendered(plan: Plan, fmt: str) -> str:
     from . import render
 
     return getattr(render, FORMATS[fmt])(plan)
+
+
 EXTENSION_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
 
 
 @main.command(short_help="Show what sync would change (read-only).")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="text", show_default=True,
-              help="Output format. json is versioned (format_version) and lists every change; "
-                   "markdown is a summary fit for a review comment.")
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 2 when changes are pending, 0 when the homeserver already matches.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), multiple=True, metavar="FILE",
-              help="Also write the plan to FILE (repeatable): .json, .md and .txt files get that format, "
-                   "any other name gets --format. The text plan then goes to stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(FORMATS)),
+    default="text",
+    show_default=True,
+    help="Output format. json is versioned (format_version) and lists every change; "
+    "markdown is a summary fit for a review comment.",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending, 0 when the homeserver already matches."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    metavar="FILE",
+    help="Also write the plan to FILE (repeatable): .json, .md and .txt files get that format, "
+    "any other name gets --format. The text plan then goes to stdout.",
+)
 @ONLY
 @ROOM
 @click.pass_context
-def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: tuple[Path, ...], only: str | None,
-         rooms: tuple[str, ...]) -> None:
+def plan(
+    ctx: click.Context,
+    fmt: str,
+    detailed_exitcode: bool,
+    out: tuple[Path, ...],
+    only: str | None,
+    rooms: tuple[str, ...],
+) -> None:
     """Show what sync would change. Read-only: nothing is written to the homeserver.
 
     Invites that only a bot can accept (it has no token_env) are listed as notes and are
@@ -254,7 +291,7 @@ def plan(ctx: click.Context, fmt: str, detailed_exitcode: bool, out: tuple[Path,
         try:
             path.write_text(rendered(result, EXTENSION_FORMATS.get(path.suffix.lower(), fmt)), encoding="utf-8")
         except OSError as exc:
-            raise RoomsyncError(f"cannot write {path}: {exc.strerror}")
+            raise RoomsyncError(f"cannot write {path}: {exc.strerror}") from None
     click.echo(rendered(result, "text" if out else fmt), nl=False)
     if result.has_errors:
         ctx.exit(EXIT_ERROR)
@@ -313,16 +350,30 @@ def _missing_bot_tokens(planned: Plan) -> list[str]:
 @main.command(short_help="Make the homeserver match the config (alias: apply).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (any account's token will do).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before changing anything (off a terminal it never asks).")
-@click.option("--allow-removals", is_flag=True,
-              help="Apply even when the plan removes more than max_removals (roomsync.yaml, default 10) things.")
-@click.option("--time-budget", type=Duration(), metavar="DURATION",
-              help="Start no new room after this long (e.g. 50m, 1h30m, 90s); rooms in flight finish, the rest "
-                   "is left for the next sync (exit 1). For CI jobs with a timeout on a rate-limited server.")
+@click.option(
+    "--allow-removals",
+    is_flag=True,
+    help="Apply even when the plan removes more than max_removals (roomsync.yaml, default 10) things.",
+)
+@click.option(
+    "--time-budget",
+    type=Duration(),
+    metavar="DURATION",
+    help="Start no new room after this long (e.g. 50m, 1h30m, 90s); rooms in flight finish, the rest "
+    "is left for the next sync (exit 1). For CI jobs with a timeout on a rate-limited server.",
+)
 @ONLY
 @ROOM
 @click.pass_context
-def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, time_budget: float | None,
-         only: str | None, rooms: tuple[str, ...]) -> None:
+def sync(
+    ctx: click.Context,
+    dry_run: bool,
+    yes: bool,
+    allow_removals: bool,
+    time_budget: float | None,
+    only: str | None,
+    rooms: tuple[str, ...],
+) -> None:
     """Make the homeserver match the config, then print what was done.
 
     The plan is printed first; on a terminal, sync then asks before it changes anything
@@ -343,23 +394,31 @@ def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, tim
                 click.echo(f"(This token belongs to {planned.reader}; a real sync needs {config.account}'s.)")
             return not planned.has_errors
         if config.account and planned.reader != config.account:
-            raise RoomsyncError(f"roomsync.yaml names the account {config.account}, but the token belongs to "
-                                f"{planned.reader}; sync only runs with the provisioning account's token")
+            raise RoomsyncError(
+                f"roomsync.yaml names the account {config.account}, but the token belongs to "
+                f"{planned.reader}; sync only runs with the provisioning account's token"
+            )
         if not planned.has_changes and not planned.has_errors:
             return True
         if planned.removals > planned.max_removals and not allow_removals:
             raise RoomsyncError(
                 f"the plan removes {planned.removals} things (power-level users, bots, aliases, space links), "
                 f"more than max_removals {planned.max_removals}; nothing was changed. Check the plan, then "
-                "run sync --allow-removals (or raise max_removals in roomsync.yaml)")
+                "run sync --allow-removals (or raise max_removals in roomsync.yaml)"
+            )
         if missing := _missing_bot_tokens(planned):
             raise RoomsyncError(
                 f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set, but the plan needs "
                 f"{'it' if len(missing) == 1 else 'them'} for bots to join or set their profile (see the notes); "
-                "nothing was changed. Set the variables, or remove token_env from bots.yaml to only invite")
-        if planned.has_changes and not yes and sys.stdin.isatty():
-            if not click.confirm(f"\nApply these changes to {hs.base_url}?", err=True):
-                raise RoomsyncError("sync cancelled; nothing was changed")
+                "nothing was changed. Set the variables, or remove token_env from bots.yaml to only invite"
+            )
+        if (
+            planned.has_changes
+            and not yes
+            and sys.stdin.isatty()
+            and not click.confirm(f"\nApply these changes to {hs.base_url}?", err=True)
+        ):
+            raise RoomsyncError("sync cancelled; nothing was changed")
         click.echo("")
         import asyncio
 
@@ -370,8 +429,13 @@ def sync(ctx: click.Context, dry_run: bool, yes: bool, allow_removals: bool, tim
         deadline = None if time_budget is None else loop.time() + time_budget - (time.monotonic() - started)
 
         async def carry_out(what: Plan) -> list:
-            results = await apply_plan(hs, what, bot_token=lambda name: _secret(os.environ.get(name)),
-                                       progress=_room_progress(), deadline=deadline)
+            results = await apply_plan(
+                hs,
+                what,
+                bot_token=lambda name: _secret(os.environ.get(name)),
+                progress=_room_progress(),
+                deadline=deadline,
+            )
             PROGRESS.done()
             click.echo(results_text(results), nl=False)
             return results
@@ -400,8 +464,14 @@ main.add_command(apply_alias, "apply")
 
 
 @main.command("well-known", short_help="Write the .well-known/matrix files offline.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write DIR/.well-known/matrix/server and .../client there.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write DIR/.well-known/matrix/server and .../client there.",
+)
 @click.pass_context
 def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
     """Write the .well-known/matrix delegation files that roomsync.yaml's well_known describes.
@@ -415,17 +485,29 @@ def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
     try:
         written = wellknown.write(config.well_known, out_dir)
     except OSError as exc:
-        raise RoomsyncError(f"cannot write into {out_dir}: {exc.strerror}")
+        raise RoomsyncError(f"cannot write into {out_dir}: {exc.strerror}") from None
     for path in written:
         click.echo(f"wrote {path}")
 
 
 @main.command("docs", short_help="Write the community's join page (HTML or Markdown) offline.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write DIR/index.html (DIR/index.md with --format markdown); DIR is created if need be.")
-@click.option("--format", "fmt", type=click.Choice(["html", "markdown"]), default="html", show_default=True,
-              help="html: one self-contained page (inline CSS, no script, nothing fetched), fit to publish "
-                   "as a static file. markdown: a page for a Sphinx (MyST) or MkDocs site.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write DIR/index.html (DIR/index.md with --format markdown); DIR is created if need be.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "markdown"]),
+    default="html",
+    show_default=True,
+    help="html: one self-contained page (inline CSS, no script, nothing fetched), fit to publish "
+    "as a static file. markdown: a page for a Sphinx (MyST) or MkDocs site.",
+)
 @click.pass_context
 def docs_cmd(ctx: click.Context, out_dir: Path, fmt: str) -> None:
     """Write the community's join page: how to join, then every space and room with its link.
@@ -447,15 +529,26 @@ def docs_cmd(ctx: click.Context, out_dir: Path, fmt: str) -> None:
 
 
 @main.command(short_help="Run a throwaway Synapse holding the rooms, for bots' tests.")
-@click.option("--port", type=click.IntRange(1, 65535), metavar="PORT",
-              help="Listen on 127.0.0.1:PORT (default: a free port).")
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=".roomsync-local.env",
-              show_default=True, metavar="FILE",
-              help="Write ROOMSYNC_HOMESERVER, ROOMSYNC_ACCESS_TOKEN and each bot's token here (mode 0600) "
-                   "once the sync is done; removed again when it stops.")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Keep Synapse's data in DIR and do not remove it; a later run with the same DIR starts "
-                   "from it (same rooms, same accounts, fresh tokens). Default: a temporary directory.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), metavar="PORT", help="Listen on 127.0.0.1:PORT (default: a free port)."
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=".roomsync-local.env",
+    show_default=True,
+    metavar="FILE",
+    help="Write ROOMSYNC_HOMESERVER, ROOMSYNC_ACCESS_TOKEN and each bot's token here (mode 0600) "
+    "once the sync is done; removed again when it stops.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Keep Synapse's data in DIR and do not remove it; a later run with the same DIR starts "
+    "from it (same rooms, same accounts, fresh tokens). Default: a temporary directory.",
+)
 @click.pass_context
 def local(ctx: click.Context, port: int | None, env_file: Path, data_dir: Path | None) -> None:
     """Run a throwaway Synapse holding this config's rooms, for testing bots against them.
@@ -478,8 +571,14 @@ def local(ctx: click.Context, port: int | None, env_file: Path, data_dir: Path |
 
 
 @main.command("schema", short_help="Write the JSON Schemas for editors, offline.")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
-              help="Write roomsync.schema.json, rooms.schema.json and bots.schema.json there (created if needed).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Write roomsync.schema.json, rooms.schema.json and bots.schema.json there (created if needed).",
+)
 def schema_cmd(out_dir: Path) -> None:
     """Write the JSON Schemas this roomsync validates with, for editors.
 
@@ -492,15 +591,21 @@ def schema_cmd(out_dir: Path) -> None:
     try:
         written = editor.write_schemas(out_dir)
     except OSError as exc:
-        raise RoomsyncError(f"cannot write the schemas into {out_dir}: {exc.strerror or exc}")
+        raise RoomsyncError(f"cannot write the schemas into {out_dir}: {exc.strerror or exc}") from None
     for path in written:
         click.echo(f"wrote {path}")
 
 
 @main.command("bot-token", short_help="Mint a new access token for a bot and write it to a file.")
 @click.argument("name")
-@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Write the token to FILE (created with mode 0600; nothing else is written to it).")
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write the token to FILE (created with mode 0600; nothing else is written to it).",
+)
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @click.pass_context
 def bot_token_cmd(ctx: click.Context, name: str, out_file: Path, force: bool) -> None:
@@ -563,16 +668,28 @@ def adopt_cmd(ctx: click.Context, aliases: tuple[str, ...]) -> None:
 
 @main.command("import", short_help="Write existing rooms as a rooms file (read-only).")
 @click.argument("aliases", nargs=-1, metavar="[ALIAS]...")
-@click.option("--space", "spaces", multiple=True, metavar="ALIAS",
-              help="The space and every room and space below it (through m.space.child). Repeatable.")
-@click.option("--joined", is_flag=True,
-              help="Every room the account has joined that has an alias on server_name (others are listed on "
-                   "stderr as skipped).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Write the rooms file to FILE (never over an existing file) instead of stdout.")
+@click.option(
+    "--space",
+    "spaces",
+    multiple=True,
+    metavar="ALIAS",
+    help="The space and every room and space below it (through m.space.child). Repeatable.",
+)
+@click.option(
+    "--joined",
+    is_flag=True,
+    help="Every room the account has joined that has an alias on server_name (others are listed on stderr as skipped).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write the rooms file to FILE (never over an existing file) instead of stdout.",
+)
 @click.pass_context
-def import_cmd(ctx: click.Context, aliases: tuple[str, ...], spaces: tuple[str, ...], joined: bool,
-               out: Path | None) -> None:
+def import_cmd(
+    ctx: click.Context, aliases: tuple[str, ...], spaces: tuple[str, ...], joined: bool, out: Path | None
+) -> None:
     """Write rooms that exist on the homeserver as a rooms file, every managed field at its live value.
 
     \b
@@ -603,8 +720,11 @@ def import_cmd(ctx: click.Context, aliases: tuple[str, ...], spaces: tuple[str, 
     root = Path(ctx.obj).resolve()
     target = out.resolve() if out else root / "rooms" / "imported.yaml"
     line = editor.modeline(target, root)
-    result = _run(config, lambda hs: run_import(hs, config, selection, line, str(out or "the output"),
-                                                config_defaults(root)), client=ReadOnlyHomeserver)
+    result = _run(
+        config,
+        lambda hs: run_import(hs, config, selection, line, str(out or "the output"), config_defaults(root)),
+        client=ReadOnlyHomeserver,
+    )
     for message in result.skipped:
         click.echo(f"roomsync: skipped {message}", err=True)
     for message in result.warnings:
@@ -612,8 +732,7 @@ def import_cmd(ctx: click.Context, aliases: tuple[str, ...], spaces: tuple[str, 
     if result.text is not None:
         if out:
             write_out_file(out, result.text)
-            click.echo(f"roomsync: wrote {result.rooms} {'room' if result.rooms == 1 else 'rooms'} to {out}",
-                       err=True)
+            click.echo(f"roomsync: wrote {result.rooms} {'room' if result.rooms == 1 else 'rooms'} to {out}", err=True)
         else:
             click.echo(result.text, nl=False)
             click.echo(f"roomsync: imported {result.rooms} {'room' if result.rooms == 1 else 'rooms'}", err=True)

@@ -16,8 +16,9 @@ import json
 import logging
 import random
 from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
@@ -140,8 +141,13 @@ def check_token(token: str) -> str:
 class Homeserver:
     """An authenticated connection to one homeserver. Use as an async context manager."""
 
-    def __init__(self, base_url: str, token: str, policy: RetryPolicy | None = None,
-                 token_source: str = "ROOMSYNC_ACCESS_TOKEN / ROOMSYNC_ACCESS_TOKEN_FILE"):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        policy: RetryPolicy | None = None,
+        token_source: str = "ROOMSYNC_ACCESS_TOKEN / ROOMSYNC_ACCESS_TOKEN_FILE",
+    ):
         self.base_url = base_url.rstrip("/")
         self._token = check_token(token)
         self._token_source = token_source  # named in a rejected-token message
@@ -176,7 +182,13 @@ class Homeserver:
     # --- one request, with bounded retries ---------------------------------------------
 
     async def call(
-        self, method: str, path: str, body: Any = None, *, what: str, missing_ok: bool = False,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        what: str,
+        missing_ok: bool = False,
         first: bool = False,
     ) -> Any:
         """Send a request; return the decoded JSON answer, or None for a 404 when missing_ok.
@@ -201,10 +213,15 @@ class Homeserver:
             try:
                 async with contextlib.AsyncExitStack() as turn:
                     if limiter is not None:
-                        await turn.enter_async_context(limiter.turn(
-                            lambda delay: self._announce(
-                                f"waiting {_seconds(delay)}: the homeserver's rate limit on {kind} ({what})", delay,
-                                at_least=5)))
+                        await turn.enter_async_context(
+                            limiter.turn(
+                                lambda delay: self._announce(
+                                    f"waiting {_seconds(delay)}: the homeserver's rate limit on {kind} ({what})",
+                                    delay,
+                                    at_least=5,
+                                )
+                            )
+                        )
                     _check_send_by()
                     async with self._slots:
                         self.requests += 1
@@ -219,7 +236,7 @@ class Homeserver:
                             response.release()
                         finally:
                             self._in_flight -= 1
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 if first:
                     raise HomeserverError(await _unreachable(self.base_url, exc, timeout)) from None
                 transient += 1
@@ -294,8 +311,9 @@ class Homeserver:
         """The token's user. The first request of a run: it also checks the URL points at Matrix."""
         answer = await self.call("GET", f"{CLIENT}/account/whoami", what="whoami", first=True)
         if not isinstance(answer, dict) or not isinstance(answer.get("user_id"), str):
-            raise HomeserverError(f"{self.base_url} answered whoami without a user id; is it a Matrix homeserver's "
-                                  "base URL?")
+            raise HomeserverError(
+                f"{self.base_url} answered whoami without a user id; is it a Matrix homeserver's base URL?"
+            )
         return answer["user_id"]
 
     async def room_versions(self) -> tuple[str, frozenset[str]]:
@@ -307,8 +325,12 @@ class Homeserver:
 
     async def upgrade_room(self, room_id: str, version: str) -> str:
         """Synapse's room upgrade: a new room, aliases and directory moved, the old one tombstoned."""
-        answer = await self.call("POST", f"{CLIENT}/rooms/{seg(room_id)}/upgrade", {"new_version": version},
-                                 what=f"upgrade {room_id} to version {version}")
+        answer = await self.call(
+            "POST",
+            f"{CLIENT}/rooms/{seg(room_id)}/upgrade",
+            {"new_version": version},
+            what=f"upgrade {room_id} to version {version}",
+        )
         return answer["replacement_room"]
 
     async def joined_rooms(self) -> list[str]:
@@ -336,9 +358,18 @@ class Homeserver:
         found: dict[str, list[dict[str, Any]]] = {}
         start, page = 0, 1000
         while True:
-            answer = await self._sliding_sync({"lists": {"joined": {
-                "ranges": [[start, start + page - 1]], "required_state": [list(r) for r in required],
-                "timeline_limit": 0}}}, what="read the joined rooms")
+            answer = await self._sliding_sync(
+                {
+                    "lists": {
+                        "joined": {
+                            "ranges": [[start, start + page - 1]],
+                            "required_state": [list(r) for r in required],
+                            "timeline_limit": 0,
+                        }
+                    }
+                },
+                what="read the joined rooms",
+            )
             if answer is None:
                 return await self._joined_state_by_sync(sorted({t for t, _ in required}))
             found.update(_joined(answer))
@@ -347,14 +378,17 @@ class Homeserver:
             if start >= count:
                 return found
 
-    async def rooms_state(self, room_ids: list[str], required: list[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
+    async def rooms_state(
+        self, room_ids: list[str], required: list[tuple[str, str]]
+    ) -> dict[str, list[dict[str, Any]]]:
         """The given state of each room (the whole state where sliding sync is missing): room id ->
         events; a room the account is not joined in is left out."""
         found: dict[str, list[dict[str, Any]]] = {}
-        for chunk in (room_ids[i:i + 500] for i in range(0, len(room_ids), 500)):
+        for chunk in (room_ids[i : i + 500] for i in range(0, len(room_ids), 500)):
             subscription = {"required_state": [list(r) for r in required], "timeline_limit": 0}
-            answer = await self._sliding_sync({"room_subscriptions": {r: subscription for r in chunk}},
-                                              what=f"read the state of {len(chunk)} rooms")
+            answer = await self._sliding_sync(
+                {"room_subscriptions": {r: subscription for r in chunk}}, what=f"read the state of {len(chunk)} rooms"
+            )
             if answer is None:
                 return await self._rooms_state_one_by_one(room_ids)
             found.update(_joined(answer))
@@ -369,16 +403,21 @@ class Homeserver:
         the same filter again, older than a write made meanwhile: a filter of its own (a room id
         that cannot exist in not_rooms) makes every answer fresh."""
         room_filter: dict[str, Any] = {
-            "state": {"types": types, "lazy_load_members": True}, "timeline": {"limit": 0},
-            "ephemeral": {"types": []}, "account_data": {"types": []},
+            "state": {"types": types, "lazy_load_members": True},
+            "timeline": {"limit": 0},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
             "not_rooms": [f"!roomsync-{random.getrandbits(64):x}:invalid"],
         }
         sync_filter = {"room": room_filter, "presence": {"types": []}, "account_data": {"types": []}}
         query = urlencode({"filter": json.dumps(sync_filter, separators=(",", ":"))})
         answer = await self.call("GET", f"{CLIENT}/sync?{query}", what="read the joined rooms")
         joined = (answer.get("rooms") or {}).get("join") or {}
-        return {room_id: list((room.get("state") or {}).get("events") or []) for room_id, room in joined.items()
-                if isinstance(room, dict)}
+        return {
+            room_id: list((room.get("state") or {}).get("events") or [])
+            for room_id, room in joined.items()
+            if isinstance(room, dict)
+        }
 
     async def _rooms_state_one_by_one(self, room_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         async def one(room_id: str) -> list[dict[str, Any]] | None:
@@ -390,7 +429,7 @@ class Homeserver:
                 raise
 
         answers = await asyncio.gather(*(one(r) for r in room_ids))
-        return {room_id: events for room_id, events in zip(room_ids, answers) if events is not None}
+        return {room_id: events for room_id, events in zip(room_ids, answers, strict=True) if events is not None}
 
     async def public_room_ids(self) -> set[str]:
         """Rooms of this server's room directory, as /publicRooms lists them (Synapse leaves out
@@ -438,15 +477,17 @@ class Homeserver:
             start = answer["next_batch"]
 
     async def profile(self, user_id: str) -> dict[str, Any]:
-        answer = await self.call("GET", f"{CLIENT}/profile/{seg(user_id)}", what=f"profile of {user_id}",
-                                 missing_ok=True)
+        answer = await self.call(
+            "GET", f"{CLIENT}/profile/{seg(user_id)}", what=f"profile of {user_id}", missing_ok=True
+        )
         return answer or {}
 
     async def rate_limit_exempt(self, user_id: str) -> bool | None:
         """Whether a Synapse admin exempted user_id from rate limits; None if this token may not ask."""
         try:
-            answer = await self.call("GET", f"{ADMIN}/users/{seg(user_id)}/override_ratelimit",
-                                     what="rate-limit override", missing_ok=True)
+            answer = await self.call(
+                "GET", f"{ADMIN}/users/{seg(user_id)}/override_ratelimit", what="rate-limit override", missing_ok=True
+            )
         except MatrixError as exc:
             if exc.status in (400, 403):
                 return None
@@ -490,25 +531,37 @@ class Homeserver:
         path = f"{CLIENT}/directory/list/room/{seg(room_id)}"
         await self.call("PUT", path, {"visibility": visibility}, what=f"set directory visibility of {room_id}")
 
-
     async def invite(self, room_id: str, user_id: str) -> None:
-        await self.call("POST", f"{CLIENT}/rooms/{seg(room_id)}/invite", {"user_id": user_id},
-                        what=f"invite {user_id} to {room_id}")
+        await self.call(
+            "POST", f"{CLIENT}/rooms/{seg(room_id)}/invite", {"user_id": user_id}, what=f"invite {user_id} to {room_id}"
+        )
 
     async def kick(self, room_id: str, user_id: str, reason: str) -> None:
-        await self.call("POST", f"{CLIENT}/rooms/{seg(room_id)}/kick", {"user_id": user_id, "reason": reason},
-                        what=f"kick {user_id} from {room_id}")
+        await self.call(
+            "POST",
+            f"{CLIENT}/rooms/{seg(room_id)}/kick",
+            {"user_id": user_id, "reason": reason},
+            what=f"kick {user_id} from {room_id}",
+        )
 
     async def join(self, room_id: str) -> None:
         await self.call("POST", f"{CLIENT}/join/{seg(room_id)}", {}, what=f"join {room_id}")
 
     async def set_profile(self, user_id: str, display_name: str | None, avatar: str | None) -> None:
         if display_name is not None:
-            await self.call("PUT", f"{CLIENT}/profile/{seg(user_id)}/displayname", {"displayname": display_name},
-                            what=f"set display name of {user_id}")
+            await self.call(
+                "PUT",
+                f"{CLIENT}/profile/{seg(user_id)}/displayname",
+                {"displayname": display_name},
+                what=f"set display name of {user_id}",
+            )
         if avatar is not None:
-            await self.call("PUT", f"{CLIENT}/profile/{seg(user_id)}/avatar_url", {"avatar_url": avatar},
-                            what=f"set avatar of {user_id}")
+            await self.call(
+                "PUT",
+                f"{CLIENT}/profile/{seg(user_id)}/avatar_url",
+                {"avatar_url": avatar},
+                what=f"set avatar of {user_id}",
+            )
 
     # --- bot accounts: Synapse's admin API (the token must be a server admin's) ----------------
 
@@ -529,8 +582,9 @@ class Homeserver:
 
     async def rate_limit_override(self, user_id: str) -> dict[str, Any]:
         """The account's override_ratelimit: {} when there is none."""
-        answer = await self.call("GET", f"{ADMIN}/users/{seg(user_id)}/override_ratelimit",
-                                 what=f"rate-limit override of {user_id}")
+        answer = await self.call(
+            "GET", f"{ADMIN}/users/{seg(user_id)}/override_ratelimit", what=f"rate-limit override of {user_id}"
+        )
         return answer if isinstance(answer, dict) else {}
 
     async def admin_create_bot(self, user_id: str, display_name: str | None, avatar: str | None) -> None:
@@ -542,11 +596,20 @@ class Homeserver:
             body["avatar_url"] = avatar
         await self.call("PUT", f"{self.ADMIN_USERS_V2}/{seg(user_id)}", body, what=f"create account {user_id}")
 
-    async def admin_update_user(self, user_id: str, *, user_type: str | None = None, displayname: str | None = None,
-                                avatar_url: str | None = None) -> None:
+    async def admin_update_user(
+        self,
+        user_id: str,
+        *,
+        user_type: str | None = None,
+        displayname: str | None = None,
+        avatar_url: str | None = None,
+    ) -> None:
         """Change an existing account's user type and profile; None leaves a field as it is."""
-        body = {k: v for k, v in (("user_type", user_type), ("displayname", displayname),
-                                  ("avatar_url", avatar_url)) if v is not None}
+        body = {
+            k: v
+            for k, v in (("user_type", user_type), ("displayname", displayname), ("avatar_url", avatar_url))
+            if v is not None
+        }
         if body:
             await self.call("PUT", f"{self.ADMIN_USERS_V2}/{seg(user_id)}", body, what=f"update account {user_id}")
 
@@ -554,20 +617,23 @@ class Homeserver:
         """exempt: no message rate limits (0/0); otherwise the override is removed (the server's defaults)."""
         path = f"{ADMIN}/users/{seg(user_id)}/override_ratelimit"
         if exempt:
-            await self.call("POST", path, {"messages_per_second": 0, "burst_count": 0},
-                            what=f"exempt {user_id} from rate limits")
+            await self.call(
+                "POST", path, {"messages_per_second": 0, "burst_count": 0}, what=f"exempt {user_id} from rate limits"
+            )
         else:
             await self.call("DELETE", path, what=f"remove the rate-limit override of {user_id}", missing_ok=True)
 
     async def admin_join(self, room_id: str, user_id: str) -> None:
         """Join a local user to a room the token's account is in (Synapse invites it first where needed)."""
-        await self.call("POST", f"{ADMIN}/join/{seg(room_id)}", {"user_id": user_id},
-                        what=f"join {user_id} to {room_id}")
+        await self.call(
+            "POST", f"{ADMIN}/join/{seg(room_id)}", {"user_id": user_id}, what=f"join {user_id} to {room_id}"
+        )
 
     async def admin_login_as(self, user_id: str) -> str:
         """Mint a new access token for a local user. The caller must never print or log it."""
-        answer = await self.call("POST", f"{ADMIN}/users/{seg(user_id)}/login", {},
-                                 what=f"mint an access token for {user_id}")
+        answer = await self.call(
+            "POST", f"{ADMIN}/users/{seg(user_id)}/login", {}, what=f"mint an access token for {user_id}"
+        )
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise HomeserverError(f"the homeserver answered the token request for {user_id} without a token")
@@ -593,8 +659,9 @@ class Homeserver:
     async def admin_room_state(self, room_id: str) -> list[dict[str, Any]] | None:
         """A room's whole current state through Synapse's admin API, joined or not (a server admin's
         token); None when this homeserver does not know the room."""
-        answer = await self.call("GET", f"{ADMIN}/rooms/{seg(room_id)}/state", what=f"read state of {room_id}",
-                                 missing_ok=True)
+        answer = await self.call(
+            "GET", f"{ADMIN}/rooms/{seg(room_id)}/state", what=f"read state of {room_id}", missing_ok=True
+        )
         if answer is None:
             return None
         events = answer.get("state") if isinstance(answer, dict) else None
@@ -604,8 +671,11 @@ class Homeserver:
         """Rooms this account has a pending invite to: one /sync with nothing but the invites (a filter
         of its own, so that Synapse's cached initial sync is not handed back)."""
         room_filter: dict[str, Any] = {
-            "state": {"types": []}, "timeline": {"limit": 0}, "ephemeral": {"types": []},
-            "account_data": {"types": []}, "not_rooms": [f"!roomsync-{random.getrandbits(64):x}:invalid"],
+            "state": {"types": []},
+            "timeline": {"limit": 0},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
+            "not_rooms": [f"!roomsync-{random.getrandbits(64):x}:invalid"],
         }
         sync_filter = {"room": room_filter, "presence": {"types": []}, "account_data": {"types": []}}
         query = urlencode({"filter": json.dumps(sync_filter, separators=(",", ":"))})
@@ -616,8 +686,12 @@ class Homeserver:
     async def make_room_admin(self, room_id: str, user_id: str) -> None:
         """Give a local user the power of the room's most powerful local member (100 in a room made the
         usual way), with that member's authority; in a room that is not public it also invites the user."""
-        await self.call("POST", f"{ADMIN}/rooms/{seg(room_id)}/make_room_admin", {"user_id": user_id},
-                        what=f"make {user_id} an admin of {room_id}")
+        await self.call(
+            "POST",
+            f"{ADMIN}/rooms/{seg(room_id)}/make_room_admin",
+            {"user_id": user_id},
+            what=f"make {user_id} an admin of {room_id}",
+        )
 
 
 class ReadOnlyHomeserver(Homeserver):
@@ -633,18 +707,23 @@ class ReadOnlyHomeserver(Homeserver):
 async def fetch_public(url: str, timeout: float = 20.0) -> tuple[int | None, str, str | None]:
     """GET a public URL without credentials (the .well-known files): (status, body, error)."""
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-            async with session.get(url, allow_redirects=True) as response:
-                return response.status, (await response.text(errors="replace"))[:65536], None
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            session.get(url, allow_redirects=True) as response,
+        ):
+            return response.status, (await response.text(errors="replace"))[:65536], None
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         return None, "", f"cannot fetch {url}: {_describe(exc)}"
 
 
 def _joined(answer: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Room id -> state events of the joined rooms in a sliding sync answer (invites have none)."""
     rooms = answer.get("rooms") or {}
-    return {room_id: list(room["required_state"]) for room_id, room in rooms.items()
-            if isinstance(room, dict) and isinstance(room.get("required_state"), list)}
+    return {
+        room_id: list(room["required_state"])
+        for room_id, room in rooms.items()
+        if isinstance(room, dict) and isinstance(room.get("required_state"), list)
+    }
 
 
 def _decode(text: str) -> Any:
@@ -701,8 +780,10 @@ async def _unreachable(base_url: str, exc: BaseException, timeout: aiohttp.Clien
     if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ConnectionRefusedError):
         return f"cannot reach {base_url}: connection refused (is the homeserver running, and is {host} right?)"
     if isinstance(exc, _CONNECT_TIMEOUT):
-        reason = f"no connection{' or TLS handshake' if url.scheme == 'https' else ''} within " \
-                 f"{_seconds(timeout.connect or 0)}"
+        reason = (
+            f"no connection{' or TLS handshake' if url.scheme == 'https' else ''} within "
+            f"{_seconds(timeout.connect or 0)}"
+        )
     elif isinstance(exc, aiohttp.ClientSSLError):
         reason = "the TLS handshake failed"
     elif isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
@@ -716,8 +797,10 @@ async def _unreachable(base_url: str, exc: BaseException, timeout: aiohttp.Clien
 async def _speaks(base_url: str) -> bool:
     """Does anything answer HTTP at this base URL? Only used to explain a failed first request."""
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
-            async with session.get(f"{base_url}/_matrix/client/versions", ssl=False) as response:
-                return response.status > 0
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session,
+            session.get(f"{base_url}/_matrix/client/versions", ssl=False) as response,
+        ):
+            return response.status > 0
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
         return False

@@ -29,8 +29,9 @@ def _command_verbose(ctx: click.Context, _param: click.Parameter, value: int) ->
 
 
 def verbose_option() -> click.Option:
-    return click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_command_verbose,
-                        help=VERBOSE_HELP)
+    return click.Option(
+        ["-v", "--verbose"], count=True, expose_value=False, callback=_command_verbose, help=VERBOSE_HELP
+    )
 
 
 class RoomsyncGroup(click.Group):

@@ -12,7 +12,7 @@ import difflib
 import gc
 import json
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ _Validator = validators.extend(
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schemas() -> dict[str, Any]:
     """The schema files by $id."""
     schemas = {}
@@ -63,13 +63,13 @@ def _schemas() -> dict[str, Any]:
     return schemas
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> jsonschema.protocols.Validator:
     registry = Registry().with_resources((sid, Resource.from_contents(c)) for sid, c in _schemas().items())
     return _Validator(registry.contents(name), registry=registry)
 
 
-@lru_cache(maxsize=None)
+@cache
 def quick_check(name: str) -> schemacheck.Check | None:
     """The same schema compiled for a fast yes/no; None if it cannot be compiled."""
     try:
@@ -175,17 +175,19 @@ def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
             for key in (k for k in _unexpected_keys(error) if k not in known):
                 if path == ("defaults",) and key in ("alias", "alt_aliases"):
                     message = f"defaults cannot set '{key}': each room declares its own"
-                    problems.append(loaded.problem(path + (key,), message, key=True))
+                    problems.append(loaded.problem((*path, key), message, key=True))
                     continue
                 hint = difflib.get_close_matches(key, known, n=1)
-                more = f"; did you mean '{hint[0]}'?" if hint else (
-                    f"; known fields: {', '.join(known)}" if known else ""
+                more = (
+                    f"; did you mean '{hint[0]}'?" if hint else (f"; known fields: {', '.join(known)}" if known else "")
                 )
-                problems.append(loaded.problem(path + (key,), f"unknown field '{key}'{more}", key=True))
+                problems.append(loaded.problem((*path, key), f"unknown field '{key}'{more}", key=True))
             continue
         if kind == "type":
             expected = error.validator_value
-            expected = " or ".join(_EXPECTED.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+            expected = " or ".join(
+                _EXPECTED.get(t, t) for t in (expected if isinstance(expected, list) else [expected])
+            )
             got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
             message = f"{field} must be {expected}, not {got}"
             if not path and error.instance is None:
@@ -222,7 +224,7 @@ def _power_levels_problems(loaded: LoadedFile, path: tuple[Any, ...], pl: Any) -
         for user_id in users:
             problem = ids.user_id_problem(user_id)
             if problem:
-                problems.append(loaded.problem(path + ("users", user_id), problem, key=True))
+                problems.append(loaded.problem((*path, "users", user_id), problem, key=True))
     return problems
 
 
@@ -232,20 +234,24 @@ def _room_field_problems(
     """Checks on the fields a room (or defaults) sets itself, and on the merged combination."""
     problems = []
     if isinstance(own.get("power_levels"), dict):
-        problems += _power_levels_problems(loaded, path + ("power_levels",), own["power_levels"])
+        problems += _power_levels_problems(loaded, (*path, "power_levels"), own["power_levels"])
     topic = own.get("topic")
     if isinstance(topic, str) and len(topic.encode()) > MAX_TOPIC_BYTES:
-        problems.append(loaded.problem(path + ("topic",), f"topic is longer than {MAX_TOPIC_BYTES} bytes"))
+        problems.append(loaded.problem((*path, "topic"), f"topic is longer than {MAX_TOPIC_BYTES} bytes"))
     version = merged.get("room_version")
     rule = merged.get("join_rule")
     needed = JOIN_RULE_MIN_VERSION.get(rule) if isinstance(rule, str) else None
     # Reported where the combination is made: not again in every room that merely inherits both.
-    if needed and isinstance(version, str) and version.isdigit() and int(version) < needed and (
-        "join_rule" in own or "room_version" in own
+    if (
+        needed
+        and isinstance(version, str)
+        and version.isdigit()
+        and int(version) < needed
+        and ("join_rule" in own or "room_version" in own)
     ):
         problems.append(
             loaded.problem(
-                path + ("join_rule" if "join_rule" in own else "room_version",),
+                (*path, "join_rule" if "join_rule" in own else "room_version"),
                 f"join_rule {rule} needs room_version {needed} or later (room_version is {version})",
             )
         )
@@ -274,20 +280,33 @@ def _rooms_files(root: Path) -> tuple[list[Path], list[Problem]]:
     directory = root / ROOMS_DIR
     settings = display_path(root / SETTINGS_FILE)
     if not directory.is_dir():
-        return [], [Problem(Mark(settings, 1, 1), f"there is no {ROOMS_DIR}/ directory next to this file: "
-                                                  f"declare the rooms in {ROOMS_DIR}/*.yaml")]
+        return [], [
+            Problem(
+                Mark(settings, 1, 1),
+                f"there is no {ROOMS_DIR}/ directory next to this file: declare the rooms in {ROOMS_DIR}/*.yaml",
+            )
+        ]
     files, problems = [], []
     for path in sorted(directory.rglob("*")):
         if not path.is_file() or path.suffix.lower() not in ROOMS_SUFFIXES or path.name.startswith("."):
             continue
         if path.parent != directory:
-            problems.append(Problem(Mark(display_path(path), 1, 1), f"not read: rooms files must be directly in "
-                                                                   f"{ROOMS_DIR}/, not in a subdirectory"))
+            problems.append(
+                Problem(
+                    Mark(display_path(path), 1, 1),
+                    f"not read: rooms files must be directly in {ROOMS_DIR}/, not in a subdirectory",
+                )
+            )
         else:
             files.append(path)
     if not files and not problems:
-        problems.append(Problem(Mark(settings, 1, 1), f"{ROOMS_DIR}/ holds no .yaml or .yml file: declare the "
-                                                      f"rooms there, each file with a top-level 'rooms:' list"))
+        problems.append(
+            Problem(
+                Mark(settings, 1, 1),
+                f"{ROOMS_DIR}/ holds no .yaml or .yml file: declare the "
+                f"rooms there, each file with a top-level 'rooms:' list",
+            )
+        )
     return files, problems
 
 
@@ -327,8 +346,12 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
 
     settings = load_yaml(root / SETTINGS_FILE, display_path(root / SETTINGS_FILE))
     if not (root / SETTINGS_FILE).exists():
-        settings.problems = [Problem(Mark(settings.display, 1, 1), "file not found: run roomsync in the config "
-                                     "directory, or name it with -C DIR")]
+        settings.problems = [
+            Problem(
+                Mark(settings.display, 1, 1),
+                "file not found: run roomsync in the config directory, or name it with -C DIR",
+            )
+        ]
     problems += settings.problems
     if settings.data is not None or not settings.problems:
         problems += _schema_problems(settings, "roomsync.schema.json")
@@ -343,8 +366,11 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
         problems.append(settings.problem(("homeserver",), problem))
     delegated = data.get("well_known") if isinstance(data.get("well_known"), dict) else {}
     if isinstance(delegated.get("server"), str) and ids.server_name_problem(delegated["server"]):
-        problems.append(settings.problem(("well_known", "server"),
-                                         f"well_known.server '{delegated['server']}' must be host or host:port"))
+        problems.append(
+            settings.problem(
+                ("well_known", "server"), f"well_known.server '{delegated['server']}' must be host or host:port"
+            )
+        )
     defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
     problems += _room_field_problems(settings, ("defaults",), defaults, defaults)
 
@@ -371,14 +397,14 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
             continue
         for index, entry in enumerate(loaded.data["rooms"]):
             at = ("rooms", index)
-            room_problems = aliases.claim(loaded, at + ("alias",), entry["alias"], server_name)
+            room_problems = aliases.claim(loaded, (*at, "alias"), entry["alias"], server_name)
             for alt_index, alt in enumerate(entry.get("alt_aliases", [])):
                 if alt == entry["alias"]:
                     room_problems.append(
-                        loaded.problem(at + ("alt_aliases", alt_index), f"alt alias '{alt}' is the room's own alias")
+                        loaded.problem((*at, "alt_aliases", alt_index), f"alt alias '{alt}' is the room's own alias")
                     )
                 else:
-                    room_problems += aliases.claim(loaded, at + ("alt_aliases", alt_index), alt, server_name)
+                    room_problems += aliases.claim(loaded, (*at, "alt_aliases", alt_index), alt, server_name)
             merged = {**defaults, **{k: v for k, v in entry.items() if k != "alias"}}
             room_problems += _room_field_problems(loaded, at, entry, merged)
             problems += room_problems
@@ -396,52 +422,70 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(
-        root=root, server_name=server_name, homeserver=data.get("homeserver"), rooms=tuple(rooms), bots=bots,
-        account=data.get("account"), well_known=data.get("well_known") or {},
-        min_admins=data.get("min_admins", 0), max_removals=data.get("max_removals", 10),
+        root=root,
+        server_name=server_name,
+        homeserver=data.get("homeserver"),
+        rooms=tuple(rooms),
+        bots=bots,
+        account=data.get("account"),
+        well_known=data.get("well_known") or {},
+        min_admins=data.get("min_admins", 0),
+        max_removals=data.get("max_removals", 10),
         docs=_docs_settings(data.get("docs") or {}),
     )
 
 
 def _docs_settings(section: dict[str, Any]) -> DocsSettings:
     """roomsync.yaml's docs: section (already checked by the schema)."""
-    return DocsSettings(title=section.get("title"), intro=section.get("intro"),
-                        include_private=section.get("include_private", False))
+    return DocsSettings(
+        title=section.get("title"), intro=section.get("intro"), include_private=section.get("include_private", False)
+    )
 
 
-def _lifecycle_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], aliases: _AliasRegistry,
-                        complete: bool) -> list[Problem]:
+def _lifecycle_problems(
+    located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], aliases: _AliasRegistry, complete: bool
+) -> list[Problem]:
     """Retired rooms, their successors, and the former aliases of renamed rooms."""
     problems = []
     by_alias = {spec.alias: spec for spec, _, _ in located}
     for spec, loaded, at in located:
         if spec.retired and "spaces" in loaded.data["rooms"][at[1]]:
-            problems.append(loaded.problem(at + ("spaces",), "a retired room is taken out of its spaces: "
-                                           "remove 'spaces'", key=True))
+            problems.append(
+                loaded.problem((*at, "spaces"), "a retired room is taken out of its spaces: remove 'spaces'", key=True)
+            )
         if spec.successor is not None:
             target = by_alias.get(spec.successor)
-            path = at + ("successor",)
+            path = (*at, "successor")
             if not spec.retired:
                 problems.append(loaded.problem(path, "successor only goes with retired: true"))
             elif spec.successor == spec.alias:
                 problems.append(loaded.problem(path, "a room cannot be its own successor"))
             elif target is None:
                 if complete:
-                    problems.append(loaded.problem(path, f"unknown successor '{spec.successor}': no room has that "
-                                                   "alias"))
+                    problems.append(
+                        loaded.problem(path, f"unknown successor '{spec.successor}': no room has that alias")
+                    )
             elif target.retired:
-                problems.append(loaded.problem(path, f"successor '{spec.successor}' is retired too; name the room "
-                                               "people should go to"))
+                problems.append(
+                    loaded.problem(
+                        path, f"successor '{spec.successor}' is retired too; name the room people should go to"
+                    )
+                )
         own = {spec.alias, *(spec.alt_aliases or ())}
         for index, former in enumerate(spec.formerly):
-            path = at + ("formerly", index)
+            path = (*at, "formerly", index)
             if problem := ids.alias_localpart_problem(former, "x"):
                 problems.append(loaded.problem(path, problem.replace("alias", "former alias", 1)))
             elif former == spec.alias:
                 problems.append(loaded.problem(path, f"'{former}' is the room's own alias"))
             elif former in aliases.seen and former not in own:
-                problems.append(loaded.problem(path, f"former alias '{former}' is declared at "
-                                               f"{aliases.seen[former]}; a room's former alias is no other room's"))
+                problems.append(
+                    loaded.problem(
+                        path,
+                        f"former alias '{former}' is declared at "
+                        f"{aliases.seen[former]}; a room's former alias is no other room's",
+                    )
+                )
     return problems
 
 
@@ -455,7 +499,7 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]],
     for spec, loaded, at in located:
         seen: set[str] = set()
         for index, link in enumerate(spec.spaces):
-            path = at + ("spaces", index)
+            path = (*at, "spaces", index)
             target = by_alias.get(link.space)
             if link.space in seen:
                 problems.append(loaded.problem(path, f"space '{link.space}' is listed twice"))
@@ -467,12 +511,20 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]],
             elif link.space == spec.alias:
                 problems.append(loaded.problem(path, f"space '{link.space}' cannot contain itself"))
             elif target.retired and spec.get("join_rule") == "restricted":
-                problems.append(loaded.problem(path, f"space '{link.space}' is retired: a restricted room cannot "
-                                               "let its members in; name another space"))
+                problems.append(
+                    loaded.problem(
+                        path,
+                        f"space '{link.space}' is retired: a restricted room cannot "
+                        "let its members in; name another space",
+                    )
+                )
             seen.add(link.space)
         if spec.get("join_rule") == "restricted" and not spec.spaces:
-            problems.append(loaded.problem(at + ("join_rule",),
-                                           "join_rule restricted needs 'spaces': members of those spaces may join"))
+            problems.append(
+                loaded.problem(
+                    (*at, "join_rule"), "join_rule restricted needs 'spaces': members of those spaces may join"
+                )
+            )
 
     # A cycle of spaces (a inside b inside a) would make the hierarchy endless.
     parents = {spec.alias: [link.space for link in spec.spaces if link.space in by_alias] for spec, _, _ in located}
@@ -482,8 +534,8 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]],
         state[alias] = 1
         for parent in parents.get(alias, []):
             if state.get(parent) == 1:
-                return trail + [alias, parent]
-            if parent not in state and (cycle := visit(parent, trail + [alias])):
+                return [*trail, alias, parent]
+            if parent not in state and (cycle := visit(parent, [*trail, alias])):
                 return cycle
         state[alias] = 2
         return None
@@ -491,13 +543,16 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]],
     for spec, loaded, at in located:
         if spec.alias not in state and (cycle := visit(spec.alias, [])):
             start = cycle.index(cycle[-1])
-            problems.append(loaded.problem(at + ("spaces",), "spaces form a cycle: " + " -> ".join(cycle[start:])))
+            problems.append(loaded.problem((*at, "spaces"), "spaces form a cycle: " + " -> ".join(cycle[start:])))
             break
     return problems
 
 
 def _load_bots(
-    root: Path, server_name: str, room_aliases: set[str] | None, account: str | None,
+    root: Path,
+    server_name: str,
+    room_aliases: set[str] | None,
+    account: str | None,
     retired_rooms: dict[str, str] | None = None,
 ) -> tuple[tuple[BotSpec, ...], list[Problem]]:
     """bots.yaml. room_aliases (the rooms a bot may serve) is None when not every declared room is
@@ -520,32 +575,50 @@ def _load_bots(
     for index, entry in enumerate(loaded.data["bots"]):
         at = ("bots", index)
         for key, registry in (("name", names), ("user", users)):
-            mark = loaded.mark(at + (key,))
+            mark = loaded.mark((*at, key))
             if entry[key] in registry:
-                problems.append(Problem(mark, f"bot {key} '{entry[key]}' is already declared at {registry[entry[key]]}"))
+                problems.append(
+                    Problem(mark, f"bot {key} '{entry[key]}' is already declared at {registry[entry[key]]}")
+                )
             registry.setdefault(entry[key], mark)
         if problem := ids.user_id_problem(entry["user"]):
-            problems.append(loaded.problem(at + ("user",), problem))
+            problems.append(loaded.problem((*at, "user"), problem))
         elif entry["user"] == account:
-            problems.append(loaded.problem(at + ("user",), f"{account} is the provisioning account (roomsync.yaml "
-                                           "account), not a bot; roomsync never changes its own membership or power"))
+            problems.append(
+                loaded.problem(
+                    (*at, "user"),
+                    f"{account} is the provisioning account (roomsync.yaml "
+                    "account), not a bot; roomsync never changes its own membership or power",
+                )
+            )
         elif server_name and not entry["user"].endswith(f":{server_name}"):
-            for key, why in (("token_env", "a bot on another homeserver joins by itself"),
-                             ("create_account", "roomsync cannot create accounts on another homeserver"),
-                             ("rate_limit", "its rate limits are another homeserver's business")):
+            for key, why in (
+                ("token_env", "a bot on another homeserver joins by itself"),
+                ("create_account", "roomsync cannot create accounts on another homeserver"),
+                ("rate_limit", "its rate limits are another homeserver's business"),
+            ):
                 if key in entry:
-                    problems.append(loaded.problem(at + (key,), f"{key} only works for bots on {server_name}; {why}"))
+                    problems.append(loaded.problem((*at, key), f"{key} only works for bots on {server_name}; {why}"))
         rooms = entry["rooms"]
         if ALL_ROOMS in rooms and len(rooms) > 1:
-            problems.append(loaded.problem(at + ("rooms",), "'*' means every room; list nothing else with it"))
+            problems.append(loaded.problem((*at, "rooms"), "'*' means every room; list nothing else with it"))
         for room_index, alias in enumerate(rooms):
             if alias != ALL_ROOMS and room_aliases is not None and alias not in room_aliases:
-                problems.append(loaded.problem(at + ("rooms", room_index), retired_rooms.get(alias) or
-                                               f"unknown room '{alias}'"))
-        bots.append(BotSpec(
-            name=entry["name"], user=entry["user"], rooms=tuple(rooms), power_level=entry.get("power_level", 0),
-            display_name=entry.get("display_name"), avatar=entry.get("avatar"), token_env=entry.get("token_env"),
-            mark=loaded.mark(at), create_account=entry.get("create_account", False), rate_limit=entry.get("rate_limit"),
-        ))
+                problems.append(
+                    loaded.problem((*at, "rooms", room_index), retired_rooms.get(alias) or f"unknown room '{alias}'")
+                )
+        bots.append(
+            BotSpec(
+                name=entry["name"],
+                user=entry["user"],
+                rooms=tuple(rooms),
+                power_level=entry.get("power_level", 0),
+                display_name=entry.get("display_name"),
+                avatar=entry.get("avatar"),
+                token_env=entry.get("token_env"),
+                mark=loaded.mark(at),
+                create_account=entry.get("create_account", False),
+                rate_limit=entry.get("rate_limit"),
+            )
+        )
     return tuple(bots), problems
-

@@ -16,8 +16,9 @@ to read: the planner and the importer handle those themselves.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .live import LiveRoom
 from .model import SIMPLE_STATE
@@ -79,19 +80,42 @@ def read_directory(live: LiveRoom) -> str | None:
 
 FIELDS: dict[str, RoomField] = {
     "type": RoomField("type", read_type, lambda value: value == "space"),
-    **{name: RoomField(name, _state_reader(event_type, key, ABSENT.get(name)), _VALID[name])
-       for name, (event_type, key) in SIMPLE_STATE.items() if name in ("name", "topic", "avatar")},
+    **{
+        name: RoomField(name, _state_reader(event_type, key, ABSENT.get(name)), _VALID[name])
+        for name, (event_type, key) in SIMPLE_STATE.items()
+        if name in ("name", "topic", "avatar")
+    },
     "directory": RoomField("directory", read_directory, _one_of("public", "private")),
-    **{name: RoomField(name, _state_reader(event_type, key, ABSENT.get(name)), _VALID[name])
-       for name, (event_type, key) in SIMPLE_STATE.items() if name not in ("name", "topic", "avatar")},
+    **{
+        name: RoomField(name, _state_reader(event_type, key, ABSENT.get(name)), _VALID[name])
+        for name, (event_type, key) in SIMPLE_STATE.items()
+        if name not in ("name", "topic", "avatar")
+    },
     "encrypted": RoomField("encrypted", lambda live: live.encrypted, lambda value: isinstance(value, bool)),
-    "room_version": RoomField("room_version", lambda live: live.room_version,
-                              lambda value: isinstance(value, str) and bool(ROOM_VERSION.match(value))),
+    "room_version": RoomField(
+        "room_version",
+        lambda live: live.room_version,
+        lambda value: isinstance(value, str) and bool(ROOM_VERSION.match(value)),
+    ),
 }
 
 # Every field of a room entry, in the order import writes them (the README's order).
-ENTRY_ORDER = ("alias", "type", "name", "topic", "avatar", "alt_aliases", "directory", "join_rule",
-               "history_visibility", "guest_access", "encrypted", "room_version", "power_levels", "spaces")
+ENTRY_ORDER = (
+    "alias",
+    "type",
+    "name",
+    "topic",
+    "avatar",
+    "alt_aliases",
+    "directory",
+    "join_rule",
+    "history_visibility",
+    "guest_access",
+    "encrypted",
+    "room_version",
+    "power_levels",
+    "spaces",
+)
 
 
 def read(name: str, live: LiveRoom) -> Any:

@@ -29,9 +29,7 @@ def alias_localpart_problem(localpart: str, server_name: str) -> str | None:
         bare = localpart.lstrip("#").split(":", 1)[0] or "name"
         return f"alias '{localpart}' must be the local part only, e.g. '{bare}'"
     if not _LOCALPART.match(localpart):
-        return (
-            f"alias '{localpart}' may only contain lowercase letters, digits and . _ = / + -"
-        )
+        return f"alias '{localpart}' may only contain lowercase letters, digits and . _ = / + -"
     full = full_alias(localpart, server_name)
     if len(full.encode()) > MAX_ID_BYTES:
         return f"alias '{full[:40]}...' is {len(full.encode())} bytes long; Matrix allows {MAX_ID_BYTES}"

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -40,8 +41,18 @@ from .live import LiveRoom, Snapshot, Unreadable
 from .model import Config, SpaceLink
 
 # The keys of m.room.power_levels a rooms file may declare, in the order import writes them.
-POWER_KEYS = ("users", "users_default", "events", "events_default", "state_default", "invite", "kick", "ban",
-              "redact", "notifications")
+POWER_KEYS = (
+    "users",
+    "users_default",
+    "events",
+    "events_default",
+    "state_default",
+    "invite",
+    "kick",
+    "ban",
+    "redact",
+    "notifications",
+)
 POWER_SCALARS = ("users_default", "events_default", "state_default", "invite", "kick", "ban", "redact")
 NOTIFICATION_KEYS = ("room",)
 SYNAPSE_LEFTOVERS = frozenset({"historical"})  # Synapse's default power levels still carry MSC2716's key
@@ -78,8 +89,9 @@ class Entry:
 # --- one room ----------------------------------------------------------------------------------
 
 
-def room_entry(live: LiveRoom, alias: str, config: Config, me: str, known: Mapping[str, Known],
-               defaults: Mapping[str, Any]) -> Entry:
+def room_entry(
+    live: LiveRoom, alias: str, config: Config, me: str, known: Mapping[str, Known], defaults: Mapping[str, Any]
+) -> Entry:
     """The rooms-file entry that declares `live` as it is, under the alias local part `alias`.
 
     `known`: room id -> Known for every room imported or declared, the only rooms `spaces` may name.
@@ -182,11 +194,13 @@ def power_levels(live: LiveRoom, me: str, bots: set[str], warnings: list[str]) -
             for name in sorted(value):
                 converted = level(value[name])
                 if key == "notifications" and name not in NOTIFICATION_KEYS:
-                    warnings.append(f"power_levels.notifications.{name} is not a key roomsync manages: left out "
-                                    "(and left as it is)")
+                    warnings.append(
+                        f"power_levels.notifications.{name} is not a key roomsync manages: left out (and left as it is)"
+                    )
                 elif converted is None:
-                    warnings.append(f"power_levels.{key}.{name} is {value[name]!r}, not a power level: left out "
-                                    "(and left as it is)")
+                    warnings.append(
+                        f"power_levels.{key}.{name} is {value[name]!r}, not a power level: left out (and left as it is)"
+                    )
                 else:
                     mapped[name] = converted
             out[key] = mapped
@@ -236,8 +250,10 @@ def spaces(live: LiveRoom, known: Mapping[str, Known]) -> list[Any] | None:
                 linked.add(allowed["room_id"])
     if not linked:
         return None
-    canonical = sorted((room_id for room_id in linked if (parents.get(room_id) or {}).get("canonical") is True),
-                       key=lambda r: known[r].alias)
+    canonical = sorted(
+        (room_id for room_id in linked if (parents.get(room_id) or {}).get("canonical") is True),
+        key=lambda r: known[r].alias,
+    )
     rest = sorted((room_id for room_id in linked if room_id not in canonical), key=lambda r: known[r].alias)
     result: list[Any] = []
     for room_id in canonical + rest:
@@ -288,8 +304,9 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
-_Dumper.add_representer(_Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
-                                                                             flow_style=True))
+_Dumper.add_representer(
+    _Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+)
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
@@ -310,8 +327,9 @@ def render(entries: list[Entry], modeline: str) -> str:
     lines = [modeline, HEADER, "rooms:"]
     for index, entry in enumerate(ordered(entries)):
         data = {k: _Flow(v) if k in ("alt_aliases", "spaces") else v for k, v in entry.fields.items()}
-        text = yaml.dump([data], Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000,
-                         default_flow_style=False)
+        text = yaml.dump(
+            [data], Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000, default_flow_style=False
+        )
         first, *rest = text.rstrip("\n").split("\n")
         if index:
             lines.append("")
@@ -361,8 +379,7 @@ def check(config_root: Path, text: str, shown_as: str, reading: Reading, importe
             return [f"validate will report: {_shown(str(p), copy, target, shown_as)}" for p in exc.problems], 0
     from .plan import make_plan  # the planner is only needed here
 
-    snapshot = Snapshot(account=reading.me, rooms=reading.rooms, alias_owner=reading.alias_owner,
-                        reader=reading.reader)
+    snapshot = Snapshot(account=reading.me, rooms=reading.rooms, alias_owner=reading.alias_owner, reader=reading.reader)
     plan = make_plan(config, snapshot, rooms_selected=imported)
     warnings = []
     from .render import transition

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import importer, power
 from .client import Homeserver
@@ -76,8 +77,9 @@ def alias_argument(value: str, server_name: str) -> tuple[str | None, str | None
     return full_alias(local, server_name), None
 
 
-async def run_import(hs: Homeserver, config: Config, selection: Selection, modeline: str, shown_as: str,
-                     defaults: Mapping[str, Any]) -> Imported:
+async def run_import(
+    hs: Homeserver, config: Config, selection: Selection, modeline: str, shown_as: str, defaults: Mapping[str, Any]
+) -> Imported:
     result = Imported()
     server = config.server_name
     reader = await hs.whoami()
@@ -86,8 +88,13 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
     admin = published is not None
     joined = set(await hs.joined_rooms())
 
-    declared_ids = dict(zip([spec.alias for spec in config.rooms], await asyncio.gather(
-        *(hs.resolve_alias(config.alias(spec.alias)) for spec in config.rooms))))
+    declared_ids = dict(
+        zip(
+            [spec.alias for spec in config.rooms],
+            await asyncio.gather(*(hs.resolve_alias(config.alias(spec.alias)) for spec in config.rooms)),
+            strict=True,
+        )
+    )
     declared_by_id = {room_id: alias for alias, room_id in declared_ids.items() if room_id}
 
     async def read(target: _Target) -> None:
@@ -100,9 +107,11 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
                     target.problem = "this homeserver does not know the room"
                     return
             else:
-                target.problem = (f"{reader} is not joined there, and its token is not a Synapse server admin's "
-                                  f"(which reads any room); run `roomsync adopt` first, or import with a server "
-                                  "admin's token")
+                target.problem = (
+                    f"{reader} is not joined there, and its token is not a Synapse server admin's "
+                    f"(which reads any room); run `roomsync adopt` first, or import with a server "
+                    "admin's token"
+                )
                 return
         except MatrixError as exc:
             target.problem = f"cannot read it ({exc.status} {exc.errcode}: {exc.message})"
@@ -121,8 +130,10 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
             result.errors.append(f"{full} does not exist")
             return None
         if room_id in declared_by_id and not space:
-            result.errors.append(f"{full} is already declared ({_where(config, declared_by_id[room_id])}); import "
-                                 "writes only rooms that are not declared yet")
+            result.errors.append(
+                f"{full} is already declared ({_where(config, declared_by_id[room_id])}); import "
+                "writes only rooms that are not declared yet"
+            )
             return None
         target = targets.setdefault(room_id, _Target(room_id))
         target.named = target.named or full.removeprefix("#").split(":", 1)[0]
@@ -179,8 +190,10 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
             continue
         alias = choose_alias(live, target.named, server)
         if alias is None and target.named:
-            result.errors.append(f"{label}: the room has no alias a rooms file can declare (aliases are lowercase "
-                                 "letters, digits and . _ = / + -)")
+            result.errors.append(
+                f"{label}: the room has no alias a rooms file can declare (aliases are lowercase "
+                "letters, digits and . _ = / + -)"
+            )
             continue
         if alias is None:
             result.skipped.append(f"{_label(live)}: no alias on {server} (a direct chat?)")
@@ -193,8 +206,9 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
         result.skipped.append(f"{already} {'room' if already == 1 else 'rooms'} already declared in rooms/")
 
     # The declared spaces' own links name the imported rooms, with order and suggested.
-    declared_spaces = {spec.alias: declared_ids[spec.alias] for spec in config.rooms
-                       if spec.is_space and declared_ids.get(spec.alias)}
+    declared_spaces = {
+        spec.alias: declared_ids[spec.alias] for spec in config.rooms if spec.is_space and declared_ids.get(spec.alias)
+    }
     space_targets = {alias: targets.get(room_id) or _Target(room_id) for alias, room_id in declared_spaces.items()}
     await asyncio.gather(*(read(t) for t in space_targets.values() if t.live is None and t.problem is None))
 
@@ -202,7 +216,7 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
     ids = [t.room_id for t in chosen.values()]
     if published is None:
         answers = await asyncio.gather(*(hs.published(room_id) for room_id in ids))
-        published = {room_id for room_id, public in zip(ids, answers) if public}
+        published = {room_id for room_id, public in zip(ids, answers, strict=True) if public}
     for target in chosen.values():
         assert target.live is not None
         target.live = dataclasses.replace(target.live, published=target.live.room_id in published)
@@ -245,15 +259,20 @@ async def run_import(hs: Homeserver, config: Config, selection: Selection, model
     warnings, bot_changes = importer.check(config.root, result.text, shown_as, reading, sorted(chosen))
     result.warnings += warnings
     if bot_changes:
-        result.notes.append(f"bots.yaml asks for {bot_changes} bot {'change' if bot_changes == 1 else 'changes'} in "
-                            "these rooms (memberships, bots' power levels): plan shows them in its bots section, "
-                            "and sync makes them")
+        result.notes.append(
+            f"bots.yaml asks for {bot_changes} bot {'change' if bot_changes == 1 else 'changes'} in "
+            "these rooms (memberships, bots' power levels): plan shows them in its bots section, "
+            "and sync makes them"
+        )
 
-    pending = sorted(alias for alias, target in chosen.items()
-                     if target.live is not None and not _managed(target.live, me))
+    pending = sorted(
+        alias for alias, target in chosen.items() if target.live is not None and not _managed(target.live, me)
+    )
     if pending:
-        result.notes.append(f"{me} is not joined with power 100 in {len(pending)} of these rooms: run `roomsync "
-                            f"adopt {' '.join(pending)}` before `roomsync plan` and `roomsync sync`")
+        result.notes.append(
+            f"{me} is not joined with power 100 in {len(pending)} of these rooms: run `roomsync "
+            f"adopt {' '.join(pending)}` before `roomsync plan` and `roomsync sync`"
+        )
     return result
 
 
@@ -290,7 +309,9 @@ def check_out_file(path: Path | None) -> None:
     from .errors import RoomsyncError
 
     if path is not None and (path.exists() or path.is_symlink()):
-        raise RoomsyncError(f"{path} exists; import never overwrites a file: choose another name or remove it")
+        raise RoomsyncError(
+            f"{path} exists; import never overwrites a file: choose another name or remove it"
+        ) from None
     if path is not None and not path.absolute().parent.is_dir():
         raise RoomsyncError(f"cannot write {path}: {path.absolute().parent} is not a directory")
 
@@ -302,6 +323,8 @@ def write_out_file(path: Path, text: str) -> None:
         with open(path, "x", encoding="utf-8") as out:
             out.write(text)
     except FileExistsError:
-        raise RoomsyncError(f"{path} exists; import never overwrites a file: choose another name or remove it")
+        raise RoomsyncError(
+            f"{path} exists; import never overwrites a file: choose another name or remove it"
+        ) from None
     except OSError as exc:
-        raise RoomsyncError(f"cannot write {path}: {exc.strerror or exc}")
+        raise RoomsyncError(f"cannot write {path}: {exc.strerror or exc}") from None

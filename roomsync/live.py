@@ -7,8 +7,9 @@ homeserver or from a test.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 # Room versions where creators have unlimited power and may not be listed in power_levels.users.
 PRIVILEGED_CREATOR_VERSIONS = frozenset({"12", "org.matrix.hydra.11"})
@@ -78,7 +79,8 @@ class LiveRoom:
 
     def _links(self, event_type: str) -> dict[str, Mapping[str, Any]]:
         return {
-            key: content for (kind, key), content in self.state.items()
+            key: content
+            for (kind, key), content in self.state.items()
             if kind == event_type and isinstance(content.get("via"), list) and content["via"]
         }
 
@@ -113,12 +115,15 @@ class BotAccount:
 
 def parse_account(user: Mapping[str, Any], override: Mapping[str, Any] | None = None) -> BotAccount:
     """A BotAccount from the admin API's user (and, when read, its override_ratelimit answer)."""
+
     def text(key: str) -> str | None:
         value = user.get(key)
         return value if isinstance(value, str) else None
 
     return BotAccount(
-        user_type=text("user_type"), displayname=text("displayname"), avatar_url=text("avatar_url"),
+        user_type=text("user_type"),
+        displayname=text("displayname"),
+        avatar_url=text("avatar_url"),
         **{flag: user.get(flag) is True for flag in ("deactivated", "admin", "locked", "suspended", "shadow_banned")},
         rate_limit=None if override is None else describe_rate_limit(override),
     )

@@ -17,6 +17,7 @@ else goes through roomsync's client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -35,8 +36,9 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -176,12 +178,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def _http(url: str, method: str = "GET", body: dict | None = None, timeout: float = _HTTP_TIMEOUT
-          ) -> tuple[int, dict]:
+def _http(url: str, method: str = "GET", body: dict | None = None, timeout: float = _HTTP_TIMEOUT) -> tuple[int, dict]:
     """One unauthenticated request to the local server: (status, JSON body or {})."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", "Accept": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             status, raw = resp.status, resp.read()
@@ -204,8 +206,14 @@ class LocalSynapse:
     start from the same directory is the same server with the same accounts.
     """
 
-    def __init__(self, workdir: Path, server_name: str, port: int | None = None, rate_limited: bool = False,
-                 limits: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        server_name: str,
+        port: int | None = None,
+        rate_limited: bool = False,
+        limits: dict[str, Any] | None = None,
+    ):
         self.workdir = Path(workdir).resolve()
         self.server_name = server_name
         self.rate_limited = rate_limited
@@ -284,10 +292,8 @@ class LocalSynapse:
     def kill(self) -> None:
         """SIGKILL Synapse at once, as a crash would."""
         if self._proc is not None and self._proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self._proc.wait(timeout=10)
         self._cleanup()
 
@@ -313,7 +319,7 @@ class LocalSynapse:
     def _start(self, timeout: float) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_config()
-        self._output = open(self.output_path, "ab")
+        self._output = open(self.output_path, "ab")  # noqa: SIM115 (Synapse writes into it until stop())
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.config_path)],
             cwd=self.workdir,
@@ -330,15 +336,16 @@ class LocalSynapse:
             if code is not None:
                 self._cleanup()
                 last = _last_line(self.output_path)
-                raise LocalServerError(f"Synapse exited with status {code} during startup"
-                                       + (f": {last}" if last else ""), self.diagnostics())
+                raise LocalServerError(
+                    f"Synapse exited with status {code} during startup" + (f": {last}" if last else ""),
+                    self.diagnostics(),
+                )
             if self._answers():
                 return
             if time.monotonic() > deadline:
                 terminate(self._proc)
                 self._cleanup()
-                raise LocalServerError(f"Synapse did not answer on {self.url} within {timeout:g} s",
-                                       self.diagnostics())
+                raise LocalServerError(f"Synapse did not answer on {self.url} within {timeout:g} s", self.diagnostics())
             time.sleep(0.05)
 
     def _answers(self) -> bool:
@@ -417,22 +424,38 @@ class LocalSynapse:
         for part in (body["nonce"], localpart, password):
             mac.update(part.encode() + b"\x00")
         mac.update(b"admin" if admin else b"notadmin")
-        status, answer = _http(self.url + "/_synapse/admin/v1/register", "POST", {
-            "nonce": body["nonce"], "username": localpart, "password": password, "admin": admin,
-            "mac": mac.hexdigest(),
-        })
+        status, answer = _http(
+            self.url + "/_synapse/admin/v1/register",
+            "POST",
+            {
+                "nonce": body["nonce"],
+                "username": localpart,
+                "password": password,
+                "admin": admin,
+                "mac": mac.hexdigest(),
+            },
+        )
         if status == 200 and answer.get("access_token"):
             return answer["access_token"]
         if answer.get("errcode") != "M_USER_IN_USE":
-            raise LocalServerError(f"registering {localpart}: {status} {answer.get('errcode', '')} "
-                                   f"{answer.get('error', '')}".rstrip())
-        status, answer = _http(self.url + "/_matrix/client/v3/login", "POST", {
-            "type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart},
-            "password": password, "initial_device_display_name": "roomsync local",
-        })
+            raise LocalServerError(
+                f"registering {localpart}: {status} {answer.get('errcode', '')} {answer.get('error', '')}".rstrip()
+            )
+        status, answer = _http(
+            self.url + "/_matrix/client/v3/login",
+            "POST",
+            {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": localpart},
+                "password": password,
+                "initial_device_display_name": "roomsync local",
+            },
+        )
         if status != 200 or not answer.get("access_token"):
-            raise LocalServerError(f"{localpart} exists in the data directory but cannot log in ({status} "
-                                   f"{answer.get('errcode', '')}); was it made by another roomsync local?")
+            raise LocalServerError(
+                f"{localpart} exists in the data directory but cannot log in ({status} "
+                f"{answer.get('errcode', '')}); was it made by another roomsync local?"
+            )
         return answer["access_token"]
 
 
@@ -468,8 +491,10 @@ def prepare(config: Config) -> tuple[Config, str, list[LocalBot], list[str]]:
     """
     account = config.account or f"@{DEFAULT_ACCOUNT}:{config.server_name}"
     if server_of(account) != config.server_name:
-        raise RoomsyncError(f"roomsync.yaml's account {account} is not on server_name {config.server_name}; "
-                            "roomsync local can only register accounts of its own server")
+        raise RoomsyncError(
+            f"roomsync.yaml's account {account} is not on server_name {config.server_name}; "
+            "roomsync local can only register accounts of its own server"
+        )
     bots, kept, notes, seen = [], [], [], {}
     for bot in config.bots:
         if server_of(bot.user) != config.server_name:
@@ -522,8 +547,12 @@ async def _sync(config: Config, url: str, token: str, bot_tokens: dict[str, str]
 
     async with Homeserver(url, token) as hs:
         # What the README advises for a real server: exempt the account from rate limits.
-        await hs.call("POST", f"{ADMIN}/users/{seg(config.account)}/override_ratelimit",
-                      {"messages_per_second": 0, "burst_count": 0}, what="lift the account's rate limits")
+        await hs.call(
+            "POST",
+            f"{ADMIN}/users/{seg(config.account)}/override_ratelimit",
+            {"messages_per_second": 0, "burst_count": 0},
+            what="lift the account's rate limits",
+        )
         planned = make_plan(config, await read_snapshot(hs, config))
         say(render.plan_text(planned).rstrip("\n"))
         if planned.has_errors:
@@ -534,8 +563,10 @@ async def _sync(config: Config, url: str, token: str, bot_tokens: dict[str, str]
             say(render.results_text(results).rstrip("\n"))
             failed = [r for r in results if r.status in ("failed", "skipped")]
             if failed:
-                raise RoomsyncError(f"the sync failed for {failed[0].alias}: {failed[0].error}"
-                                    + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+                raise RoomsyncError(
+                    f"the sync failed for {failed[0].alias}: {failed[0].error}"
+                    + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+                )
         again = make_plan(config, await read_snapshot(hs, config))
         if again.has_changes or again.has_errors:
             raise RoomsyncError("after the sync the homeserver still differs from the config")
@@ -545,9 +576,14 @@ class _Stop(BaseException):
     """SIGTERM or SIGINT: stop, clean up, exit 0."""
 
 
-def run_local(config_dir: Path, port: int | None = None, env_file: Path = Path(DEFAULT_ENV_FILE),
-              data_dir: Path | None = None, say: Callable[[str], None] = print,
-              remember_secret: Callable[[str], Any] = lambda _token: None) -> None:
+def run_local(
+    config_dir: Path,
+    port: int | None = None,
+    env_file: Path = Path(DEFAULT_ENV_FILE),
+    data_dir: Path | None = None,
+    say: Callable[[str], None] = print,
+    remember_secret: Callable[[str], Any] = lambda _token: None,
+) -> None:
     """`roomsync local`. Returns when stopped by SIGTERM/SIGINT; raises RoomsyncError on a failure.
 
     Whatever happens, Synapse is stopped, the env file is removed and the data with it
@@ -609,8 +645,10 @@ def run_local(config_dir: Path, port: int | None = None, env_file: Path = Path(D
         while server.running:
             time.sleep(0.5)
         stopping = True
-        raise RoomsyncError(f"Synapse exited on its own (status {server.exit_status})"
-                            + (f": {_last_line(server.output_path)}" if _last_line(server.output_path) else ""))
+        raise RoomsyncError(
+            f"Synapse exited on its own (status {server.exit_status})"
+            + (f": {_last_line(server.output_path)}" if _last_line(server.output_path) else "")
+        )
     except _Stop as stop:
         say(f"Stopping ({signal.Signals(stop.args[0]).name}) ...")
     except LocalServerError as exc:

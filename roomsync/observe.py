@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 from . import wellknown
 from .actions import NOT_JOINED, RoomError
@@ -33,17 +33,28 @@ Progress = Callable[[str], None]
 
 ALIAS_EVENT = "m.room.canonical_alias"
 # Every state event type the planner reads (bots' memberships come with the full state).
-MANAGED_TYPES = sorted({"m.room.create", "m.room.power_levels", ALIAS_EVENT, "m.room.encryption",
-                        "m.space.child", "m.space.parent", "m.room.tombstone", MANAGED_MARKER}
-                       | {event_type for event_type, _ in SIMPLE_STATE.values()})
+MANAGED_TYPES = sorted(
+    {
+        "m.room.create",
+        "m.room.power_levels",
+        ALIAS_EVENT,
+        "m.room.encryption",
+        "m.space.child",
+        "m.space.parent",
+        "m.room.tombstone",
+        MANAGED_MARKER,
+    }
+    | {event_type for event_type, _ in SIMPLE_STATE.values()}
+)
 INDEX = [(ALIAS_EVENT, ""), (MANAGED_MARKER, "")]  # enough to tell which joined rooms are which
 LINKS = {"m.space.child", "m.space.parent"}  # state keyed by room id: every key is wanted
 
 
 def required_state(members: list[str]) -> list[tuple[str, str]]:
     """What the planner reads of a room: the managed state, and the members it asks about."""
-    return ([(t, "*" if t in LINKS else "") for t in MANAGED_TYPES]
-            + [("m.room.member", user) for user in sorted(set(members))])
+    return [(t, "*" if t in LINKS else "") for t in MANAGED_TYPES] + [
+        ("m.room.member", user) for user in sorted(set(members))
+    ]
 
 
 async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | None = None) -> Snapshot:
@@ -63,7 +74,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     declared += [config.alias(former) for spec in config.rooms for former in spec.formerly]
     alias_owner = {alias: next(iter(owners)) for alias, owners in claims.items() if len(owners) == 1}
     unknown = [alias for alias in declared if alias not in alias_owner]
-    for alias, room_id in zip(unknown, await asyncio.gather(*(hs.resolve_alias(a) for a in unknown))):
+    for alias, room_id in zip(unknown, await asyncio.gather(*(hs.resolve_alias(a) for a in unknown)), strict=True):
         if room_id:
             alias_owner[alias] = room_id
         else:
@@ -95,31 +106,55 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
 
     await _read_directory(hs, config, by_alias)
     missing = any(spec.alias not in by_alias and not spec.retired for spec in config.rooms)
-    other_version = any(spec.manages("room_version") and isinstance(by_alias.get(spec.alias), LiveRoom)
-                        and by_alias[spec.alias].room_version != spec.get("room_version") for spec in config.rooms)
+    other_version = any(
+        spec.manages("room_version")
+        and isinstance(by_alias.get(spec.alias), LiveRoom)
+        and by_alias[spec.alias].room_version != spec.get("room_version")
+        for spec in config.rooms
+    )
     version, offered = (await hs.room_versions()) if missing or other_version else ("12", None)
     accounts = await read_bot_accounts(hs, config)
     # A server admin's reading of a bot's account has its profile: no second request for it.
-    known = {user: {"displayname": a.displayname, "avatar_url": a.avatar_url}
-             for user, a in (accounts or {}).items() if a is not None}
-    with_profile = [bot.user for bot in config.bots if (bot.display_name is not None or bot.avatar is not None)
-                    and bot.user not in known]
-    profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile))))
+    known = {
+        user: {"displayname": a.displayname, "avatar_url": a.avatar_url}
+        for user, a in (accounts or {}).items()
+        if a is not None
+    }
+    with_profile = [
+        bot.user
+        for bot in config.bots
+        if (bot.display_name is not None or bot.avatar is not None) and bot.user not in known
+    ]
+    profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile)), strict=True))
     profiles.update(known)
     fetched = await _fetch_well_known(config)
     managed = tuple(
         (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
-        for room in index.values() if room.content(MANAGED_MARKER)
+        for room in index.values()
+        if room.content(MANAGED_MARKER)
     )
     warnings = []
     if await hs.rate_limit_exempt(me) is False:
-        warnings.append(f"{me} is subject to the homeserver's rate limits; large syncs will wait "
-                        "(see 'Rate limits' in the README to exempt it)")
+        warnings.append(
+            f"{me} is subject to the homeserver's rate limits; large syncs will wait "
+            "(see 'Rate limits' in the README to exempt it)"
+        )
     if hs.rate_limited:
         warnings.append(f"the homeserver rate-limited {hs.rate_limited} requests of this plan")
-    return Snapshot(account=me, rooms=by_alias, alias_owner=alias_owner, default_room_version=version,
-                    room_versions=offered, replacements=replacements, profiles=profiles, reader=reader, well_known=fetched, managed_rooms=managed,
-                    warnings=tuple(warnings), accounts=accounts)
+    return Snapshot(
+        account=me,
+        rooms=by_alias,
+        alias_owner=alias_owner,
+        default_room_version=version,
+        room_versions=offered,
+        replacements=replacements,
+        profiles=profiles,
+        reader=reader,
+        well_known=fetched,
+        managed_rooms=managed,
+        warnings=tuple(warnings),
+        accounts=accounts,
+    )
 
 
 def _owners(config: Config, alias_owner: dict[str, str]) -> tuple[dict[str, str | None], dict[str, str]]:
@@ -129,25 +164,32 @@ def _owners(config: Config, alias_owner: dict[str, str]) -> tuple[dict[str, str 
     conflicts: dict[str, str] = {}
     for spec in config.rooms:
         primary = alias_owner.get(config.alias(spec.alias))
-        formers = [(config.alias(f), alias_owner[config.alias(f)]) for f in spec.formerly
-                   if config.alias(f) in alias_owner]
+        formers = [
+            (config.alias(f), alias_owner[config.alias(f)]) for f in spec.formerly if config.alias(f) in alias_owner
+        ]
         for former, room_id in formers:
             if primary is not None and room_id != primary:
-                conflicts[spec.alias] = (f"{config.alias(spec.alias)} is {primary}, but its former alias {former} "
-                                         f"is another room, {room_id}; remove one of the two aliases by hand, or "
-                                         "'formerly', so that they name one room")
+                conflicts[spec.alias] = (
+                    f"{config.alias(spec.alias)} is {primary}, but its former alias {former} "
+                    f"is another room, {room_id}; remove one of the two aliases by hand, or "
+                    "'formerly', so that they name one room"
+                )
         owners[spec.alias] = primary or (formers[0][1] if formers else None)
     return owners, conflicts
 
 
-async def _follow_upgrades(config: Config, owners: dict[str, str | None], rooms: dict[str, LiveRoom],
-                           joined: set[str], read: Callable) -> None:
+async def _follow_upgrades(
+    config: Config, owners: dict[str, str | None], rooms: dict[str, LiveRoom], joined: set[str], read: Callable
+) -> None:
     """A room found tombstoned by an upgrade (its replacement names it as predecessor) is the
     replacement now: a sync killed right after /upgrade, or aliases Synapse did not move, still
     lead to the new room. A retired room's own tombstone is never followed."""
     for _ in range(3):  # an upgrade of an upgrade, at most
-        hops = {spec.alias: rooms[owners[spec.alias]].replacement for spec in config.rooms
-                if not spec.retired and owners[spec.alias] in rooms and rooms[owners[spec.alias]].replacement}
+        hops = {
+            spec.alias: rooms[owners[spec.alias]].replacement
+            for spec in config.rooms
+            if not spec.retired and owners[spec.alias] in rooms and rooms[owners[spec.alias]].replacement
+        }
         unread = {room_id for room_id in hops.values() if room_id in joined and room_id not in rooms}
         rooms.update(await read(unread) if unread else {})
         moved = False
@@ -159,26 +201,48 @@ async def _follow_upgrades(config: Config, owners: dict[str, str | None], rooms:
             return
 
 
-async def _tombstones_of_alias_owners(hs: Homeserver, config: Config, owners: dict[str, str | None],
-                                      alias_owner: dict[str, str], rooms: dict[str, LiveRoom]) -> dict[str, str]:
+async def _tombstones_of_alias_owners(
+    hs: Homeserver,
+    config: Config,
+    owners: dict[str, str | None],
+    alias_owner: dict[str, str],
+    rooms: dict[str, LiveRoom],
+) -> dict[str, str]:
     """Replacements of the other rooms that hold a declared alt alias: an alias may move from a
     retired or upgraded room to the room that replaced it (and only then)."""
     ours = {room_id for room_id in owners.values() if room_id}
-    holders = {alias_owner[config.alias(alt)] for spec in config.rooms for alt in (spec.alt_aliases or ())
-               if config.alias(alt) in alias_owner} - ours - set(rooms)
+    holders = (
+        {
+            alias_owner[config.alias(alt)]
+            for spec in config.rooms
+            for alt in (spec.alt_aliases or ())
+            if config.alias(alt) in alias_owner
+        }
+        - ours
+        - set(rooms)
+    )
     answers = await asyncio.gather(*(hs.state_event(r, "m.room.tombstone") for r in sorted(holders)))
-    return {room_id: answer["replacement_room"] for room_id, answer in zip(sorted(holders), answers)
-            if isinstance(answer, dict) and isinstance(answer.get("replacement_room"), str)}
+    return {
+        room_id: answer["replacement_room"]
+        for room_id, answer in zip(sorted(holders), answers, strict=True)
+        if isinstance(answer, dict) and isinstance(answer.get("replacement_room"), str)
+    }
 
 
 def _not_joined(reader: str, me: str, room_id: str) -> RoomError:
     """Why a declared room cannot be read, and the way out: `roomsync adopt` for the account."""
-    way_out = ("run `roomsync adopt` (it joins the account, or says what a room admin must do)" if reader == me else
-               f"`roomsync sync` joins {reader} where bots.yaml declares it; if {me} is not in the room either, "
-               "run `roomsync adopt` first")
-    return RoomError(f"{reader} is not joined in {room_id}, so roomsync cannot read or change it; {way_out}, then "
-                     "run again (if another roomsync run is creating this room right now, just run again when it is "
-                     "done)", NOT_JOINED)
+    way_out = (
+        "run `roomsync adopt` (it joins the account, or says what a room admin must do)"
+        if reader == me
+        else f"`roomsync sync` joins {reader} where bots.yaml declares it; if {me} is not in the room either, "
+        "run `roomsync adopt` first"
+    )
+    return RoomError(
+        f"{reader} is not joined in {room_id}, so roomsync cannot read or change it; {way_out}, then "
+        "run again (if another roomsync run is creating this room right now, just run again when it is "
+        "done)",
+        NOT_JOINED,
+    )
 
 
 async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:
@@ -187,12 +251,13 @@ async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:
     base = wellknown.url(config.well_known, config.server_name)
     names = list(wellknown.documents(config.well_known))
     answers = await asyncio.gather(*(fetch_public(f"{base}/.well-known/matrix/{n}") for n in names))
-    return {name: wellknown.Fetched(*answer) for name, answer in zip(names, answers)}
+    return {name: wellknown.Fetched(*answer) for name, answer in zip(names, answers, strict=True)}
 
 
 async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, LiveRoom | Unreadable]) -> None:
     wanted = [
-        spec for spec in config.rooms
+        spec
+        for spec in config.rooms
         if (spec.manages("directory") or spec.retired) and isinstance(by_alias.get(spec.alias), LiveRoom)
     ]
     if not wanted:
@@ -204,10 +269,15 @@ async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, Li
         # A room declared private that it does not list is taken as not published (one that is
         # published and hidden shows up in a server admin's plan only).
         listed = await hs.public_room_ids()
-        unsure = [spec for spec in wanted if (spec.get("directory") == "public" or spec.retired)
-                  and by_alias[spec.alias].room_id not in listed]
+        unsure = [
+            spec
+            for spec in wanted
+            if (spec.get("directory") == "public" or spec.retired) and by_alias[spec.alias].room_id not in listed
+        ]
         answers = await asyncio.gather(*(hs.published(by_alias[spec.alias].room_id) for spec in unsure))
-        published = listed | {by_alias[spec.alias].room_id for spec, public in zip(unsure, answers) if public}
+        published = listed | {
+            by_alias[spec.alias].room_id for spec, public in zip(unsure, answers, strict=True) if public
+        }
     for spec in wanted:
         room = by_alias[spec.alias]
         by_alias[spec.alias] = dataclasses.replace(room, published=room.room_id in published)
@@ -230,7 +300,7 @@ async def read_bot_accounts(hs: Homeserver, config: Config) -> dict[str, BotAcco
             return None
         raise
     rest = await asyncio.gather(*(_read_account(hs, bot) for bot in local[1:]))
-    return {bot.user: account for bot, account in zip(local, [first, *rest])}
+    return {bot.user: account for bot, account in zip(local, [first, *rest], strict=True)}
 
 
 async def _read_account(hs: Homeserver, bot: BotSpec) -> BotAccount | None:

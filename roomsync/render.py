@@ -88,8 +88,10 @@ def plan_text(plan: Plan) -> str:
         lines.append("")
     lines += _bots_text(plan)
     if plan.well_known:
-        lines.append("~ .well-known delegation differs (sync does not change the web server; "
-                     "deploy the files from `roomsync well-known --out DIR`)")
+        lines.append(
+            "~ .well-known delegation differs (sync does not change the web server; "
+            "deploy the files from `roomsync well-known --out DIR`)"
+        )
         lines += [_change_line(change, False) for change in plan.well_known]
         lines.append("")
     notes = [f"  {line}" for line in _notes(plan)]
@@ -114,8 +116,11 @@ def _notes(plan: Plan) -> list[str]:
         for note in bot.notes:
             bots_by_note.setdefault(note, []).append(bot.name)
     lines = [f"{note} (in {', '.join(aliases)})" for note, aliases in rooms_by_note.items()]
-    return lines + [f"{'bot' if len(names) == 1 else 'bots'} {', '.join(names)}: {note}"
-                    for note, names in bots_by_note.items()] + list(plan.notes)
+    return (
+        lines
+        + [f"{'bot' if len(names) == 1 else 'bots'} {', '.join(names)}: {note}" for note, names in bots_by_note.items()]
+        + list(plan.notes)
+    )
 
 
 def _bots_text(plan: Plan) -> list[str]:
@@ -128,8 +133,12 @@ def _bots_text(plan: Plan) -> list[str]:
                     what = "member" if c.field.startswith("member.") else "power level"
                     own.append(_change_line(c, False, "    ", f"{room.alias} {what}"))
         if bot.errors:
-            lines += [f"! bot {bot.name} ({bot.user}) cannot be synced", *[f"    error: {e}" for e in bot.errors],
-                      *own, ""]
+            lines += [
+                f"! bot {bot.name} ({bot.user}) cannot be synced",
+                *[f"    error: {e}" for e in bot.errors],
+                *own,
+                "",
+            ]
         elif bot.create:
             lines += [f"+ bot {bot.name} ({bot.user}): its account will be created", *own, ""]
         elif own:
@@ -140,26 +149,48 @@ def _bots_text(plan: Plan) -> list[str]:
 def plan_json(plan: Plan) -> str:
     """The machine-readable plan; see "JSON plan format" in the README. Bump the version on change."""
     rooms = [
-        {"alias": room.alias, "room_id": room.room_id, "action": room.status, "errors": list(room.errors),
-         "notes": list(room.notes)}
+        {
+            "alias": room.alias,
+            "room_id": room.room_id,
+            "action": room.status,
+            "errors": list(room.errors),
+            "notes": list(room.notes),
+        }
         for room in plan.rooms
     ]
     changes = [
-        {"section": change.section, "room_alias": room.alias, "room_id": room.room_id,
-         "action": "create" if room.create else "change", "field": change.field,
-         "before": change.before, "after": change.after}
+        {
+            "section": change.section,
+            "room_alias": room.alias,
+            "room_id": room.room_id,
+            "action": "create" if room.create else "change",
+            "field": change.field,
+            "before": change.before,
+            "after": change.after,
+        }
         for room in plan.rooms
         for change in room.changes
     ]
     changes += [
-        {"section": "well_known", "action": "change", "field": change.field, "before": change.before,
-         "after": change.after}
+        {
+            "section": "well_known",
+            "action": "change",
+            "field": change.field,
+            "before": change.before,
+            "after": change.after,
+        }
         for change in plan.well_known
     ]
     changes += [
-        {"section": BOTS, "bot": bot.name, "user": bot.user, "action": "create" if bot.create else "change",
-         "field": change.field,
-         "before": change.before, "after": change.after}
+        {
+            "section": BOTS,
+            "bot": bot.name,
+            "user": bot.user,
+            "action": "create" if bot.create else "change",
+            "field": change.field,
+            "before": change.before,
+            "after": change.after,
+        }
         for bot in plan.bots
         for change in bot.changes
     ]
@@ -185,8 +216,10 @@ def plan_json(plan: Plan) -> str:
         "warnings": list(plan.warnings),
         "notes": list(plan.notes),
         "rooms": rooms,
-        "bots": [{"name": b.name, "user": b.user, "action": b.status, "errors": list(b.errors),
-                  "notes": list(b.notes)} for b in plan.bots],
+        "bots": [
+            {"name": b.name, "user": b.user, "action": b.status, "errors": list(b.errors), "notes": list(b.notes)}
+            for b in plan.bots
+        ],
         "changes": changes,
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -246,13 +279,20 @@ def results_text(results: list[RoomResult]) -> str:
             lines.append(f"        not attempted: {', '.join(r.not_attempted)}")
     if waiting_rooms := [r.alias for r in results if r.status == "not started"]:
         lines.append(f"not started (time budget): {', '.join(waiting_rooms)}")
-    counts = {s: sum(1 for r in results if r.status == s)
-              for s in ("created", "adopted", "upgraded", "changed", "failed", "skipped", "not started")}
+    counts = {
+        s: sum(1 for r in results if r.status == s)
+        for s in ("created", "adopted", "upgraded", "changed", "failed", "skipped", "not started")
+    }
     adopted = f" {counts['adopted']} adopted (created meanwhile by another run)," if counts["adopted"] else ""
     adopted += f" {counts['upgraded']} upgraded," if counts["upgraded"] else ""
     skipped = f", {counts['skipped']} not attempted" if counts["skipped"] else ""
-    waiting = (f", {counts['not started']} not started (time budget); run sync again to continue"
-               if counts["not started"] else "")
-    lines.append(f"Sync: {counts['created']} created,{adopted} {counts['changed']} changed, "
-                 f"{counts['failed']} failed{skipped}{waiting}.")
+    waiting = (
+        f", {counts['not started']} not started (time budget); run sync again to continue"
+        if counts["not started"]
+        else ""
+    )
+    lines.append(
+        f"Sync: {counts['created']} created,{adopted} {counts['changed']} changed, "
+        f"{counts['failed']} failed{skipped}{waiting}."
+    )
     return "\n".join(lines) + "\n"

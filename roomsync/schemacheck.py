@@ -11,7 +11,8 @@ only statement of the rules.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 Check = Callable[[Any], bool]
 IGNORED = {"$schema", "$id", "$defs", "title", "description", "$comment", "default", "examples"}
@@ -26,8 +27,7 @@ def _is_type(name: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if name == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, {"string": str, "boolean": bool, "array": list, "object": dict,
-                              "null": type(None)}[name])
+    return isinstance(value, {"string": str, "boolean": bool, "array": list, "object": dict, "null": type(None)}[name])
 
 
 def _json_equal(a: Any, b: Any) -> bool:
@@ -37,7 +37,7 @@ def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return a == b
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
@@ -133,8 +133,7 @@ def _required(c: Compiler, base: str, schema: Mapping, names: list[str]) -> Chec
 
 def _properties(c: Compiler, base: str, schema: Mapping, properties: Mapping) -> Check:
     checks = {name: c._node(base, sub) for name, sub in properties.items()}
-    return lambda value: not isinstance(value, dict) or all(
-        checks[k](v) for k, v in value.items() if k in checks)
+    return lambda value: not isinstance(value, dict) or all(checks[k](v) for k, v in value.items() if k in checks)
 
 
 def _additional(c: Compiler, base: str, schema: Mapping, extra: Any) -> Check:
@@ -164,7 +163,8 @@ def _unique(c: Compiler, base: str, schema: Mapping, unique: bool) -> Check | No
     def check(value: Any) -> bool:
         if not isinstance(value, list):
             return True
-        return not any(_json_equal(a, b) for i, a in enumerate(value) for b in value[i + 1:])
+        return not any(_json_equal(a, b) for i, a in enumerate(value) for b in value[i + 1 :])
+
     return check
 
 
@@ -183,8 +183,20 @@ def _dollar_ref(c: Compiler, base: str, schema: Mapping, ref: str) -> Check:
 
 
 _KEYWORDS: dict[str, Callable[[Compiler, str, Mapping, Any], Check | None]] = {
-    "type": _type, "enum": _enum, "pattern": _pattern, "minLength": _min_length, "maxLength": _max_length,
-    "minimum": _minimum, "maximum": _maximum, "required": _required, "properties": _properties,
-    "additionalProperties": _additional, "unevaluatedProperties": _unevaluated, "items": _items,
-    "uniqueItems": _unique, "anyOf": _any_of, "allOf": _all_of, "$ref": _dollar_ref,
+    "type": _type,
+    "enum": _enum,
+    "pattern": _pattern,
+    "minLength": _min_length,
+    "maxLength": _max_length,
+    "minimum": _minimum,
+    "maximum": _maximum,
+    "required": _required,
+    "properties": _properties,
+    "additionalProperties": _additional,
+    "unevaluatedProperties": _unevaluated,
+    "items": _items,
+    "uniqueItems": _unique,
+    "anyOf": _any_of,
+    "allOf": _all_of,
+    "$ref": _dollar_ref,
 }

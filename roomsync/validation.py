@@ -13,7 +13,7 @@ file is inside it); `line` and `column` count from 1, as editors do. `server_nam
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 from .errors import Problem
 from .model import Config
@@ -22,8 +22,12 @@ FORMAT_VERSION = 1
 
 
 def problem_dict(problem: Problem) -> dict:
-    return {"file": problem.mark.file, "line": problem.mark.line, "column": problem.mark.column,
-            "message": problem.message}
+    return {
+        "file": problem.mark.file,
+        "line": problem.mark.line,
+        "column": problem.mark.column,
+        "message": problem.message,
+    }
 
 
 def validation_json(problems: Iterable[Problem] = (), config: Config | None = None) -> str:

@@ -129,10 +129,9 @@ class _TooDeep(Exception):
 
 def _parse(text: str, loaded: LoadedFile, loader_class: type) -> None:
     """Parse text into loaded.data, or raise yaml.YAMLError."""
-    if loader_class is not _FAST_LOADER:
-        # The pure-Python composer recurses: check aliases and depth on the event stream first.
-        if not _check_events(text, loaded, loader_class):
-            return
+    # The pure-Python composer recurses: check aliases and depth on the event stream first.
+    if loader_class is not _FAST_LOADER and not _check_events(text, loaded, loader_class):
+        return
     # libyaml refuses nesting deeper than 1000 itself and composes an alias as the same node
     # object again: the converter notices that before expanding anything, and only then is the
     # event stream read, to say where the alias is.
@@ -207,7 +206,9 @@ def _yaml_error_problem(error: yaml.YAMLError, text: str, display: str) -> Probl
         message = context or "invalid YAML"
     elif context in _OPENED and error.context_mark is not None and error.problem_mark is not None:
         found = error.problem_mark
-        message = f"{problem} at line {found.line + 1}, column {found.column + 1} (in {_OPENED[context]} that starts here)"
+        message = (
+            f"{problem} at line {found.line + 1}, column {found.column + 1} (in {_OPENED[context]} that starts here)"
+        )
         mark = error.context_mark
     elif context.startswith("expected "):  # "expected a single document in the stream"
         message = f"{context}, {problem}"
@@ -244,8 +245,9 @@ class _Converter:
         start = node.start_mark
         loaded.values[path] = (start.line + 1, start.column + 1)
         if depth >= MAX_DEPTH and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-            raise _TooDeep(Problem(Mark(loaded.display, *loaded.values[path]),
-                                   f"nesting deeper than {MAX_DEPTH} levels"))
+            raise _TooDeep(
+                Problem(Mark(loaded.display, *loaded.values[path]), f"nesting deeper than {MAX_DEPTH} levels")
+            )
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag != _COLLECTION_TAGS[type(node)]:
             # !!set, !!omap, !!python/...: refused, though read on as plain data so that later checks can run.
             loaded.problems.append(loaded.problem(path, f"unsupported YAML tag '{_short_tag(node.tag)}'"))
@@ -255,22 +257,30 @@ class _Converter:
                 key_start = key_node.start_mark
                 key_mark = (key_start.line + 1, key_start.column + 1)
                 if key_node.tag == _STANDARD_TAG + "merge":
-                    loaded.problems.append(Problem(Mark(loaded.display, *key_mark), "YAML merge keys (<<) are not allowed"))
+                    loaded.problems.append(
+                        Problem(Mark(loaded.display, *key_mark), "YAML merge keys (<<) are not allowed")
+                    )
                     continue
                 if not isinstance(key_node, yaml.ScalarNode):
-                    loaded.problems.append(Problem(Mark(loaded.display, *key_mark), "mapping keys must be plain strings"))
+                    loaded.problems.append(
+                        Problem(Mark(loaded.display, *key_mark), "mapping keys must be plain strings")
+                    )
                     continue
                 key = key_node.value
                 if key in result:
-                    first_line = loaded.keys[path + (key,)][0]
-                    loaded.problems.append(Problem(Mark(loaded.display, *key_mark),
-                                                   one_line(f"duplicate key '{key}' (first defined at line {first_line})")))
+                    first_line = loaded.keys[(*path, key)][0]
+                    loaded.problems.append(
+                        Problem(
+                            Mark(loaded.display, *key_mark),
+                            one_line(f"duplicate key '{key}' (first defined at line {first_line})"),
+                        )
+                    )
                     continue
-                loaded.keys[path + (key,)] = key_mark
-                result[key] = self.convert(value_node, path + (key,), depth + 1)
+                loaded.keys[(*path, key)] = key_mark
+                result[key] = self.convert(value_node, (*path, key), depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:

@@ -32,9 +32,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -67,10 +68,13 @@ def line(label: str, seconds: float, floor: float | None = None, extra: str = ""
     print(f"{label:<58} {seconds * 1000:8.0f} ms{ratio}{extra}", flush=True)
 
 
-def run_roomsync(config_dir: Path, url: str, token: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_roomsync(
+    config_dir: Path, url: str, token: str, *args: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
     environ = {**os.environ, "ROOMSYNC_HOMESERVER": url, "ROOMSYNC_ACCESS_TOKEN": token, **(env or {})}
-    done = subprocess.run([sys.executable, "-m", "roomsync", "-C", str(config_dir), *args], env=environ,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "roomsync", "-C", str(config_dir), *args], env=environ, capture_output=True, text=True
+    )
     if done.returncode not in (0, 2):
         sys.exit(f"roomsync {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
@@ -86,8 +90,17 @@ def write_config(config_dir: Path, rooms: list[dict], bots: list[dict] | None = 
 
 
 def declared_rooms(prefix: str, count: int) -> list[dict]:
-    return [{"alias": f"{prefix}{i}", "name": f"Room {i}", "topic": f"Topic {i}", "directory": "private",
-             "history_visibility": "shared", "power_levels": {"ban": 50}} for i in range(count)]
+    return [
+        {
+            "alias": f"{prefix}{i}",
+            "name": f"Room {i}",
+            "topic": f"Topic {i}",
+            "directory": "private",
+            "history_visibility": "shared",
+            "power_levels": {"ban": 50},
+        }
+        for i in range(count)
+    ]
 
 
 # --- raw floors ------------------------------------------------------------------------------------
@@ -116,11 +129,20 @@ async def raw_filtered_sync(url: str, token: str, room_ids: list[str], senders: 
     nonce = secrets.token_hex(4)
 
     def sync_filter(state: dict) -> str:
-        return json.dumps({
-            "room": {"rooms": room_ids, "state": state, "timeline": {"limit": 0},
-                     "ephemeral": {"types": []}, "account_data": {"types": []},
-                     "not_rooms": [f"!bench-{nonce}:invalid"]},
-            "presence": {"types": []}, "account_data": {"types": []}})
+        return json.dumps(
+            {
+                "room": {
+                    "rooms": room_ids,
+                    "state": state,
+                    "timeline": {"limit": 0},
+                    "ephemeral": {"types": []},
+                    "account_data": {"types": []},
+                    "not_rooms": [f"!bench-{nonce}:invalid"],
+                },
+                "presence": {"types": []},
+                "account_data": {"types": []},
+            }
+        )
 
     async with aiohttp.ClientSession(headers=headers) as session:
         started = time.perf_counter()
@@ -142,14 +164,17 @@ async def raw_sliding_sync(url: str, token: str, room_ids: list[str], senders: l
     headers = {"Authorization": f"Bearer {token}"}
     required = [[t, "*" if t.startswith("m.space.") else ""] for t in MANAGED_TYPES]
     required += [["m.room.member", user] for user in senders]
-    body = {"conn_id": secrets.token_hex(6),
-            "room_subscriptions": {r: {"required_state": required, "timeline_limit": 0} for r in room_ids}}
+    body = {
+        "conn_id": secrets.token_hex(6),
+        "room_subscriptions": {r: {"required_state": required, "timeline_limit": 0} for r in room_ids},
+    }
     async with aiohttp.ClientSession(headers=headers) as session:
         started = time.perf_counter()
         async with session.get(f"{url}{CLIENT}/account/whoami") as response:
             await response.json()
-        async with session.post(f"{url}/_matrix/client/unstable/org.matrix.simplified_msc3575/sync",
-                                json=body) as response:
+        async with session.post(
+            f"{url}/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", json=body
+        ) as response:
             await response.json()
         return time.perf_counter() - started
 
@@ -176,6 +201,7 @@ def process_start() -> float:
 
 def populate_members(synapse: SynapseServer, room_ids: list[str], members: int, prefix: str) -> None:
     """`members` users, each joined to every one of room_ids (public rooms)."""
+
     def one(i: int) -> None:
         token = synapse.register(f"{prefix}-member{i}")
         for room_id in room_ids:
@@ -195,8 +221,16 @@ def bench_plan(args: argparse.Namespace) -> None:
             for label, admin in (("admin", True), ("plain", False)):
                 token = synapse.register(label, admin=admin)
                 account = f"@{label}:{SERVER}"
-                bots = [{"name": f"bot{i}-{label}", "user": f"@bot{i}-{label}:{SERVER}", "rooms": ["*"],
-                         "power_level": 10, "token_env": f"BOT{i}_{label.upper()}"} for i in range(args.bots)]
+                bots = [
+                    {
+                        "name": f"bot{i}-{label}",
+                        "user": f"@bot{i}-{label}:{SERVER}",
+                        "rooms": ["*"],
+                        "power_level": 10,
+                        "token_env": f"BOT{i}_{label.upper()}",
+                    }
+                    for i in range(args.bots)
+                ]
                 bot_env = {b["token_env"]: synapse.register(b["user"][1:].split(":")[0]) for b in bots}
                 rooms = declared_rooms(f"{label}-", args.rooms)
                 for room in rooms[: args.big_rooms]:
@@ -204,11 +238,15 @@ def bench_plan(args: argparse.Namespace) -> None:
                 config_dir = write_config(work_dir / label, rooms, bots)
                 began = time.perf_counter()
                 run_roomsync(config_dir, synapse.url, token, "sync", env=bot_env)
-                print(f"[setup: synced {args.rooms} rooms with {args.bots} bots as {label} in "
-                      f"{time.perf_counter() - began:.1f}s]", flush=True)
+                print(
+                    f"[setup: synced {args.rooms} rooms with {args.bots} bots as {label} in "
+                    f"{time.perf_counter() - began:.1f}s]",
+                    flush=True,
+                )
                 for i in range(args.undeclared):  # rooms the account is in but the config does not name
-                    status, answer = synapse.request("POST", f"{CLIENT}/createRoom", token,
-                                                     body={"preset": "private_chat", "name": f"Other {i}"})
+                    status, answer = synapse.request(
+                        "POST", f"{CLIENT}/createRoom", token, body={"preset": "private_chat", "name": f"Other {i}"}
+                    )
                     assert status == 200, answer
                 ids = []
                 for room in rooms:
@@ -218,8 +256,11 @@ def bench_plan(args: argparse.Namespace) -> None:
                 if args.members and args.big_rooms:
                     began = time.perf_counter()
                     populate_members(synapse, ids[: args.big_rooms], args.members, label)
-                    print(f"[setup: {args.members} members in {args.big_rooms} rooms in "
-                          f"{time.perf_counter() - began:.1f}s]", flush=True)
+                    print(
+                        f"[setup: {args.members} members in {args.big_rooms} rooms in "
+                        f"{time.perf_counter() - began:.1f}s]",
+                        flush=True,
+                    )
                 senders = [account] + [b["user"] for b in bots]
                 floors: dict[str, list[float]] = {"state": [], "sync": [], "sliding": []}
                 ours: list[tuple[float, int, bool]] = []
@@ -229,16 +270,22 @@ def bench_plan(args: argparse.Namespace) -> None:
                     floors["sliding"].append(asyncio.run(raw_sliding_sync(synapse.url, token, ids, senders)))
                     ours.append(asyncio.run(timed_plan(synapse.url, token, config_dir)))
                 floor = min(best(floors["state"]), best(floors["sync"]))
-                what = f"{args.rooms} rooms, {args.bots} bots, {args.undeclared} undeclared, " \
-                       f"{args.big_rooms}x{args.members} members"
+                what = (
+                    f"{args.rooms} rooms, {args.bots} bots, {args.undeclared} undeclared, "
+                    f"{args.big_rooms}x{args.members} members"
+                )
                 print(f"in-sync plan as {label} ({what}):")
                 line("  floor: state room by room", best(floors["state"]))
                 line("  floor: filtered /sync", best(floors["sync"]))
                 line("  (raw sliding sync of the declared rooms, ids known)", best(floors["sliding"]))
                 seconds, requests, changes = min(ours)
                 budget = args.rooms + args.bots + 10
-                line("  roomsync plan (read + plan)", seconds, floor,
-                     f"  requests {requests} (budget {budget}){'  CHANGES?' if changes else ''}")
+                line(
+                    "  roomsync plan (read + plan)",
+                    seconds,
+                    floor,
+                    f"  requests {requests} (budget {budget}){'  CHANGES?' if changes else ''}",
+                )
                 line("  roomsync plan + process start vs floor + process start", seconds + start, floor + start)
 
 
@@ -293,8 +340,12 @@ def bench_sync(args: argparse.Namespace) -> None:
             floor = asyncio.run(floor)
             print(f"sync of {args.rooms} new rooms ({ROOMS_IN_PARALLEL} at a time):")
             line("  floor: raw createRoom, same bodies", floor / args.rooms, extra="  per room")
-            line("  roomsync sync (apply)", took / args.rooms, floor / args.rooms,
-                 f"  per room; {requests / args.rooms:.2f} requests per room")
+            line(
+                "  roomsync sync (apply)",
+                took / args.rooms,
+                floor / args.rooms,
+                f"  per room; {requests / args.rooms:.2f} requests per room",
+            )
 
 
 # --- a rate-limited server -------------------------------------------------------------------------
@@ -336,30 +387,47 @@ def bench_validate(args: argparse.Namespace) -> None:
         work_dir = Path(work)
         floor = time_command([python, "-c", "import yaml, jsonschema, click"])
         line("floor: python -c 'import yaml, jsonschema, click'", floor)
-        line("roomsync validate, this repository", time_command([python, "-m", "roomsync", "-C", str(ROOT),
-                                                                "validate"]), floor)
-        rooms = [{"alias": f"room{i}", "name": f"Room {i}", "topic": f"Topic of room {i} | https://example.org",
-                  "join_rule": "public", "power_levels": {"users": {f"@user{i}:{SERVER}": 50}}}
-                 for i in range(args.rooms)]
+        line(
+            "roomsync validate, this repository",
+            time_command([python, "-m", "roomsync", "-C", str(ROOT), "validate"]),
+            floor,
+        )
+        rooms = [
+            {
+                "alias": f"room{i}",
+                "name": f"Room {i}",
+                "topic": f"Topic of room {i} | https://example.org",
+                "join_rule": "public",
+                "power_levels": {"users": {f"@user{i}:{SERVER}": 50}},
+            }
+            for i in range(args.rooms)
+        ]
         for files in (1, 20):
             config_dir = work_dir / f"files{files}"
             (config_dir / "rooms").mkdir(parents=True)
             (config_dir / "roomsync.yaml").write_text(f"server_name: {SERVER}\n")
             per_file = len(rooms) // files
             for n in range(files):
-                chunk = rooms[n * per_file:(n + 1) * per_file]
+                chunk = rooms[n * per_file : (n + 1) * per_file]
                 (config_dir / "rooms" / f"r{n:02}.yaml").write_text(yaml.safe_dump({"rooms": chunk}))
             size = sum(p.stat().st_size for p in (config_dir / "rooms").iterdir())
-            load = ("import yaml, glob\nfor p in sorted(glob.glob('rooms/*.yaml')):\n"
-                    "    yaml.load(open(p), yaml.CSafeLoader)")
+            load = (
+                "import yaml, glob\nfor p in sorted(glob.glob('rooms/*.yaml')):\n"
+                "    yaml.load(open(p), yaml.CSafeLoader)"
+            )
             libyaml = time_command([python, "-c", load.replace("rooms/", f"{config_dir}/rooms/")], repeat=3)
             line(f"floor: libyaml loads {args.rooms} rooms in {files} file(s), {size / 1e6:.1f} MB", libyaml)
-            line(f"roomsync validate, {args.rooms} rooms in {files} file(s)",
-                 time_command([python, "-m", "roomsync", "-C", str(config_dir), "validate"], repeat=3), libyaml)
+            line(
+                f"roomsync validate, {args.rooms} rooms in {files} file(s)",
+                time_command([python, "-m", "roomsync", "-C", str(config_dir), "validate"], repeat=3),
+                libyaml,
+            )
 
 
 SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], None], int]] = {
-    "plan": (bench_plan, 120), "sync": (bench_sync, 100), "limited": (bench_limited, 24),
+    "plan": (bench_plan, 120),
+    "sync": (bench_sync, 100),
+    "limited": (bench_limited, 24),
     "validate": (bench_validate, 20000),
 }
 

@@ -52,8 +52,9 @@ def main() -> None:
                     sys.exit(f"demo: 'roomsync local' was not ready within {READY_TIMEOUT} s")
                 time.sleep(0.2)
             env = {**os.environ, **read_env_file(env_file)}
-            code = step("plan again, through local.env: nothing left to do", "plan", "--detailed-exitcode",
-                        env=env, ok=(0, 2))
+            code = step(
+                "plan again, through local.env: nothing left to do", "plan", "--detailed-exitcode", env=env, ok=(0, 2)
+            )
         finally:
             if local.poll() is None:
                 print("\n$ kill -TERM %1    # stop it", flush=True)

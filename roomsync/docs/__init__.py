@@ -42,5 +42,5 @@ def write_page(config: Config, out_dir: Path, fmt: str = "html") -> Path:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise RoomsyncError(f"cannot write {path}: {exc.strerror or exc}")
+        raise RoomsyncError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

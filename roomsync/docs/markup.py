@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from typing import Union
 
 SAFE_SCHEMES = ("http", "https", "mailto")
 # A link target: one of the schemes, then no whitespace, no quotes or angle brackets, no control characters.
@@ -48,7 +47,7 @@ class Link:
     children: tuple[Inline, ...]
 
 
-Inline = Union[Text, Code, Emphasis, Strong, Link]
+Inline = Text | Code | Emphasis | Strong | Link
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class ListBlock:
     start: int | None = None  # None: a bullet list; a number: an ordered list starting there
 
 
-Block = Union[Paragraph, ListBlock]
+Block = Paragraph | ListBlock
 
 
 def safe_href(href: str) -> bool:
@@ -134,7 +133,7 @@ def parse_inlines(text: str, in_link: bool = False) -> tuple[Inline, ...]:
                 i += run
                 continue
             flush()
-            out.append(Code(_code_content(text[i + run:close])))
+            out.append(Code(_code_content(text[i + run : close])))
             i = close + run
             continue
         if c in "*_":
@@ -146,7 +145,7 @@ def parse_inlines(text: str, in_link: bool = False) -> tuple[Inline, ...]:
                 i += run
                 continue
             flush()
-            children = parse_inlines(text[i + width:close], in_link)
+            children = parse_inlines(text[i + width : close], in_link)
             out.append(Strong(children) if width == 2 else Emphasis(children))
             i = close + width
             continue
@@ -202,7 +201,7 @@ def _closing_delimiter(text: str, i: int, width: int, char: str) -> int | None:
         if text[j - 1] == "\\":
             j += 1
             continue
-        if text[j:j + width] == char * width and _run_length(text, j, char) == width:
+        if text[j : j + width] == char * width and _run_length(text, j, char) == width:
             before = text[j - 1]
             after = text[j + width] if j + width < len(text) else " "
             if not before.isspace() and (char == "*" or not after.isalnum()):
@@ -244,7 +243,7 @@ def _link_at(text: str, i: int) -> tuple[str, str, int] | None:
         k += 1
     else:
         return None
-    href = text[j + 2:k]
+    href = text[j + 2 : k]
     if not safe_href(href):
         return None
-    return text[i + 1:j], href, k + 1
+    return text[i + 1 : j], href, k + 1

@@ -10,8 +10,8 @@ unless `docs.include_private`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
 from urllib.parse import quote
 
 from ..ids import full_alias
@@ -171,7 +171,7 @@ def build_page(config: Config) -> Page:
         if len(trail) >= MAX_DEPTH:  # deeper spaces become entries of this section
             rooms += [entry(spec) for spec in subs]
             subs = []
-        return Section(entry(space), tuple(rooms), tuple(section(s, trail + (s.alias,)) for s in subs))
+        return Section(entry(space), tuple(rooms), tuple(section(s, (*trail, s.alias)) for s in subs))
 
     top = sorted((s for s in spaces.values() if not parents(s)), key=lambda s: s.alias)
     others = sorted((r for r in current.values() if not r.is_space and not parents(r)), key=lambda r: r.alias)
@@ -194,16 +194,29 @@ def how_to_join(page: Page) -> tuple[markup.Block, ...]:
     """The "How to join" text, as blocks both renderers already know how to write."""
     T, B, C = markup.Text, (lambda text: markup.Strong((markup.Text(text),))), markup.Code
     server = page.server_name
-    steps = markup.ListBlock((
-        (B("Choose a Matrix client."),
-         T(" Element runs in the browser, on desktops and on phones; any other Matrix client works as well.")),
-        (B("Make an account on any homeserver."),
-         T(f" Matrix is federated: an account on matrix.org, on your own server or on any other homeserver can "
-           f"join the rooms of {server}. You do not need an account on {server}.")),
-        (B("Follow a room's link below."),
-         T(" matrix.to then offers to open the room in your client. Or search for the room's address, such as "),
-         C(page.example_alias()), T(", in your client's \"join a room\" dialog.")),
-    ), start=1)
+    steps = markup.ListBlock(
+        (
+            (
+                B("Choose a Matrix client."),
+                T(" Element runs in the browser, on desktops and on phones; any other Matrix client works as well."),
+            ),
+            (
+                B("Make an account on any homeserver."),
+                T(
+                    " Matrix is federated: an account on matrix.org, on your own server or on any other homeserver "
+                    f"can "
+                    f"join the rooms of {server}. You do not need an account on {server}."
+                ),
+            ),
+            (
+                B("Follow a room's link below."),
+                T(" matrix.to then offers to open the room in your client. Or search for the room's address, such as "),
+                C(page.example_alias()),
+                T(', in your client\'s "join a room" dialog.'),
+            ),
+        ),
+        start=1,
+    )
     listed = list(page.entries())
     rules = {e.access.rule for e in listed if e.access is not None}
     explained = []
@@ -217,8 +230,12 @@ def how_to_join(page: Page) -> tuple[markup.Block, ...]:
             label = "members of …" if rule == RESTRICTED else Access(rule).label
             explained.append((B(label), T(": " + text)))
     if any(e.encrypted for e in listed):
-        explained.append((B("encrypted"), T(": end-to-end encrypted; set up your client's key backup, or you "
-                                            "lose the history when you log out.")))
+        explained.append(
+            (
+                B("encrypted"),
+                T(": end-to-end encrypted; set up your client's key backup, or you lose the history when you log out."),
+            )
+        )
     if rules <= {PUBLIC} and not any(e.encrypted for e in listed):
         return (steps,)  # every room is public: nothing to explain
     return steps, markup.Paragraph((T("What the marks next to a room mean:"),)), markup.ListBlock(tuple(explained))

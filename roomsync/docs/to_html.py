@@ -42,8 +42,10 @@ padding:0 .5rem;margin:.15rem .2rem 0 0;color:var(--muted);background:var(--bg)}
 footer{font-size:.85rem;margin-top:2.5rem;border-top:1px solid var(--line);padding-top:.6rem}
 """
 CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
-CSP = (f"default-src 'none'; script-src 'none'; style-src 'sha256-{CSS_HASH}'; img-src 'none'; "
-       "base-uri 'none'; form-action 'none'")
+CSP = (
+    f"default-src 'none'; script-src 'none'; style-src 'sha256-{CSS_HASH}'; img-src 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 def esc(text: str) -> str:
@@ -89,8 +91,11 @@ def render(page: Page) -> str:
 
 def space_section(section: Section, level: int) -> list[str]:
     space, h = section.space, min(level, 6)
-    out = ['<section class="space">', f'<h{h}><a href="{esc(space.link)}">{esc(space.label)}</a></h{h}>',
-           f'<p class="meta">{meta(space, "space")}</p>']
+    out = [
+        '<section class="space">',
+        f'<h{h}><a href="{esc(space.link)}">{esc(space.label)}</a></h{h}>',
+        f'<p class="meta">{meta(space, "space")}</p>',
+    ]
     if space.topic:
         out.append(f'<p class="topic">{esc(space.topic)}</p>')
     out += room_list(section.rooms)
@@ -116,8 +121,10 @@ def meta(entry: Entry, kind: str | None = None) -> str:
 
 
 def room_item(entry: Entry) -> str:
-    parts = [f'<li class="room"><a class="name" href="{esc(entry.link)}">{esc(entry.label)}</a> '
-             + meta(entry, "space" if entry.is_space else None)]
+    parts = [
+        f'<li class="room"><a class="name" href="{esc(entry.link)}">{esc(entry.label)}</a> '
+        + meta(entry, "space" if entry.is_space else None)
+    ]
     if entry.topic:
         parts.append(f'<p class="topic">{esc(entry.topic)}</p>')
     if entry.bots:
@@ -132,8 +139,10 @@ def moved_item(moved: Moved) -> str:
     if moved.successor is None:
         return head + '\n<p class="meta">This room is closed.</p></li>'
     new = moved.successor
-    return (head + f'\n<p class="meta">Moved to <a class="name" href="{esc(new.link)}">{esc(new.label)}</a> '
-            f"<code>{esc(new.alias)}</code></p></li>")
+    return (
+        head + f'\n<p class="meta">Moved to <a class="name" href="{esc(new.link)}">{esc(new.label)}</a> '
+        f"<code>{esc(new.alias)}</code></p></li>"
+    )
 
 
 # --- the Markdown subset (intro, "How to join") ---------------------------------------------------

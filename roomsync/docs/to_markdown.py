@@ -110,8 +110,15 @@ def space_section(section: Section, level: int) -> list[str]:
 
 
 def room_item(entry: Entry) -> str:
-    lines = [" · ".join([f"**{link(one_line(entry.label), entry.link)}**", code(entry.alias),
-                         *meta(entry, "space" if entry.is_space else None)])]
+    lines = [
+        " · ".join(
+            [
+                f"**{link(one_line(entry.label), entry.link)}**",
+                code(entry.alias),
+                *meta(entry, "space" if entry.is_space else None),
+            ]
+        )
+    ]
     if entry.topic:
         lines += lines_of(entry.topic)
     if entry.bots:

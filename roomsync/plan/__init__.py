@@ -14,8 +14,27 @@ from collections.abc import Iterable
 
 from .. import wellknown
 from ..actions import (
-    BOTS, ROOMS, Action, AdminJoin, BotPlan, Change, CreateAccount, CreateRoom, DeleteAlias, Invite, JoinAs, Kick,
-    Plan, PutAlias, PutState, RoomPlan, RoomRef, SetAccount, SetDirectory, SetProfile, SetRateLimit,
+    BOTS,
+    ROOMS,
+    Action,
+    AdminJoin,
+    BotPlan,
+    Change,
+    CreateAccount,
+    CreateRoom,
+    DeleteAlias,
+    Invite,
+    JoinAs,
+    Kick,
+    Plan,
+    PutAlias,
+    PutState,
+    RoomPlan,
+    RoomRef,
+    SetAccount,
+    SetDirectory,
+    SetProfile,
+    SetRateLimit,
 )
 from ..live import LiveRoom, Snapshot, Unreadable
 from ..model import Config
@@ -23,19 +42,50 @@ from . import bots, links, preflight, rooms
 from .rooms import DEFAULT_EVENT_LEVELS
 from .scope import Draft, Scope
 
-__all__ = ["make_plan", "Plan", "RoomPlan", "BotPlan", "Change", "CreateRoom", "PutAlias", "DeleteAlias",
-           "PutState", "SetDirectory", "Invite", "JoinAs", "Kick", "SetProfile", "RoomRef", "Action",
-           "DEFAULT_EVENT_LEVELS", "AdminJoin", "CreateAccount", "SetAccount", "SetRateLimit"]
+__all__ = [
+    "DEFAULT_EVENT_LEVELS",
+    "Action",
+    "AdminJoin",
+    "BotPlan",
+    "Change",
+    "CreateAccount",
+    "CreateRoom",
+    "DeleteAlias",
+    "Invite",
+    "JoinAs",
+    "Kick",
+    "Plan",
+    "PutAlias",
+    "PutState",
+    "RoomPlan",
+    "RoomRef",
+    "SetAccount",
+    "SetDirectory",
+    "SetProfile",
+    "SetRateLimit",
+    "make_plan",
+]
 
 
-def make_plan(config: Config, snapshot: Snapshot, only: str | None = None, *,
-              rooms_selected: Iterable[str] | None = None, tokens: Iterable[str] | None = None) -> Plan:
+def make_plan(
+    config: Config,
+    snapshot: Snapshot,
+    only: str | None = None,
+    *,
+    rooms_selected: Iterable[str] | None = None,
+    tokens: Iterable[str] | None = None,
+) -> Plan:
     """Plan the whole config, or only its rooms or bots part (`only`), or only some rooms
     (`rooms_selected`: alias local parts, plus the links they need). `tokens`: the names of
     environment variables that are set, to warn about a bot's missing token_env."""
-    scope = Scope(config, snapshot, rooms=only in (None, ROOMS), bots=only in (None, BOTS),
-                  selected=None if rooms_selected is None else frozenset(rooms_selected),
-                  tokens=None if tokens is None else frozenset(tokens))
+    scope = Scope(
+        config,
+        snapshot,
+        rooms=only in (None, ROOMS),
+        bots=only in (None, BOTS),
+        selected=None if rooms_selected is None else frozenset(rooms_selected),
+        tokens=None if tokens is None else frozenset(tokens),
+    )
     planned = []
     for spec in config.rooms:
         live = snapshot.rooms.get(spec.alias)
@@ -46,8 +96,14 @@ def make_plan(config: Config, snapshot: Snapshot, only: str | None = None, *,
         elif isinstance(live, Unreadable):
             planned.append(RoomPlan(alias, live.room_id, errors=(live.reason,), retired=spec.retired))
         elif live is None and spec.retired:
-            planned.append(RoomPlan(alias, None, notes=("retired, and it does not exist: nothing to do "
-                                                        "(a retired room is never created)",), retired=True))
+            planned.append(
+                RoomPlan(
+                    alias,
+                    None,
+                    notes=("retired, and it does not exist: nothing to do (a retired room is never created)",),
+                    retired=True,
+                )
+            )
         elif live is None and scope.rooms:
             planned.append(rooms.plan_create(scope, spec))
         elif live is None:
@@ -62,11 +118,21 @@ def make_plan(config: Config, snapshot: Snapshot, only: str | None = None, *,
     warnings = [
         f"{alias} ({room_id}) was created by roomsync but is no longer declared; it is left alone "
         "(roomsync never deletes a room)"
-        for alias, room_id in snapshot.managed_rooms if room_id not in declared_ids
+        for alias, room_id in snapshot.managed_rooms
+        if room_id not in declared_ids
     ]
     warnings += snapshot.warnings
-    return Plan(config.server_name, snapshot.account, tuple(planned), tuple(profiles), delegation, snapshot.reader,
-                config.max_removals, tuple(warnings), notes=bot_notes)
+    return Plan(
+        config.server_name,
+        snapshot.account,
+        tuple(planned),
+        tuple(profiles),
+        delegation,
+        snapshot.reader,
+        config.max_removals,
+        tuple(warnings),
+        notes=bot_notes,
+    )
 
 
 def _links_only(scope: Scope, spec, live: LiveRoom) -> RoomPlan | None:

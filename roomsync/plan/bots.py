@@ -10,7 +10,17 @@ with the bot's own token).
 from __future__ import annotations
 
 from ..actions import (
-    BOTS, AdminJoin, BotPlan, Change, CreateAccount, Invite, JoinAs, Kick, SetAccount, SetProfile, SetRateLimit,
+    BOTS,
+    AdminJoin,
+    BotPlan,
+    Change,
+    CreateAccount,
+    Invite,
+    JoinAs,
+    Kick,
+    SetAccount,
+    SetProfile,
+    SetRateLimit,
 )
 from ..live import BotAccount, LiveRoom, Snapshot
 from ..model import BotSpec, RoomSpec
@@ -40,8 +50,9 @@ def plan_new_member(scope: Scope, bot: BotSpec, draft: Draft, membership: str | 
         draft.change(field_name, membership, "invite", *invite, section=BOTS)
         draft.notes.append(f"{bot.user} ({bot.name}) will be invited and joins by itself")
     else:
-        draft.notes.append(f"{bot.user} ({bot.name}) is invited and has no token_env: "
-                           "pending until it accepts by itself")
+        draft.notes.append(
+            f"{bot.user} ({bot.name}) is invited and has no token_env: pending until it accepts by itself"
+        )
 
 
 def plan_memberships(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -> None:
@@ -57,9 +68,9 @@ def plan_memberships(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft)
                 draft.errors.append(f"{bot.user} ({bot.name}) is banned here; unban it by hand first")
                 continue
             plan_new_member(scope, bot, draft, membership)
-        elif membership in ("join", "invite"):
-            if bot.user != scope.me:  # never kick the provisioning account, whatever bots.yaml says
-                draft.change(f"member.{bot.user}", membership, "kicked", Kick(bot.user), section=BOTS)
+        # never kick the provisioning account, whatever bots.yaml says
+        elif membership in ("join", "invite") and bot.user != scope.me:
+            draft.change(f"member.{bot.user}", membership, "kicked", Kick(bot.user), section=BOTS)
 
 
 def plan_profile(scope: Scope, bot: BotSpec, snapshot: Snapshot) -> BotPlan:
@@ -106,19 +117,27 @@ def account_errors(scope: Scope, bot: BotSpec) -> list[str]:
     if account is None:
         if bot.create_account:
             return []
-        return [f"the account {user} does not exist; create it, or set create_account: true in bots.yaml "
-                "to have sync create it"]
+        return [
+            f"the account {user} does not exist; create it, or set create_account: true in bots.yaml "
+            "to have sync create it"
+        ]
     errors = []
     if account.deactivated:
-        errors.append(f"the account {user} is deactivated; roomsync never reactivates an account: reactivate it "
-                      "by hand, or take the bot out of bots.yaml")
+        errors.append(
+            f"the account {user} is deactivated; roomsync never reactivates an account: reactivate it "
+            "by hand, or take the bot out of bots.yaml"
+        )
     if account.admin:
-        errors.append(f"the account {user} is a server admin: a bot must not hold server-wide power (anyone with "
-                      "its token could change every room and account on the homeserver); roomsync never changes "
-                      "this: take the admin right away by hand")
-    for flag, what in (("locked", "is locked: it cannot use its token"),
-                       ("suspended", "is suspended: it cannot send messages"),
-                       ("shadow_banned", "is shadow-banned: whatever it sends is silently dropped")):
+        errors.append(
+            f"the account {user} is a server admin: a bot must not hold server-wide power (anyone with "
+            "its token could change every room and account on the homeserver); roomsync never changes "
+            "this: take the admin right away by hand"
+        )
+    for flag, what in (
+        ("locked", "is locked: it cannot use its token"),
+        ("suspended", "is suspended: it cannot send messages"),
+        ("shadow_banned", "is shadow-banned: whatever it sends is silently dropped"),
+    ):
         if getattr(account, flag):
             errors.append(f"the account {user} {what}; roomsync never changes this: lift it by hand")
     return errors
@@ -134,14 +153,19 @@ def plan_bots(scope: Scope, whole: bool) -> tuple[tuple[BotPlan, ...], tuple[str
     for bot in scope.config.bots:
         if whole:
             plans.append(plan_bot(scope, bot))
-        elif scope.selected is not None and any(bot.serves(a) for a in scope.selected):
-            if (planned := plan_bot(scope, bot)).errors or planned.create:
-                plans.append(planned)
+        elif (
+            scope.selected is not None
+            and any(bot.serves(a) for a in scope.selected)
+            and ((planned := plan_bot(scope, bot)).errors or planned.create)
+        ):
+            plans.append(planned)
     notes = ()
     if scope.snapshot.accounts is None and any(is_local(scope, bot) for bot in scope.config.bots):
         reader = scope.snapshot.reader or scope.me
-        notes = (f"bot accounts were not checked (existence, user type, profile, rate limit): {reader}'s token "
-                 "cannot use Synapse's admin API (it needs a server admin's)",)
+        notes = (
+            f"bot accounts were not checked (existence, user type, profile, rate limit): {reader}'s token "
+            "cannot use Synapse's admin API (it needs a server admin's)",
+        )
     return tuple(plans), notes
 
 
@@ -153,8 +177,11 @@ def plan_bot(scope: Scope, bot: BotSpec) -> BotPlan:
         return BotPlan(bot.name, bot.user, errors=tuple(errors))
     if account is None:
         changes = [Change("account", None, "created", BOTS), Change("user_type", None, BOT_USER_TYPE, BOTS)]
-        changes += [Change(name, None, want, BOTS)
-                     for name, want in (("display_name", bot.display_name), ("avatar", bot.avatar)) if want is not None]
+        changes += [
+            Change(name, None, want, BOTS)
+            for name, want in (("display_name", bot.display_name), ("avatar", bot.avatar))
+            if want is not None
+        ]
         actions: list = [CreateAccount(bot.user, bot.display_name, bot.avatar)]
         if bot.rate_limit == "exempt":  # a new account has no override: "default" is what it has
             changes.append(Change("rate_limit", None, "exempt", BOTS))
@@ -165,8 +192,10 @@ def plan_bot(scope: Scope, bot: BotSpec) -> BotPlan:
     if account.user_type != BOT_USER_TYPE:
         changes.append(Change("user_type", account.user_type, BOT_USER_TYPE, BOTS))
         fields["user_type"] = BOT_USER_TYPE
-    for name, have, want in (("display_name", account.displayname, bot.display_name),
-                             ("avatar", account.avatar_url, bot.avatar)):
+    for name, have, want in (
+        ("display_name", account.displayname, bot.display_name),
+        ("avatar", account.avatar_url, bot.avatar),
+    ):
         if want is not None and have != want:
             changes.append(Change(name, have, want, BOTS))
             fields[name] = want

@@ -14,8 +14,10 @@ from ..model import MANAGED_MARKER, RoomSpec
 from .scope import Draft, Scope
 
 TOMBSTONE = "m.room.tombstone"
-AFTER_UPGRADE = ("after the upgrade, sync reads the new room and brings it to the declared state: "
-                 "roomsync's marker, its space links, and its bots (invites are not carried over)")
+AFTER_UPGRADE = (
+    "after the upgrade, sync reads the new room and brings it to the declared state: "
+    "roomsync's marker, its space links, and its bots (invites are not carried over)"
+)
 
 
 def _version_order(declared: str, live: str) -> int | None:
@@ -35,14 +37,20 @@ def plan_version(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -> 
     order = _version_order(want, have)
     offered = scope.snapshot.room_versions
     if order is None:
-        draft.errors.append(f"room_version {want}: roomsync cannot tell whether it is newer than this room's "
-                            f"version {have}; upgrade it by hand, or declare {have}")
+        draft.errors.append(
+            f"room_version {want}: roomsync cannot tell whether it is newer than this room's "
+            f"version {have}; upgrade it by hand, or declare {have}"
+        )
     elif order < 0:
-        draft.errors.append(f"room_version {want} is older than this room's version {have}: Matrix rooms are "
-                            f"never downgraded; declare {have} (or leave room_version out)")
+        draft.errors.append(
+            f"room_version {want} is older than this room's version {have}: Matrix rooms are "
+            f"never downgraded; declare {have} (or leave room_version out)"
+        )
     elif offered is not None and want not in offered:
-        draft.errors.append(f"room_version {want} is not offered by this homeserver "
-                            f"(it offers {', '.join(sorted(offered, key=_sort_key))})")
+        draft.errors.append(
+            f"room_version {want} is not offered by this homeserver "
+            f"(it offers {', '.join(sorted(offered, key=_sort_key))})"
+        )
     else:
         draft.change("room_version", have, want, Upgrade(want))
         return True
@@ -72,10 +80,13 @@ def plan_retirement(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) 
     have = live.replacement
     if have is not None and have == scope.room_ids.get(successor):
         return
-    content: dict[str, Any] = {"body": f"This room has been replaced by {successor}",
-                               "replacement_room": RoomRef(successor)}
-    draft.change("tombstone", scope.alias_of(have) or have if have else None, successor,
-                 PutState(TOMBSTONE, "", content))
+    content: dict[str, Any] = {
+        "body": f"This room has been replaced by {successor}",
+        "replacement_room": RoomRef(successor),
+    }
+    draft.change(
+        "tombstone", scope.alias_of(have) or have if have else None, successor, PutState(TOMBSTONE, "", content)
+    )
 
 
 def may_take_alias(scope: Scope, spec: RoomSpec, holder: str, room_id: str | None) -> bool:
@@ -84,5 +95,9 @@ def may_take_alias(scope: Scope, spec: RoomSpec, holder: str, room_id: str | Non
     this one as its successor."""
     if room_id is not None and scope.snapshot.replacements.get(holder) == room_id:
         return True
-    return any(other.retired and other.successor == spec.alias
-               and scope.room_ids.get(scope.config.alias(other.alias)) == holder for other in scope.config.rooms)
+    return any(
+        other.retired
+        and other.successor == spec.alias
+        and scope.room_ids.get(scope.config.alias(other.alias)) == holder
+        for other in scope.config.rooms
+    )

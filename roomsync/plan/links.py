@@ -4,7 +4,8 @@ so their actions carry RoomRefs that sync resolves in its second phase."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import fields
 from ..actions import PutState, RoomRef
@@ -37,8 +38,11 @@ def initial_join_rules(scope: Scope, spec: RoomSpec, draft: Draft, follow_ups: l
         _check_targets(scope, [ref.alias for ref in allow], draft)
         draft.change("join_rule.allow", None, [ref.alias for ref in allow])
         follow_ups.append(PutState("m.room.join_rules", "", _join_rules_content("restricted", allow)))
-    return {"type": "m.room.join_rules", "state_key": "",
-            "content": {"join_rule": "invite" if rule == "restricted" else rule}}
+    return {
+        "type": "m.room.join_rules",
+        "state_key": "",
+        "content": {"join_rule": "invite" if rule == "restricted" else rule},
+    }
 
 
 def plan_join_rule(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -> None:
@@ -48,11 +52,15 @@ def plan_join_rule(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -
     content = live.content("m.room.join_rules") or {}
     have = fields.read("join_rule", live)
     allow = _allow_list(scope, spec) if want == "restricted" else []
-    have_allow = sorted(
-        scope.label(entry["room_id"])
-        for entry in content.get("allow") or []
-        if isinstance(entry, Mapping) and isinstance(entry.get("room_id"), str)
-    ) if have == "restricted" else []
+    have_allow = (
+        sorted(
+            scope.label(entry["room_id"])
+            for entry in content.get("allow") or []
+            if isinstance(entry, Mapping) and isinstance(entry.get("room_id"), str)
+        )
+        if have == "restricted"
+        else []
+    )
     want_allow = sorted(ref.alias for ref in allow)
     new = PutState("m.room.join_rules", "", _join_rules_content(want, allow))
     if want != have:
@@ -83,18 +91,34 @@ def plan_space_links(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
     if spec.is_space:
         want = {
             config.alias(child.alias): _child_content(via, link.order, link.suggested)
-            for child in config.rooms for link in child.spaces if link.space == spec.alias
+            for child in config.rooms
+            for link in child.spaces
+            if link.space == spec.alias
         }
         have, stale = _links(scope, live.children() if live else {})
-        _diff_links(scope, draft, "space.child", SPACE_CHILD, {k: v for k, v in want.items() if relevant(k)},
-                    {k: v for k, v in have.items() if relevant(k)}, {k: v for k, v in stale.items() if relevant(k)})
+        _diff_links(
+            scope,
+            draft,
+            "space.child",
+            SPACE_CHILD,
+            {k: v for k, v in want.items() if relevant(k)},
+            {k: v for k, v in have.items() if relevant(k)},
+            {k: v for k, v in stale.items() if relevant(k)},
+        )
 
     want_parents = {
         config.alias(link.space): _parent_content(via, index == 0) for index, link in enumerate(spec.spaces)
     }
     have, stale = _links(scope, live.parents() if live else {})
-    _diff_links(scope, draft, "space.parent", SPACE_PARENT, {k: v for k, v in want_parents.items() if relevant(k)},
-                {k: v for k, v in have.items() if relevant(k)}, {k: v for k, v in stale.items() if relevant(k)})
+    _diff_links(
+        scope,
+        draft,
+        "space.parent",
+        SPACE_PARENT,
+        {k: v for k, v in want_parents.items() if relevant(k)},
+        {k: v for k, v in have.items() if relevant(k)},
+        {k: v for k, v in stale.items() if relevant(k)},
+    )
 
 
 def _links(scope: Scope, live_links: dict[str, Mapping]) -> tuple[dict[str, Mapping], dict[str, str]]:
@@ -119,12 +143,24 @@ def _parent_content(via: list[str], canonical: bool) -> dict[str, Any]:
     return {"via": via, "canonical": True} if canonical else {"via": via}
 
 
-def _diff_links(scope: Scope, draft: Draft, label: str, event_type: str,
-                want: dict[str, dict], have: dict[str, Mapping], stale: dict[str, str]) -> None:
+def _diff_links(
+    scope: Scope,
+    draft: Draft,
+    label: str,
+    event_type: str,
+    want: dict[str, dict],
+    have: dict[str, Mapping],
+    stale: dict[str, str],
+) -> None:
     for alias, content in want.items():
         if alias not in have and alias in stale:  # repointed from the room before its upgrade
-            draft.change(label, scope.label(stale[alias]), alias, PutState(event_type, stale[alias], {}),
-                         PutState(event_type, RoomRef(alias), content))
+            draft.change(
+                label,
+                scope.label(stale[alias]),
+                alias,
+                PutState(event_type, stale[alias], {}),
+                PutState(event_type, RoomRef(alias), content),
+            )
         elif alias not in have and _outside_run(scope, alias):
             draft.notes.append(f"the link to {alias} waits until that room exists (it is not part of this run)")
         elif alias not in have:
@@ -132,8 +168,9 @@ def _diff_links(scope: Scope, draft: Draft, label: str, event_type: str,
         elif _normal(have[alias]) != _normal(content):
             before = {k: v for k, v in have[alias].items() if k != "via"}
             after = {k: v for k, v in content.items() if k != "via"}
-            draft.change(f"{label}.{alias}", before or None, after or None,
-                         PutState(event_type, RoomRef(alias), content))
+            draft.change(
+                f"{label}.{alias}", before or None, after or None, PutState(event_type, RoomRef(alias), content)
+            )
     for alias in have:
         if alias not in want:
             draft.change(label, alias, None, PutState(event_type, scope.room_ids[alias], {}))
@@ -151,10 +188,16 @@ def _check_targets(scope: Scope, aliases: list[str], draft: Draft) -> None:
     """A restricted room cannot name a space that does not exist and that this run will not create."""
     for alias in aliases:
         if _outside_run(scope, alias):
-            draft.errors.append(f"join_rule restricted names {alias}, which does not exist yet and is not part "
-                                f"of this run; add --room {alias} (or run without --room)")
+            draft.errors.append(
+                f"join_rule restricted names {alias}, which does not exist yet and is not part "
+                f"of this run; add --room {alias} (or run without --room)"
+            )
 
 
 def _normal(content: Mapping[str, Any]) -> tuple:
-    return (list(content.get("via") or []), content.get("order"), bool(content.get("suggested")),
-            bool(content.get("canonical")))
+    return (
+        list(content.get("via") or []),
+        content.get("order"),
+        bool(content.get("suggested")),
+        bool(content.get("canonical")),
+    )

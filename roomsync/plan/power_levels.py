@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from deepdiff import DeepDiff
 
@@ -17,8 +18,10 @@ from .scope import Draft, Scope
 
 def creator_listed(user: str, version: str, account: bool = False) -> str:
     who = f"the provisioning account {user} is this room's creator" if account else f"{user} is a creator"
-    return (f"{who} in a version-{version} room, where creators have unlimited power and may not be listed "
-            f"in power_levels.users; remove {user} from users")
+    return (
+        f"{who} in a version-{version} room, where creators have unlimited power and may not be listed "
+        f"in power_levels.users; remove {user} from users"
+    )
 
 
 def plan_power_levels(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -> None:
@@ -57,8 +60,10 @@ def plan_power_levels(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft
     if mine != power.UNLIMITED:
         after = power.as_level(users.get(me, new.get("users_default", 0)))
         if after < mine:
-            draft.errors.append(f"this would lower the provisioning account {me} from power {int(mine)} to "
-                                f"{int(after)}; roomsync never lowers its own power")
+            draft.errors.append(
+                f"this would lower the provisioning account {me} from power {int(mine)} to "
+                f"{int(after)}; roomsync never lowers its own power"
+            )
             if me in (current.get("users") or {}):
                 users[me] = current["users"][me]  # and the plan does not show it as a change either
     if "users" in declared:
@@ -89,8 +94,12 @@ def mapping_changes(prefix: str, before: Mapping[str, Any], after: Mapping[str, 
 def _leaf_changes(field_name: str, old: Any, new: Any) -> list[Change]:
     if isinstance(old, Mapping) or isinstance(new, Mapping):
         old, new = old if isinstance(old, Mapping) else {}, new if isinstance(new, Mapping) else {}
-        return [c for k in sorted(set(old) | set(new)) for c in _leaf_changes(f"{field_name}.{k}", old.get(k), new.get(k))
-                if c.before != c.after]
+        return [
+            c
+            for k in sorted(set(old) | set(new))
+            for c in _leaf_changes(f"{field_name}.{k}", old.get(k), new.get(k))
+            if c.before != c.after
+        ]
     return [Change(field_name, old, new)]
 
 

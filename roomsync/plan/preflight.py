@@ -3,7 +3,8 @@ does the plan keep the room runnable by people (min_admins)?"""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import power
 from ..actions import LACKS_POWER, NOT_JOINED, DeleteAlias, Invite, Kick, PutState, RoomError, SetDirectory, Upgrade
@@ -15,8 +16,13 @@ def check_room(scope: Scope, live: LiveRoom, draft: Draft) -> None:
     me = scope.me
     observed = scope.snapshot.reader not in ("", me)  # an observer read it: is the account in?
     if observed and live.membership(me) != "join":
-        draft.errors.append(RoomError(f"the provisioning account {me} is not joined in this room; run `roomsync adopt` "
-                                      "(it joins the account, or says what a room admin must do)", NOT_JOINED))
+        draft.errors.append(
+            RoomError(
+                f"the provisioning account {me} is not joined in this room; run `roomsync adopt` "
+                "(it joins the account, or says what a room admin must do)",
+                NOT_JOINED,
+            )
+        )
     else:
         check_permissions(live, me, draft)
 
@@ -34,8 +40,10 @@ def check_permissions(live: LiveRoom, me: str, draft: Draft) -> None:
         if isinstance(action, PutState):
             needs[action.event_type] = power.state_level(live, action.event_type)
             if action.event_type == "m.room.power_levels":
-                draft.errors += [RoomError(problem + (ADOPT_HINT if mine < 100 else ""), LACKS_POWER)
-                                 for problem in power.power_change_problems(live, me, action.content)]
+                draft.errors += [
+                    RoomError(problem + (ADOPT_HINT if mine < 100 else ""), LACKS_POWER)
+                    for problem in power.power_change_problems(live, me, action.content)
+                ]
         elif isinstance(action, Upgrade):  # the server tombstones the old room in the account's name
             needs["an upgrade (m.room.tombstone)"] = power.state_level(live, "m.room.tombstone")
         elif isinstance(action, (SetDirectory, DeleteAlias)):
@@ -43,13 +51,15 @@ def check_permissions(live: LiveRoom, me: str, draft: Draft) -> None:
         elif isinstance(action, Invite):
             needs["an invite"] = power.as_level(levels.get("invite", 0)) if levels else 0
         elif isinstance(action, Kick):
-            needs["a kick"] = max(power.as_level(levels.get("kick", 50)) if levels else 0,
-                                  power.user_level(live, action.user) + 1)
+            needs["a kick"] = max(
+                power.as_level(levels.get("kick", 50)) if levels else 0, power.user_level(live, action.user) + 1
+            )
     for what, level in sorted(needs.items()):
         if level > mine:
             hint = ADOPT_HINT if mine < 100 else ""
-            draft.errors.append(RoomError(f"{me} has power {shown} here, but {what} needs {int(level)}{hint}",
-                                          LACKS_POWER))
+            draft.errors.append(
+                RoomError(f"{me} has power {shown} here, but {what} needs {int(level)}{hint}", LACKS_POWER)
+            )
 
 
 def check_admin_floor(scope: Scope, users: Mapping[str, Any], creators: frozenset[str], draft: Draft) -> None:
@@ -61,6 +71,8 @@ def check_admin_floor(scope: Scope, users: Mapping[str, Any], creators: frozense
     admins = {u for u, level in users.items() if isinstance(level, int) and level >= 100} | set(creators)
     admins -= robots
     if len(admins) < floor:
-        draft.errors.append(f"min_admins is {floor}, but this would leave {len(admins)} "
-                            f"{'person' if len(admins) == 1 else 'people'} at power 100 "
-                            f"({', '.join(sorted(admins)) or 'nobody'}) besides roomsync and its bots")
+        draft.errors.append(
+            f"min_admins is {floor}, but this would leave {len(admins)} "
+            f"{'person' if len(admins) == 1 else 'people'} at power 100 "
+            f"({', '.join(sorted(admins)) or 'nobody'}) besides roomsync and its bots"
+        )

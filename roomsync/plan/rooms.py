@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import fields
 from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade
@@ -68,8 +69,7 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
 
     serving = scope.serving(spec)
     declared = dict(spec.get("power_levels") or {})
-    bot_levels = {bot.user: bot.power_level for bot in serving
-                  if bot.power_level != declared.get("users_default", 0)}
+    bot_levels = {bot.user: bot.power_level for bot in serving if bot.power_level != declared.get("users_default", 0)}
     if declared or bot_levels:
         if bot_levels:
             declared["users"] = {**declared.get("users", {}), **bot_levels}
@@ -102,8 +102,10 @@ def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, dr
         # The creator holds 100 in older room versions: it must be able to change them again.
         needed = max(override.get("state_default", 50), (override.get("events") or {}).get("m.room.power_levels", 100))
         if needed > 100:
-            draft.errors.append(f"changing power levels would need {needed}, above the 100 the provisioning "
-                                f"account {me} holds as creator; roomsync would lock itself out")
+            draft.errors.append(
+                f"changing power levels would need {needed}, above the 100 the provisioning "
+                f"account {me} holds as creator; roomsync would lock itself out"
+            )
     if "users" in override:
         users = dict(override["users"])
         if version in PRIVILEGED_CREATOR_VERSIONS:
@@ -111,8 +113,10 @@ def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, dr
                 draft.errors.append(power_levels.creator_listed(me, version, account=True))
                 users.pop(me)
         elif users.get(me, 100) < 100:
-            draft.errors.append(f"power_levels.users gives the provisioning account {me} {users[me]}; "
-                                "roomsync never lowers its own power")
+            draft.errors.append(
+                f"power_levels.users gives the provisioning account {me} {users[me]}; "
+                "roomsync never lowers its own power"
+            )
         else:
             users[me] = max(users.get(me, 100), 100)
         override["users"] = users
@@ -137,11 +141,15 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
             if spec.get("encrypted") and not fields.read("encrypted", live):
                 draft.change("encrypted", False, True, PutState("m.room.encryption", "", {"algorithm": MEGOLM}))
             elif not spec.get("encrypted") and fields.read("encrypted", live):
-                draft.errors.append("encrypted: false, but the room is encrypted and Matrix cannot turn "
-                                    "encryption off; declare encrypted: true or leave the field out")
+                draft.errors.append(
+                    "encrypted: false, but the room is encrypted and Matrix cannot turn "
+                    "encryption off; declare encrypted: true or leave the field out"
+                )
         if spec.is_space != (fields.read("type", live) == "space"):
-            draft.errors.append(f"the room's type is {live.room_type or 'a plain room'} and cannot change; "
-                                f"declared: {'space' if spec.is_space else 'a plain room'}")
+            draft.errors.append(
+                f"the room's type is {live.room_type or 'a plain room'} and cannot change; "
+                f"declared: {'space' if spec.is_space else 'a plain room'}"
+            )
         plan_alt_aliases(scope, spec, live, draft)
         lifecycle.plan_marker(scope, spec, live, draft)
 
@@ -205,8 +213,12 @@ def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
         if alt.endswith(f":{config.server_name}"):
             draft.actions.append(DeleteAlias(alt))
     for former in (config.alias(f) for f in spec.formerly):  # a rename done: the old name goes
-        if room_id and snapshot.alias_owner.get(former) == room_id and former not in want_alts \
-                and DeleteAlias(former) not in draft.actions:
+        if (
+            room_id
+            and snapshot.alias_owner.get(former) == room_id
+            and former not in want_alts
+            and DeleteAlias(former) not in draft.actions
+        ):
             draft.actions.append(DeleteAlias(former))
 
     have_primary = live.canonical_alias if live else primary  # createRoom sets the primary itself

@@ -29,8 +29,16 @@ class Draft:
         self.actions.extend(actions)
 
     def finish(self, alias: str, room_id: str | None, create: bool = False, retired: bool = False) -> RoomPlan:
-        return RoomPlan(alias, room_id, create, tuple(self.changes), tuple(self.actions), tuple(self.errors),
-                        tuple(self.notes), retired)
+        return RoomPlan(
+            alias,
+            room_id,
+            create,
+            tuple(self.changes),
+            tuple(self.actions),
+            tuple(self.errors),
+            tuple(self.notes),
+            retired,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class Scope:
     def predecessors(self) -> dict[str, str]:
         """Room id before an upgrade -> the declared room's alias: links naming it are stale."""
         found = {}
-        for alias, room_id in self.room_ids.items():
+        for alias, _room_id in self.room_ids.items():
             room = self.snapshot.rooms.get(localpart_of(alias))
             if isinstance(room, LiveRoom) and room.predecessor:
                 found[room.predecessor] = alias

@@ -41,8 +41,9 @@ def write_config(directory: Path, server_name: str, rooms: list[dict], **setting
     return directory
 
 
-def roomsync(config_dir: Path, *args: str, url: str, token: str | None, timeout: float = 300,
-             env: dict[str, str] | None = None) -> Result:
+def roomsync(
+    config_dir: Path, *args: str, url: str, token: str | None, timeout: float = 300, env: dict[str, str] | None = None
+) -> Result:
     """Run `python -m roomsync -C config_dir ARGS` as a user would, with only the documented env
     (plus `env`, e.g. bots' tokens)."""
     extra = env or {}
@@ -53,7 +54,10 @@ def roomsync(config_dir: Path, *args: str, url: str, token: str | None, timeout:
         env["ROOMSYNC_ACCESS_TOKEN"] = token
     proc = subprocess.run(
         [sys.executable, "-m", "roomsync", "-C", str(config_dir), *args],
-        capture_output=True, text=True, env=env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -82,9 +86,7 @@ def joined_rooms(synapse: SynapseServer, token: str) -> set[str]:
 
 
 def put_state(synapse: SynapseServer, token: str, room_id: str, event_type: str, content: dict) -> None:
-    status, answer = synapse.request(
-        "PUT", f"{CLIENT}/rooms/{q(room_id)}/state/{q(event_type)}/", token, body=content
-    )
+    status, answer = synapse.request("PUT", f"{CLIENT}/rooms/{q(room_id)}/state/{q(event_type)}/", token, body=content)
     assert status == 200, answer
 
 

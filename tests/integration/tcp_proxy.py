@@ -18,6 +18,7 @@ client right there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import select
@@ -27,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-__all__ = ["TcpProxy", "Seen"]
+__all__ = ["Seen", "TcpProxy"]
 
 _REQUEST_LINE = re.compile(rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+) HTTP/1\.[01]\r\n")
 _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -49,14 +50,10 @@ class Seen:
 
 def _abort(sock: socket.socket) -> None:
     """Close a socket with a TCP reset (as a crashed peer or a cut cable would look), ignoring errors."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 class TcpProxy:
@@ -181,19 +178,15 @@ class TcpProxy:
         with self._lock:
             sock, self._listener = self._listener, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
 
     def _cut_all(self) -> None:
         with self._lock:
             sockets, self._open = list(self._open), set()
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             _abort(sock)
 
     def _track(self, sock: socket.socket) -> None:
@@ -231,8 +224,10 @@ class TcpProxy:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     def _record(self, data: bytes, by_proxy: bool = False) -> list[Seen]:
-        found = [Seen(time.monotonic(), m.group(1).decode(), m.group(2).decode("latin-1"), by_proxy)
-                 for m in _REQUEST_LINE.finditer(data)]
+        found = [
+            Seen(time.monotonic(), m.group(1).decode(), m.group(2).decode("latin-1"), by_proxy)
+            for m in _REQUEST_LINE.finditer(data)
+        ]
         if not found:
             return found
         with self._lock:
@@ -289,8 +284,10 @@ class TcpProxy:
             self._failing.add(client)
         buffer = b""
         body = json.dumps({"errcode": "M_UNKNOWN", "error": f"injected {status} by the test proxy"}).encode()
-        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         try:
             client.settimeout(30)
             while not self._stopped.is_set():

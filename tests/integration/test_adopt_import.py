@@ -28,8 +28,11 @@ CLIENT = "/_matrix/client/v3"
 ADMIN_API = "/_synapse/admin"
 MODELINE = "# yaml-language-server: $schema=../schema/rooms.schema.json"
 OPENDEV_DEFAULTS = {
-    "join_rule": "public", "history_visibility": "world_readable", "guest_access": "forbidden",
-    "directory": "public", "encrypted": False,
+    "join_rule": "public",
+    "history_visibility": "world_readable",
+    "guest_access": "forbidden",
+    "directory": "public",
+    "encrypted": False,
     "power_levels": {"events_default": 0, "state_default": 50, "invite": 0, "kick": 50, "ban": 50, "redact": 50},
 }
 
@@ -43,13 +46,15 @@ def create(synapse, token: str, **body: Any) -> str:
 def link(synapse, token: str, space: str, child: str, canonical: bool = True, **child_content: Any) -> None:
     """Both ends of a space link, as clients make them."""
     put_state_key(synapse, token, space, "m.space.child", child, {"via": [SERVER], **child_content})
-    put_state_key(synapse, token, child, "m.space.parent", space, {"via": [SERVER], **({"canonical": True}
-                                                                                      if canonical else {})})
+    put_state_key(
+        synapse, token, child, "m.space.parent", space, {"via": [SERVER], **({"canonical": True} if canonical else {})}
+    )
 
 
 def put_state_key(synapse, token: str, room_id: str, event_type: str, key: str, content: dict) -> None:
-    status, answer = synapse.request("PUT", f"{CLIENT}/rooms/{q(room_id)}/state/{q(event_type)}/{q(key)}", token,
-                                     body=content)
+    status, answer = synapse.request(
+        "PUT", f"{CLIENT}/rooms/{q(room_id)}/state/{q(event_type)}/{q(key)}", token, body=content
+    )
     assert status == 200, answer
 
 
@@ -85,36 +90,91 @@ def community(synapse, provisioner, tmp_path_factory) -> dict[str, Any]:
     alice, alice_token = register(synapse, f"{p}-alice")
     bob, bob_token = register(synapse, f"{p}-bob")
     bot, bot_token = register(synapse, f"{p}-bot")
-    status, answer = synapse.request("PUT", f"{ADMIN_API}/v2/users/{q(bot)}", provisioner.token,
-                                     body={"user_type": "bot"})
+    status, answer = synapse.request(
+        "PUT", f"{ADMIN_API}/v2/users/{q(bot)}", provisioner.token, body={"user_type": "bot"}
+    )
     assert status == 200, answer
     a = alice_token
     rooms = {
-        "top": create(synapse, a, preset="public_chat", room_alias_name=f"{p}-top", name="Top", visibility="public",
-                      creation_content={"type": "m.space"}),
-        "sub": create(synapse, a, preset="public_chat", room_alias_name=f"{p}-sub", name="Sub", room_version="10",
-                      creation_content={"type": "m.space"}),
-        "zuul": create(synapse, a, preset="public_chat", room_alias_name=f"{p}-zuul", name="Zuul",
-                       topic="Zuul: the gating system | 'quoted' # not a comment", visibility="public",
-                       initial_state=[{"type": "m.room.history_visibility", "state_key": "",
-                                       "content": {"history_visibility": "world_readable"}}]),
-        "knock": create(synapse, a, preset="public_chat", room_alias_name=f"{p}-knock", room_version="11",
-                        initial_state=[{"type": "m.room.join_rules", "state_key": "",
-                                        "content": {"join_rule": "knock"}}]),
-        "ops": create(synapse, a, preset="private_chat", room_alias_name=f"{p}-ops", name="Ops", room_version="10",
-                      initial_state=[{"type": "m.room.encryption", "state_key": "",
-                                      "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
-                                     {"type": "m.room.avatar", "state_key": "",
-                                      "content": {"url": "mxc://opendev.org/ops"}}],
-                      power_level_content_override={"events": {"m.room.topic": 75, "m.reaction": 10},
-                                                    "notifications": {"room": 20}, "users": {alice: 100, bob: 50}}),
+        "top": create(
+            synapse,
+            a,
+            preset="public_chat",
+            room_alias_name=f"{p}-top",
+            name="Top",
+            visibility="public",
+            creation_content={"type": "m.space"},
+        ),
+        "sub": create(
+            synapse,
+            a,
+            preset="public_chat",
+            room_alias_name=f"{p}-sub",
+            name="Sub",
+            room_version="10",
+            creation_content={"type": "m.space"},
+        ),
+        "zuul": create(
+            synapse,
+            a,
+            preset="public_chat",
+            room_alias_name=f"{p}-zuul",
+            name="Zuul",
+            topic="Zuul: the gating system | 'quoted' # not a comment",
+            visibility="public",
+            initial_state=[
+                {
+                    "type": "m.room.history_visibility",
+                    "state_key": "",
+                    "content": {"history_visibility": "world_readable"},
+                }
+            ],
+        ),
+        "knock": create(
+            synapse,
+            a,
+            preset="public_chat",
+            room_alias_name=f"{p}-knock",
+            room_version="11",
+            initial_state=[{"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}],
+        ),
+        "ops": create(
+            synapse,
+            a,
+            preset="private_chat",
+            room_alias_name=f"{p}-ops",
+            name="Ops",
+            room_version="10",
+            initial_state=[
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
+                {"type": "m.room.avatar", "state_key": "", "content": {"url": "mxc://opendev.org/ops"}},
+            ],
+            power_level_content_override={
+                "events": {"m.room.topic": 75, "m.reaction": 10},
+                "notifications": {"room": 20},
+                "users": {alice: 100, bob: 50},
+            },
+        ),
         "bots": create(synapse, a, preset="public_chat", room_alias_name=f"{p}-bots", name="With a bot"),
     }
     rooms["members"] = create(
-        synapse, a, preset="private_chat", room_alias_name=f"{p}-members", name="Members only",
+        synapse,
+        a,
+        preset="private_chat",
+        room_alias_name=f"{p}-members",
+        name="Members only",
         creation_content={"additional_creators": [bob]},
-        initial_state=[{"type": "m.room.join_rules", "state_key": "", "content": {
-            "join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": rooms["sub"]}]}}])
+        initial_state=[
+            {
+                "type": "m.room.join_rules",
+                "state_key": "",
+                "content": {
+                    "join_rule": "restricted",
+                    "allow": [{"type": "m.room_membership", "room_id": rooms["sub"]}],
+                },
+            }
+        ],
+    )
     link(synapse, a, rooms["top"], rooms["sub"], order="10", suggested=True)
     link(synapse, a, rooms["sub"], rooms["zuul"])
     link(synapse, a, rooms["sub"], rooms["members"], order="20")
@@ -140,8 +200,18 @@ def test_import_before_adopt_round_trip(synapse, provisioner, community, tmp_pat
     assert not set(rooms.values()) & joined_before, "the account is in none of these rooms yet"
 
     # Import before adopt: a server admin's token reads rooms the account has not joined.
-    imported = roomsync(config, "import", "--space", f"#{p}-top:{SERVER}", f"{p}-ops", f"{p}-bots",
-                        "--out", str(config / "rooms" / "imported.yaml"), url=url, token=token)
+    imported = roomsync(
+        config,
+        "import",
+        "--space",
+        f"#{p}-top:{SERVER}",
+        f"{p}-ops",
+        f"{p}-bots",
+        "--out",
+        str(config / "rooms" / "imported.yaml"),
+        url=url,
+        token=token,
+    )
     assert imported.code == 0, imported.err
     assert imported.out == ""
     assert "roomsync adopt" in imported.err and "warning" not in imported.err, imported.err
@@ -217,19 +287,28 @@ def test_import_before_adopt_round_trip(synapse, provisioner, community, tmp_pat
     assert one.code == 2, one.out + one.err
     changes = one.json["changes"]
     assert [(c["room_alias"], c["field"], c["before"], c["after"]) for c in changes] == [
-        (f"#{p}-ops:{SERVER}", "name", "Ops", "Operations")]
+        (f"#{p}-ops:{SERVER}", "name", "Ops", "Operations")
+    ]
 
 
 def test_adopt_without_server_admin_rights(synapse, provisioner, community, tmp_path):
-    alice, alice_token = community["alice"]
+    _alice, alice_token = community["alice"]
     p = community["p"] + "n"
     plain, plain_token = register(synapse, f"{p}-plain")
     invited = create(synapse, alice_token, preset="private_chat", room_alias_name=f"{p}-invited", name="Invited")
     closed = create(synapse, alice_token, preset="private_chat", room_alias_name=f"{p}-closed", name="Closed")
     config = config_dir(tmp_path / "config", plain)
-    (config / "rooms" / "r.yaml").write_text(yaml.safe_dump({"rooms": [
-        {"alias": f"{p}-invited", "name": "Invited", "join_rule": "invite", "directory": "private"},
-        {"alias": f"{p}-closed"}]}), encoding="utf-8")
+    (config / "rooms" / "r.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rooms": [
+                    {"alias": f"{p}-invited", "name": "Invited", "join_rule": "invite", "directory": "private"},
+                    {"alias": f"{p}-closed"},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     url = synapse.url
     before = {r: state(synapse, alice_token, r) for r in (invited, closed)}
 
@@ -254,8 +333,9 @@ def test_adopt_without_server_admin_rights(synapse, provisioner, community, tmp_
     assert blind.err.count("roomsync: error: ") == 2 and blind.err.count("run `roomsync adopt` first") == 2
 
     # A room admin does what adopt said in one room; adopt accepts the invite there.
-    assert synapse.request("POST", f"{CLIENT}/rooms/{q(invited)}/invite", alice_token, body={"user_id": plain})[0] \
-        == 200
+    assert (
+        synapse.request("POST", f"{CLIENT}/rooms/{q(invited)}/invite", alice_token, body={"user_id": plain})[0] == 200
+    )
     levels = state(synapse, alice_token, invited)[("m.room.power_levels", "")]
     levels["users"][plain] = 100
     put_state(synapse, alice_token, invited, "m.room.power_levels", levels)
@@ -274,7 +354,7 @@ def test_adopt_without_server_admin_rights(synapse, provisioner, community, tmp_
 
 def test_import_bad_input_and_skipped_rooms(synapse, provisioner, community, tmp_path):
     p = community["p"] + "b"
-    alice, alice_token = community["alice"]
+    _alice, alice_token = community["alice"]
     walker, walker_token = register(synapse, f"{p}-walker")
     room_id = create(synapse, alice_token, preset="public_chat", room_alias_name=f"{p}-open", name="Open")
     assert synapse.request("POST", f"{CLIENT}/join/{q(room_id)}", walker_token, body={})[0] == 200
@@ -288,13 +368,15 @@ def test_import_bad_input_and_skipped_rooms(synapse, provisioner, community, tmp
     assert f"  - alias: {p}-open  # {room_id}\n" in joined.out and len(yaml.safe_load(joined.out)["rooms"]) == 1
     assert f"roomsync: skipped {direct}: no alias on {SERVER} (a direct chat?)" in joined.err
 
-    bad = roomsync(config, "import", f"{p}-open", f"#{p}-nope:{SERVER}", "#zuul:matrix.org", url=url,
-                   token=walker_token)
+    bad = roomsync(
+        config, "import", f"{p}-open", f"#{p}-nope:{SERVER}", "#zuul:matrix.org", url=url, token=walker_token
+    )
     assert bad.code == 1
     errors = [line for line in bad.err.splitlines() if line.startswith("roomsync: error: ")]
-    assert errors == [f"roomsync: error: #{p}-nope:{SERVER} does not exist",
-                      f"roomsync: error: #zuul:matrix.org is an alias of another server; roomsync manages the rooms "
-                      f"of {SERVER}"]
+    assert errors == [
+        f"roomsync: error: #{p}-nope:{SERVER} does not exist",
+        f"roomsync: error: #zuul:matrix.org is an alias of another server; roomsync manages the rooms of {SERVER}",
+    ]
     assert bad.out == joined.out, "the other rooms are still written, the same bytes"
 
     out = config / "rooms" / "open.yaml"
@@ -318,7 +400,7 @@ class Recording(Homeserver):
     methods: list[str]
 
     async def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
-        self.methods = getattr(self, "methods", []) + [method]
+        self.methods = [*getattr(self, "methods", []), method]
         return await super().call(method, path, body, **kwargs)
 
 
@@ -329,8 +411,9 @@ def test_import_sends_only_get_requests(synapse, provisioner, community, tmp_pat
 
     async def run() -> tuple[list[str], str | None]:
         async with Recording(synapse.url, provisioner.token) as hs:
-            result = await run_import(hs, config, Selection((f"{p}-ops",), (f"{p}-top",)), MODELINE,
-                                      "out", config_defaults(config_path))
+            result = await run_import(
+                hs, config, Selection((f"{p}-ops",), (f"{p}-top",)), MODELINE, "out", config_defaults(config_path)
+            )
             return hs.methods, result.text
 
     methods, text = asyncio.run(run())

@@ -38,12 +38,23 @@ def test_a_missing_bot_is_created_joined_profiled_and_exempted(synapse, provisio
     plain = make_user("plain")  # an existing account, no token_env: its profile comes through the admin API
     rooms = [{"alias": f"{p}-zuul", "join_rule": "public"}, {"alias": f"{p}-private", "join_rule": "invite"}]
     config = write_config(tmp_path, SERVER, rooms)
-    write_bots(config, [
-        {"name": "gerritbot", "user": new_bot, "rooms": ["*"], "power_level": 10, "display_name": "Gerrit Bot",
-         "avatar": "mxc://opendev.org/gerrit", "token_env": "NEW_GERRIT_TOKEN", "create_account": True,
-         "rate_limit": "exempt"},
-        {"name": "plainbot", "user": plain.user_id, "rooms": [f"{p}-zuul"], "display_name": "Plain Bot"},
-    ])
+    write_bots(
+        config,
+        [
+            {
+                "name": "gerritbot",
+                "user": new_bot,
+                "rooms": ["*"],
+                "power_level": 10,
+                "display_name": "Gerrit Bot",
+                "avatar": "mxc://opendev.org/gerrit",
+                "token_env": "NEW_GERRIT_TOKEN",
+                "create_account": True,
+                "rate_limit": "exempt",
+            },
+            {"name": "plainbot", "user": plain.user_id, "rooms": [f"{p}-zuul"], "display_name": "Plain Bot"},
+        ],
+    )
     run = lambda *a: roomsync(config, *a, url=synapse.url, token=provisioner.token)  # noqa: E731
 
     planned = run("plan")
@@ -58,7 +69,10 @@ def test_a_missing_bot_is_created_joined_profiled_and_exempted(synapse, provisio
     assert synced.code == 0, synced.out + synced.err
     created = account(synapse, provisioner.token, new_bot)
     assert (created["user_type"], created["displayname"], created["avatar_url"]) == (
-        "bot", "Gerrit Bot", "mxc://opendev.org/gerrit")
+        "bot",
+        "Gerrit Bot",
+        "mxc://opendev.org/gerrit",
+    )
     assert not created["admin"] and not created["deactivated"]
     assert override(synapse, provisioner.token, new_bot) == {"messages_per_second": 0, "burst_count": 0}
     for alias in (f"{p}-zuul", f"{p}-private"):
@@ -88,15 +102,19 @@ def test_deactivated_and_server_admin_bots_are_errors_and_the_rest_goes_through(
     gone, helper = make_user("gone"), make_user("helper")
     boss = f"@{p}-boss:{SERVER}"
     synapse.register(f"{p}-boss", admin=True)
-    status, answer = synapse.request("POST", f"{ADMIN}/deactivate/{q(gone.user_id)}", provisioner.token,
-                                     body={"erase": False})
+    status, answer = synapse.request(
+        "POST", f"{ADMIN}/deactivate/{q(gone.user_id)}", provisioner.token, body={"erase": False}
+    )
     assert status == 200, answer
     config = write_config(tmp_path, SERVER, [{"alias": f"{p}-room", "topic": "declared"}])
-    write_bots(config, [
-        {"name": "gonebot", "user": gone.user_id, "rooms": ["*"]},
-        {"name": "bossbot", "user": boss, "rooms": ["*"]},
-        {"name": "helperbot", "user": helper.user_id, "rooms": ["*"], "display_name": "Helper"},
-    ])
+    write_bots(
+        config,
+        [
+            {"name": "gonebot", "user": gone.user_id, "rooms": ["*"]},
+            {"name": "bossbot", "user": boss, "rooms": ["*"]},
+            {"name": "helperbot", "user": helper.user_id, "rooms": ["*"], "display_name": "Helper"},
+        ],
+    )
     run = lambda *a: roomsync(config, *a, url=synapse.url, token=provisioner.token)  # noqa: E731
 
     planned = run("plan", "--format", "json")
@@ -124,16 +142,26 @@ def test_a_plain_token_gives_one_note_and_nothing_else(synapse, make_user, prefi
     p = prefix
     owner, existing = make_user("owner"), make_user("existing")
     config = write_config(tmp_path, SERVER, [{"alias": f"{p}-room"}])
-    write_bots(config, [
-        {"name": "newbot", "user": f"@{p}-new:{SERVER}", "rooms": ["*"], "create_account": True,
-         "rate_limit": "exempt"},
-        {"name": "oldbot", "user": existing.user_id, "rooms": ["*"], "display_name": "Old Bot"},
-    ])
+    write_bots(
+        config,
+        [
+            {
+                "name": "newbot",
+                "user": f"@{p}-new:{SERVER}",
+                "rooms": ["*"],
+                "create_account": True,
+                "rate_limit": "exempt",
+            },
+            {"name": "oldbot", "user": existing.user_id, "rooms": ["*"], "display_name": "Old Bot"},
+        ],
+    )
     planned = roomsync(config, "plan", url=synapse.url, token=owner.token)
     assert planned.code == 0, planned.out + planned.err
     lines = [line for line in planned.out.splitlines() if "not checked" in line]
-    assert lines == [f"  bot accounts were not checked (existence, user type, profile, rate limit): "
-                     f"{owner.user_id}'s token cannot use Synapse's admin API (it needs a server admin's)"]
+    assert lines == [
+        f"  bot accounts were not checked (existence, user type, profile, rate limit): "
+        f"{owner.user_id}'s token cannot use Synapse's admin API (it needs a server admin's)"
+    ]
     assert "bot oldbot: the profile differs from bots.yaml, but without token_env roomsync cannot set it" in planned.out
     assert "account will be created" not in planned.out and "error" not in planned.out
 
@@ -142,8 +170,13 @@ def test_bot_token_writes_a_working_token_to_a_private_file(synapse, provisioner
     p = prefix
     bot = make_user("tokenbot")
     config = write_config(tmp_path / "cfg", SERVER, [{"alias": f"{p}-room"}])
-    write_bots(config, [{"name": "tokenbot", "user": bot.user_id, "rooms": ["*"]},
-                        {"name": "remote", "user": "@bot:matrix.org", "rooms": ["*"]}])
+    write_bots(
+        config,
+        [
+            {"name": "tokenbot", "user": bot.user_id, "rooms": ["*"]},
+            {"name": "remote", "user": "@bot:matrix.org", "rooms": ["*"]},
+        ],
+    )
     out = tmp_path / "secrets" / "tokenbot.token"
     out.parent.mkdir()
     run = lambda *a, token=provisioner.token: roomsync(config, *a, url=synapse.url, token=token)  # noqa: E731

@@ -15,8 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -32,8 +32,33 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PACKAGES = ["chromium", "chromium-driver"]
 PHONE = (390, 844)
 # Every element the page may hold: no script, image, frame, form, object, svg, link or base.
-ALLOWED_TAGS = {"HTML", "HEAD", "META", "TITLE", "STYLE", "BODY", "MAIN", "H1", "H2", "H3", "H4", "H5", "H6", "DIV",
-                "SECTION", "P", "UL", "OL", "LI", "A", "CODE", "SPAN", "STRONG", "EM", "FOOTER"}
+ALLOWED_TAGS = {
+    "HTML",
+    "HEAD",
+    "META",
+    "TITLE",
+    "STYLE",
+    "BODY",
+    "MAIN",
+    "H1",
+    "H2",
+    "H3",
+    "H4",
+    "H5",
+    "H6",
+    "DIV",
+    "SECTION",
+    "P",
+    "UL",
+    "OL",
+    "LI",
+    "A",
+    "CODE",
+    "SPAN",
+    "STRONG",
+    "EM",
+    "FOOTER",
+}
 MARKER = "window.roomsyncPwned"  # what every hostile script below would set
 
 HOSTILE = [
@@ -49,8 +74,9 @@ HOSTILE = [
 
 def _apt(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(["apt-get", *args], env=env, capture_output=True, text=True, timeout=1200,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["apt-get", *args], env=env, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
+    )
 
 
 def ensure_chromium() -> None:
@@ -58,16 +84,20 @@ def ensure_chromium() -> None:
     if CHROMIUM.is_file() and CHROMEDRIVER.is_file():
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.fail(f"Chromium is missing: install the Debian packages {' '.join(PACKAGES)} "
-                    "(these tests install them themselves only as root on Debian)")
+        pytest.fail(
+            f"Chromium is missing: install the Debian packages {' '.join(PACKAGES)} "
+            "(these tests install them themselves only as root on Debian)"
+        )
     install = ("install", "-y", "-qq", "--no-install-recommends", *PACKAGES)
     result = _apt(*install)
     if result.returncode != 0:  # a clean machine may have no package lists yet, or old ones
         update = _apt("update", "-qq")
         result = _apt(*install) if update.returncode == 0 else update
     if result.returncode != 0 or not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.fail(f"could not install {' '.join(PACKAGES)}: exit {result.returncode}\n"
-                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        pytest.fail(
+            f"could not install {' '.join(PACKAGES)}: exit {result.returncode}\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +106,22 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     work = tmp_path_factory.mktemp("chromium")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--disable-default-apps", "--disable-extensions", "--hide-scrollbars", "--force-device-scale-factor=1",
-                 f"--user-data-dir={work / 'profile'}", f"--window-size={PHONE[0]},{PHONE[1]}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={work / 'profile'}",
+        f"--window-size={PHONE[0]},{PHONE[1]}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=str(CHROMEDRIVER), log_output=str(work / "chromedriver.log"))
@@ -96,8 +138,13 @@ def write_docs(config: Path, out: Path) -> Path:
     """`roomsync docs` as a user runs it: offline (no token, a homeserver nothing listens on)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSYNC_")}
     env["ROOMSYNC_HOMESERVER"] = "http://127.0.0.1:9"
-    proc = subprocess.run([sys.executable, "-m", "roomsync", "-C", str(config), "docs", "--out", str(out)],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "roomsync", "-C", str(config), "docs", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     page = out / "index.html"
     assert proc.stdout.strip() == f"wrote {page}"
@@ -111,7 +158,8 @@ def open_page(driver: webdriver.Chrome, page: Path, width: int, height: int) -> 
 
 
 def dom_facts(driver: webdriver.Chrome) -> dict:
-    return driver.execute_script("""
+    return driver.execute_script(
+        """
         const all = Array.from(document.querySelectorAll('*'));
         return {
           tags: Array.from(new Set(all.map(e => e.tagName))),
@@ -123,7 +171,9 @@ def dom_facts(driver: webdriver.Chrome) -> dict:
               .filter(a => ['src', 'srcset', 'action', 'formaction', 'data', 'poster', 'background', 'xlink:href']
                            .includes(a.name)).map(a => e.tagName + ' ' + a.name)),
           scripts: document.scripts.length,
-          marker: typeof """ + MARKER + """,
+          marker: typeof """
+        + MARKER
+        + """,
           fetched: performance.getEntriesByType('resource').map(r => r.name),
           text: document.body.innerText,
           title: document.title,
@@ -133,15 +183,20 @@ def dom_facts(driver: webdriver.Chrome) -> dict:
           stylesheets: document.styleSheets.length,
           csp: document.querySelector('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'),
         };
-    """)
+    """
+    )
 
 
 def screenshot(driver: webdriver.Chrome, path: Path, width: int, height: int) -> Path:
     """The whole page, not only the window, as a PNG."""
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 10000), "scale": 1},
-    })
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 10000), "scale": 1},
+        },
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
     return path
@@ -165,27 +220,63 @@ def hostile_config(root: Path) -> Path:
     root.mkdir()
     evil = "\n".join(HOSTILE)
     # The intro is Markdown, where [text](https://...) is a link by design: it links only a listed room.
-    intro = ("Welcome! [The lobby](https://matrix.to/#/%23lobby%3Aexample.org) is the place to start.\n\n"
-             + "\n".join(h for h in HOSTILE if "evil.example/)" not in h) + "\n\n- [x](javascript:alert(1))\n- <b>bold</b>")
-    (root / "roomsync.yaml").write_text(yaml.safe_dump({
-        "server_name": "example.org",
-        "docs": {"title": "Join us " + HOSTILE[0], "intro": intro},
-        "defaults": {"join_rule": "public"},
-    }))
+    intro = (
+        "Welcome! [The lobby](https://matrix.to/#/%23lobby%3Aexample.org) is the place to start.\n\n"
+        + "\n".join(h for h in HOSTILE if "evil.example/)" not in h)
+        + "\n\n- [x](javascript:alert(1))\n- <b>bold</b>"
+    )
+    (root / "roomsync.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "server_name": "example.org",
+                "docs": {"title": "Join us " + HOSTILE[0], "intro": intro},
+                "defaults": {"join_rule": "public"},
+            }
+        )
+    )
     (root / "rooms").mkdir()
-    (root / "rooms" / "rooms.yaml").write_text(yaml.safe_dump({"rooms": [
-        {"alias": "hub", "type": "space", "name": HOSTILE[2], "topic": evil},
-        {"alias": "inner", "type": "space", "name": "Inner " + HOSTILE[1], "spaces": [{"space": "hub", "order": "2"}]},
-        {"alias": "lobby", "name": HOSTILE[0], "topic": evil, "spaces": [{"space": "hub", "order": "1"}]},
-        {"alias": "knock", "name": HOSTILE[5], "join_rule": "knock", "room_version": "12", "spaces": ["inner"]},
-        {"alias": "members", "name": "x" * 120, "topic": "y" * 300, "join_rule": "restricted", "spaces": ["inner"],
-         "encrypted": True},
-        {"alias": "loose", "name": HOSTILE[4], "topic": HOSTILE[6]},
-        {"alias": "p", "name": "Private room", "topic": "secret plans", "join_rule": "invite"},
-    ]}))
-    (root / "bots.yaml").write_text(yaml.safe_dump({"bots": [
-        {"name": "logger", "user": "@logger:example.org", "rooms": ["*"], "display_name": HOSTILE[1]},
-    ]}))
+    (root / "rooms" / "rooms.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rooms": [
+                    {"alias": "hub", "type": "space", "name": HOSTILE[2], "topic": evil},
+                    {
+                        "alias": "inner",
+                        "type": "space",
+                        "name": "Inner " + HOSTILE[1],
+                        "spaces": [{"space": "hub", "order": "2"}],
+                    },
+                    {"alias": "lobby", "name": HOSTILE[0], "topic": evil, "spaces": [{"space": "hub", "order": "1"}]},
+                    {
+                        "alias": "knock",
+                        "name": HOSTILE[5],
+                        "join_rule": "knock",
+                        "room_version": "12",
+                        "spaces": ["inner"],
+                    },
+                    {
+                        "alias": "members",
+                        "name": "x" * 120,
+                        "topic": "y" * 300,
+                        "join_rule": "restricted",
+                        "spaces": ["inner"],
+                        "encrypted": True,
+                    },
+                    {"alias": "loose", "name": HOSTILE[4], "topic": HOSTILE[6]},
+                    {"alias": "p", "name": "Private room", "topic": "secret plans", "join_rule": "invite"},
+                ]
+            }
+        )
+    )
+    (root / "bots.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "bots": [
+                    {"name": "logger", "user": "@logger:example.org", "rooms": ["*"], "display_name": HOSTILE[1]},
+                ]
+            }
+        )
+    )
     return root
 
 

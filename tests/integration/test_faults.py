@@ -23,6 +23,7 @@ Every subprocess has a timeout and every wait is bounded.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -59,7 +60,9 @@ WHOAMI = r"^GET /_matrix/client/v3/account/whoami"
 
 SUMMARY = re.compile(
     r"^Sync: (?P<created>\d+) created,(?: (?P<adopted>\d+) adopted \(created meanwhile by another run\),)?"
-    r" (?P<changed>\d+) changed, (?P<failed>\d+) failed(?:, (?P<skipped>\d+) not attempted)?\.$", re.M)
+    r" (?P<changed>\d+) changed, (?P<failed>\d+) failed(?:, (?P<skipped>\d+) not attempted)?\.$",
+    re.M,
+)
 
 RUN_TIMEOUT = 120  # any single roomsync run; the real ones take a few seconds
 EVENT_TIMEOUT = 60  # waiting for a kill point to be reached
@@ -114,10 +117,23 @@ def fleet(p: str, version: int = 1, n: int = 14) -> list[dict]:
     """
     hub, team = f"{p}-hub", f"{p}-team"
     rooms: list[dict] = [
-        {"alias": hub, "type": "space", "name": "Hub", "topic": f"All of {p} v{version}",
-         "join_rule": "public", "history_visibility": "world_readable", "directory": "public"},
-        {"alias": team, "type": "space", "name": "Team", "join_rule": "public",
-         "alt_aliases": [f"{team}-alt{version}"], "spaces": [{"space": hub, "order": "01"}]},
+        {
+            "alias": hub,
+            "type": "space",
+            "name": "Hub",
+            "topic": f"All of {p} v{version}",
+            "join_rule": "public",
+            "history_visibility": "world_readable",
+            "directory": "public",
+        },
+        {
+            "alias": team,
+            "type": "space",
+            "name": "Team",
+            "join_rule": "public",
+            "alt_aliases": [f"{team}-alt{version}"],
+            "spaces": [{"space": hub, "order": "01"}],
+        },
     ]
     for i in range(n):
         local = f"{p}-r{i:02d}"
@@ -176,8 +192,10 @@ class DrainedPopen(subprocess.Popen):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
         self._chunks: dict[str, list[str]] = {"out": [], "err": []}
-        self._readers = [threading.Thread(target=self._drain, args=(stream, key), daemon=True)
-                         for stream, key in ((self.stdout, "out"), (self.stderr, "err"))]
+        self._readers = [
+            threading.Thread(target=self._drain, args=(stream, key), daemon=True)
+            for stream, key in ((self.stdout, "out"), (self.stderr, "err"))
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -185,7 +203,7 @@ class DrainedPopen(subprocess.Popen):
         for line in stream:
             self._chunks[key].append(line)
 
-    def communicate(self, input=None, timeout=None):  # noqa: A002  (Popen's own signature)
+    def communicate(self, input=None, timeout=None):
         self.wait(timeout=timeout)
         for reader in self._readers:
             reader.join(timeout=10)
@@ -193,8 +211,7 @@ class DrainedPopen(subprocess.Popen):
 
 
 def start_sync(config: Path, url: str, token: str, *args: str) -> subprocess.Popen[str]:
-    return DrainedPopen([sys.executable, "-m", "roomsync", "-C", str(config), "sync", *args],
-                        env=env_for(url, token))
+    return DrainedPopen([sys.executable, "-m", "roomsync", "-C", str(config), "sync", *args], env=env_for(url, token))
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> Result:
@@ -209,8 +226,9 @@ def finish(proc: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> Result:
 
 def sigkill(proc: subprocess.Popen[str]) -> Result:
     """SIGKILL roomsync now; it must still have been running (else the kill point was never inside the run)."""
-    assert proc.poll() is None, f"roomsync ended (exit {proc.returncode}) before the kill point:\n" + \
-        "\n".join(proc.communicate(timeout=10))
+    assert proc.poll() is None, f"roomsync ended (exit {proc.returncode}) before the kill point:\n" + "\n".join(
+        proc.communicate(timeout=10)
+    )
     proc.send_signal(signal.SIGKILL)
     result = finish(proc, timeout=20)
     assert result.code == -signal.SIGKILL
@@ -305,7 +323,7 @@ def assert_converged(hs: Homeserver, p: str, rooms: list[dict]) -> dict[str, str
     per_alias = Counter(alias for alias, _ in markers(hs, p))
     duplicates = {alias: n for alias, n in per_alias.items() if n != 1}
     assert not duplicates, f"rooms carrying the marker more than once: {duplicates}"
-    assert set(per_alias) == set(declared), (sorted(set(per_alias) ^ set(declared)))
+    assert set(per_alias) == set(declared), sorted(set(per_alias) ^ set(declared))
     assert {alias: rid for alias, rid in markers(hs, p)} == ids
 
     wanted_aliases: set[str] = set()
@@ -318,8 +336,9 @@ def assert_converged(hs: Homeserver, p: str, rooms: list[dict]) -> dict[str, str
         status, answer = get(hs, f"/rooms/{q(room_id)}/aliases")
         assert status == 200, answer
         local = set(answer["aliases"])  # type: ignore[index]
-        assert local == {alias, *alts}, (f"aliases of {alias}: stray {sorted(local - {alias, *alts})}, "
-                                         f"missing {sorted({alias, *alts} - local)}")
+        assert local == {alias, *alts}, (
+            f"aliases of {alias}: stray {sorted(local - {alias, *alts})}, missing {sorted({alias, *alts} - local)}"
+        )
         live = room_state(hs, room_id)
         canonical = live[("m.room.canonical_alias", "")]
         assert canonical.get("alias") == alias and sorted(canonical.get("alt_aliases", [])) == sorted(alts), canonical
@@ -336,19 +355,23 @@ def assert_converged(hs: Homeserver, p: str, rooms: list[dict]) -> dict[str, str
             assert users.get(user) == level, (alias, user, users)
         if room.get("type") == "space":
             children = {k for (t, k), c in live.items() if t == "m.space.child" and c}
-            expected = {rid for a, rid in ids.items()
-                        if any((s if isinstance(s, str) else s["space"]) == room["alias"]
-                               for s in declared[a].get("spaces", []))}
+            expected = {
+                rid
+                for a, rid in ids.items()
+                if any(
+                    (s if isinstance(s, str) else s["space"]) == room["alias"] for s in declared[a].get("spaces", [])
+                )
+            }
             assert children == expected, f"children of {alias}"
         parents = {k for (t, k), c in live.items() if t == "m.space.parent" and c}
-        assert parents == {ids[f"#{s if isinstance(s, str) else s['space']}:{SERVER}"]
-                           for s in room.get("spaces", [])}, f"parents of {alias}"
+        assert parents == {
+            ids[f"#{s if isinstance(s, str) else s['space']}:{SERVER}"] for s in room.get("spaces", [])
+        }, f"parents of {alias}"
         if room["alias"] in bot_rooms(rooms):
             assert live.get(("m.room.member", BOT), {}).get("membership") == "invite", alias
             assert users.get(BOT) == 10, (alias, users)
 
-    strays = {name: rid for name in every_alias_name(p, rooms) - wanted_aliases
-              if (rid := resolve(hs.server, name))}
+    strays = {name: rid for name in every_alias_name(p, rooms) - wanted_aliases if (rid := resolve(hs.server, name))}
     assert not strays, f"undeclared aliases still resolve: {strays}"
     return ids
 
@@ -409,8 +432,7 @@ def test_sync_sigkilled_again_and_again_makes_progress_and_converges(hs, proxy, 
         proc = start_sync(config, proxy.url, hs.token)
         try:
             deadline = time.monotonic() + EVENT_TIMEOUT
-            while proc.poll() is None and len(proxy.seen(CREATE)) < created_before + 2 \
-                    and time.monotonic() < deadline:
+            while proc.poll() is None and len(proxy.seen(CREATE)) < created_before + 2 and time.monotonic() < deadline:
                 time.sleep(0.005)
             if proc.poll() is not None:
                 break  # this run had fewer than 2 rooms left to create and finished
@@ -522,7 +544,7 @@ def test_homeserver_lost_mid_sync_stops_after_bounded_retries_with_summary(hs, p
     assert_failed_run(failed)
     assert "not attempted:" in failed.out, failed.out
     assert ("503" if fault == "503" else "cannot reach") in failed.out, failed.out
-    results = failed.out[failed.out.index("\nPlan: "):]
+    results = failed.out[failed.out.index("\nPlan: ") :]
     unaccounted = [r["alias"] for r in rooms if f"#{r['alias']}:{SERVER}" not in results]
     assert not unaccounted, f"the summary does not say what became of {unaccounted}\n{failed.out}"
     assert took < GIVE_UP, f"roomsync took {took:.1f} s to give up after the homeserver was lost\n{failed.out}"
@@ -560,7 +582,7 @@ def test_brief_outage_is_ridden_out_by_retries(hs, proxy, prefix, tmp_path, faul
     assert int(summary["created"]) + int(summary["adopted"] or 0) == len(rooms), result.out
     # A sync that says it did everything leaves nothing for the next plan.
     plan = roomsync(config, "plan", "--detailed-exitcode", url=hs.server.url, token=hs.token, timeout=RUN_TIMEOUT)
-    said = result.out[result.out.index("\nPlan: "):]
+    said = result.out[result.out.index("\nPlan: ") :]
     assert plan.code == 0, f"{plan.out}{plan.err}\n--- the sync before it (exit 0) said:{said}"
     assert_converged(hs, p, rooms)
 
@@ -586,7 +608,7 @@ def test_dead_homeserver_bounded_retries_one_error_line(hs, proxy, prefix, tmp_p
     assert error.startswith("roomsync: error: "), result.err
     assert all(line.startswith("roomsync: waiting ") for line in waits), result.err
     lines = [error]
-    assert ("503" in lines[0] if fault == "503" else f"cannot reach {proxy.url}" in lines[0]), lines
+    assert "503" in lines[0] if fault == "503" else f"cannot reach {proxy.url}" in lines[0], lines
     assert hs.token not in result.err
     if fault == "refused":
         # The first request of a run is not retried when nothing listens: a wrong URL is said at once.
@@ -598,8 +620,8 @@ def test_dead_homeserver_bounded_retries_one_error_line(hs, proxy, prefix, tmp_p
     if fault == "503":
         tries = proxy.seen(WHOAMI)
         assert 2 <= len(tries) <= 10, f"{len(tries)} tries"
-        gaps = [b.at - a.at for a, b in zip(tries, tries[1:])]
-        assert gaps[0] >= 0.3 and all(later > earlier for earlier, later in zip(gaps, gaps[1:])), gaps
+        gaps = [b.at - a.at for a, b in itertools.pairwise(tries)]
+        assert gaps[0] >= 0.3 and all(later > earlier for earlier, later in itertools.pairwise(gaps)), gaps
     # Nothing reached the server.
     assert not markers(hs, p)
     assert all(resolve(hs.server, f"#{r['alias']}:{SERVER}") is None for r in rooms)
@@ -622,8 +644,10 @@ def test_two_syncs_at_once_end_with_one_room_each(hs, prefix, tmp_path, round_):
                 proc.kill()
                 proc.communicate(timeout=20)
     # What each run said it did (its output after the plan), for the failure messages.
-    both = "\n".join(f"=== run {i} (exit {r.code}) said:\n{r.out[r.out.find(chr(10) + 'Plan: '):]}{r.err}"
-                     for i, r in enumerate(results, 1))
+    both = "\n".join(
+        f"=== run {i} (exit {r.code}) said:\n{r.out[r.out.find(chr(10) + 'Plan: ') :]}{r.err}"
+        for i, r in enumerate(results, 1)
+    )
 
     # Whatever the two runs said, the server ends with each room once, as declared.
     plan = roomsync(config, "plan", "--detailed-exitcode", url=hs.server.url, token=hs.token, timeout=RUN_TIMEOUT)
@@ -638,8 +662,9 @@ def test_two_syncs_at_once_end_with_one_room_each(hs, prefix, tmp_path, round_):
         if result.code != 0:
             # A loser may only fail because of the race itself, and must say so.
             failures = re.findall(r"^FAILED  .*$", result.out, re.M)
-            assert failures and all(re.search(r"M_ROOM_IN_USE|another (roomsync )?run|already (exists|taken)", f)
-                                    for f in failures), both
+            assert failures and all(
+                re.search(r"M_ROOM_IN_USE|another (roomsync )?run|already (exists|taken)", f) for f in failures
+            ), both
 
 
 # --- lifecycle: an upgrade killed half-way ------------------------------------------------------
@@ -651,10 +676,21 @@ def upgraded_fleet(p: str, version: str) -> list[dict]:
     """A space (at `version`) holding a room, a nested space and a restricted room."""
     hub = f"{p}-hub"
     return [
-        {"alias": hub, "type": "space", "name": "Hub", "room_version": version, "join_rule": "public",
-         "alt_aliases": [f"{hub}-alt"]},
-        {"alias": f"{p}-inner", "type": "space", "name": "Inner", "join_rule": "public",
-         "spaces": [{"space": hub, "order": "10"}]},
+        {
+            "alias": hub,
+            "type": "space",
+            "name": "Hub",
+            "room_version": version,
+            "join_rule": "public",
+            "alt_aliases": [f"{hub}-alt"],
+        },
+        {
+            "alias": f"{p}-inner",
+            "type": "space",
+            "name": "Inner",
+            "join_rule": "public",
+            "spaces": [{"space": hub, "order": "10"}],
+        },
         {"alias": f"{p}-room", "name": "Room", "spaces": [hub, f"{p}-inner"]},
         {"alias": f"{p}-members", "name": "Members", "join_rule": "restricted", "spaces": [hub]},
     ]

@@ -110,14 +110,15 @@ def test_a_host_that_accepts_and_never_answers_fails_in_seconds(provisioner, pre
             error = result.err.strip().splitlines()[-1]
             assert error.startswith(f"roomsync: error: cannot reach {scheme}://{host}"), result.err
             assert ("sent no answer" if scheme == "http" else "no connection or TLS handshake") in error
-        
+
 
 def test_a_url_with_a_matrix_path_is_refused_before_any_request(synapse, provisioner, prefix, tmp_path):
     config = write_config(tmp_path, SERVER, one_room(prefix))
     result = roomsync(config, "plan", url=f"{synapse.url}/_matrix/client", token=provisioner.token)
     assert result.code == 1
-    assert result.err.strip() == f"roomsync: error: homeserver must be the base URL without /_matrix/...: " \
-                                 f"'{synapse.url}'"
+    assert (
+        result.err.strip() == f"roomsync: error: homeserver must be the base URL without /_matrix/...: '{synapse.url}'"
+    )
 
 
 def test_a_url_with_another_path_says_base_url(synapse, provisioner, prefix, tmp_path):
@@ -145,14 +146,22 @@ def test_a_missing_bot_token_is_a_note_in_plan_and_stops_sync_before_anything(
 ):
     bot = make_user("gerrit")
     config = write_config(tmp_path, SERVER, one_room(prefix))
-    (config / "bots.yaml").write_text(yaml.safe_dump({"bots": [
-        {"name": "gerritbot", "user": bot.user_id, "rooms": [f"{prefix}-room"], "token_env": "GERRIT_T8"}]}))
+    (config / "bots.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "bots": [
+                    {"name": "gerritbot", "user": bot.user_id, "rooms": [f"{prefix}-room"], "token_env": "GERRIT_T8"}
+                ]
+            }
+        )
+    )
     planned = roomsync(config, "plan", url=synapse.url, token=provisioner.token)
     assert planned.code == 0, planned.out + planned.err
     assert f"GERRIT_T8 is not set here; sync needs it to join {bot.user_id}" in planned.out
     # One line for the bot in the room: invite and join are one change.
     assert [line for line in planned.out.splitlines() if " member: " in line] == [
-        f'    #{prefix}-room:{SERVER} member: (none) -> "join"']
+        f'    #{prefix}-room:{SERVER} member: (none) -> "join"'
+    ]
 
     synced = roomsync(config, "sync", url=synapse.url, token=provisioner.token)
     assert synced.code == 1
@@ -174,16 +183,22 @@ def test_a_missing_bot_token_is_a_note_in_plan_and_stops_sync_before_anything(
 
 def test_listing_the_account_in_a_version_12_room_is_an_error(synapse, provisioner, make_user, prefix, tmp_path):
     alice = make_user("alice").user_id
-    config = write_config(tmp_path, SERVER, one_room(prefix, power_levels={"users": {alice: 50}}),
-                          account=provisioner.user_id)
+    config = write_config(
+        tmp_path, SERVER, one_room(prefix, power_levels={"users": {alice: 50}}), account=provisioner.user_id
+    )
     assert roomsync(config, "sync", url=synapse.url, token=provisioner.token).code == 0
     for level in (50, 100):
-        write_config(tmp_path, SERVER, one_room(prefix, power_levels={"users": {alice: 50, provisioner.user_id: level}}),
-                     account=provisioner.user_id)
+        write_config(
+            tmp_path,
+            SERVER,
+            one_room(prefix, power_levels={"users": {alice: 50, provisioner.user_id: level}}),
+            account=provisioner.user_id,
+        )
         planned = roomsync(config, "plan", url=synapse.url, token=provisioner.token)
         assert planned.code == 1, planned.out
-        assert f"the provisioning account {provisioner.user_id} is this room's creator in a version-12 room" \
-               in planned.out
+        assert (
+            f"the provisioning account {provisioner.user_id} is this room's creator in a version-12 room" in planned.out
+        )
     # Whether the account is a creator depends on the live room: plan decides, validate cannot.
     assert roomsync(config, "validate", url=synapse.url, token=None).code == 0
 
@@ -193,8 +208,10 @@ def test_listing_the_account_in_a_version_12_room_is_an_error(synapse, provision
 
 def test_a_reader_outside_the_space_sees_no_false_link_change(synapse, provisioner, make_user, prefix, tmp_path):
     reader = make_user("reader")
-    rooms = [{"alias": f"{prefix}-space", "type": "space", "join_rule": "invite"},
-             {"alias": f"{prefix}-room", "join_rule": "public", "spaces": [f"{prefix}-space"]}]
+    rooms = [
+        {"alias": f"{prefix}-space", "type": "space", "join_rule": "invite"},
+        {"alias": f"{prefix}-room", "join_rule": "public", "spaces": [f"{prefix}-space"]},
+    ]
     config = write_config(tmp_path, SERVER, rooms, account=provisioner.user_id)
     assert roomsync(config, "sync", url=synapse.url, token=provisioner.token).code == 0
     room_id = resolve(synapse, f"#{prefix}-room:{SERVER}")
@@ -216,8 +233,14 @@ def run_on_terminal(config: Path, args: list[str], answer: bytes, url: str, toke
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSYNC_")}
     env.update(ROOMSYNC_HOMESERVER=url, ROOMSYNC_ACCESS_TOKEN=token, TERM="dumb")
     main, child = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "roomsync", "-C", str(config), *args],
-                            stdin=child, stdout=child, stderr=child, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roomsync", "-C", str(config), *args],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        close_fds=True,
+    )
     os.close(child)
     seen, asked = b"", False
     deadline = time.monotonic() + BOUND
@@ -275,9 +298,11 @@ def test_dry_run_takes_any_token_and_changes_nothing(synapse, provisioner, make_
 
 def test_room_selection_limits_plan_and_sync(synapse, provisioner, prefix, tmp_path):
     p = prefix
-    rooms = [{"alias": f"{p}-space", "type": "space", "topic": "all"},
-             {"alias": f"{p}-a", "spaces": [f"{p}-space"]},
-             {"alias": f"{p}-b", "spaces": [f"{p}-space"]}]
+    rooms = [
+        {"alias": f"{p}-space", "type": "space", "topic": "all"},
+        {"alias": f"{p}-a", "spaces": [f"{p}-space"]},
+        {"alias": f"{p}-b", "spaces": [f"{p}-space"]},
+    ]
     config = write_config(tmp_path, SERVER, rooms)
     run = lambda *a: roomsync(config, *a, url=synapse.url, token=provisioner.token)  # noqa: E731
 
@@ -293,8 +318,10 @@ def test_room_selection_limits_plan_and_sync(synapse, provisioner, prefix, tmp_p
 
     only_b = run("plan", "--room", f"{p}-b", "--format", "json")
     doc = only_b.json
-    assert {r["alias"]: r["action"] for r in doc["rooms"]} == {f"#{p}-space:{SERVER}": "change",
-                                                                f"#{p}-b:{SERVER}": "create"}
+    assert {r["alias"]: r["action"] for r in doc["rooms"]} == {
+        f"#{p}-space:{SERVER}": "change",
+        f"#{p}-b:{SERVER}": "create",
+    }
     assert [c["after"] for c in doc["changes"] if c["room_alias"] == f"#{p}-space:{SERVER}"] == [f"#{p}-b:{SERVER}"]
     assert run("sync", "--room", f"{p}-b").code == 0
     assert run("plan", "--detailed-exitcode").code == 0
@@ -307,8 +334,9 @@ def test_a_bot_only_change_is_counted_as_a_bot_change(synapse, provisioner, make
     bot = make_user("status")
     config = write_config(tmp_path, SERVER, one_room(prefix))
     assert roomsync(config, "sync", url=synapse.url, token=provisioner.token).code == 0
-    (config / "bots.yaml").write_text(yaml.safe_dump({"bots": [
-        {"name": "statusbot", "user": bot.user_id, "rooms": ["*"], "power_level": 50}]}))
+    (config / "bots.yaml").write_text(
+        yaml.safe_dump({"bots": [{"name": "statusbot", "user": bot.user_id, "rooms": ["*"], "power_level": 50}]})
+    )
     planned = roomsync(config, "plan", url=synapse.url, token=provisioner.token)
     # Its power level, its invite, and its account's user_type (a plain account made a bot).
     assert "Plan: 0 to create, 0 to change. 3 bot changes." in planned.out, planned.out

@@ -17,8 +17,15 @@ CLIENT = "/_matrix/client/v3"
 class Repo:
     """A config directory and the commands a maintainer runs on it."""
 
-    def __init__(self, synapse, account, path: Path, rooms: list[dict], bots: list[dict] | None = None,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        synapse,
+        account,
+        path: Path,
+        rooms: list[dict],
+        bots: list[dict] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.synapse, self.account, self.path, self.env = synapse, account, path, env or {}
         self.bots = bots
         self.write(rooms)
@@ -63,14 +70,30 @@ def parents(repo: Repo, room_id: str) -> set[str]:
 @pytest.mark.parametrize("old_version", ["10", "11"])
 def test_upgrading_a_room_carries_everything_over(synapse, provisioner, make_user, prefix, tmp_path, old_version):
     p, alice, bot, lurker = prefix, make_user("alice"), make_user("bot"), make_user("lurker")
-    bots = [{"name": "gerritbot", "user": bot.user_id, "rooms": [f"{p}-zuul"], "power_level": 10,
-             "token_env": "GERRIT_TOKEN"},
-            {"name": "lurker", "user": lurker.user_id, "rooms": [f"{p}-zuul"]}]
-    rooms = [{"alias": f"{p}-hub", "type": "space", "join_rule": "public"},
-             {"alias": f"{p}-zuul", "room_version": old_version, "name": "Zuul", "topic": "gating",
-              "alt_aliases": [f"{p}-zuul-ci"], "directory": "public", "join_rule": "public",
-              "power_levels": {"users": {alice.user_id: 100}, "events": {"m.room.topic": 60}},
-              "spaces": [{"space": f"{p}-hub", "order": "10"}]}]
+    bots = [
+        {
+            "name": "gerritbot",
+            "user": bot.user_id,
+            "rooms": [f"{p}-zuul"],
+            "power_level": 10,
+            "token_env": "GERRIT_TOKEN",
+        },
+        {"name": "lurker", "user": lurker.user_id, "rooms": [f"{p}-zuul"]},
+    ]
+    rooms = [
+        {"alias": f"{p}-hub", "type": "space", "join_rule": "public"},
+        {
+            "alias": f"{p}-zuul",
+            "room_version": old_version,
+            "name": "Zuul",
+            "topic": "gating",
+            "alt_aliases": [f"{p}-zuul-ci"],
+            "directory": "public",
+            "join_rule": "public",
+            "power_levels": {"users": {alice.user_id: 100}, "events": {"m.room.topic": 60}},
+            "spaces": [{"space": f"{p}-hub", "order": "10"}],
+        },
+    ]
     repo = Repo(synapse, provisioner, tmp_path, rooms, bots, env={"GERRIT_TOKEN": bot.token})
     repo.sync()
     old, hub = repo.room(f"{p}-zuul"), repo.room(f"{p}-hub")
@@ -108,16 +131,21 @@ def test_upgrading_a_room_carries_everything_over(synapse, provisioner, make_use
     assert not [line for line in warned if old in line], "the old room is not an undeclared room"
 
 
-def test_upgrading_a_space_relinks_children_nested_spaces_and_restricted_rooms(
-    synapse, provisioner, prefix, tmp_path
-):
+def test_upgrading_a_space_relinks_children_nested_spaces_and_restricted_rooms(synapse, provisioner, prefix, tmp_path):
     p = prefix
-    rooms = [{"alias": f"{p}-top", "type": "space", "join_rule": "public"},
-             {"alias": f"{p}-hub", "type": "space", "room_version": "10", "join_rule": "public",
-              "spaces": [{"space": f"{p}-top", "order": "20"}]},
-             {"alias": f"{p}-inner", "type": "space", "join_rule": "public", "spaces": [f"{p}-hub"]},
-             {"alias": f"{p}-a", "join_rule": "public", "spaces": [{"space": f"{p}-hub", "suggested": True}]},
-             {"alias": f"{p}-members", "join_rule": "restricted", "spaces": [f"{p}-hub"]}]
+    rooms = [
+        {"alias": f"{p}-top", "type": "space", "join_rule": "public"},
+        {
+            "alias": f"{p}-hub",
+            "type": "space",
+            "room_version": "10",
+            "join_rule": "public",
+            "spaces": [{"space": f"{p}-top", "order": "20"}],
+        },
+        {"alias": f"{p}-inner", "type": "space", "join_rule": "public", "spaces": [f"{p}-hub"]},
+        {"alias": f"{p}-a", "join_rule": "public", "spaces": [{"space": f"{p}-hub", "suggested": True}]},
+        {"alias": f"{p}-members", "join_rule": "restricted", "spaces": [f"{p}-hub"]},
+    ]
     repo = Repo(synapse, provisioner, tmp_path, rooms)
     repo.sync()
     old = repo.room(f"{p}-hub")
@@ -160,20 +188,33 @@ def test_a_downgrade_or_an_unknown_version_is_an_error_for_that_room(synapse, pr
 
 def test_retiring_a_room_with_a_successor(synapse, provisioner, make_user, prefix, tmp_path):
     p, bot = prefix, make_user("bot")
-    bots = [{"name": "statusbot", "user": bot.user_id, "rooms": ["*"], "power_level": 50,
-             "token_env": "STATUS_TOKEN"}]
-    rooms = [{"alias": f"{p}-hub", "type": "space", "join_rule": "public"},
-             {"alias": f"{p}-old", "join_rule": "public", "directory": "public", "alt_aliases": [f"{p}-old-alt"],
-              "spaces": [f"{p}-hub"]},
-             {"alias": f"{p}-keep", "join_rule": "public", "spaces": [f"{p}-hub"]}]
+    bots = [{"name": "statusbot", "user": bot.user_id, "rooms": ["*"], "power_level": 50, "token_env": "STATUS_TOKEN"}]
+    rooms = [
+        {"alias": f"{p}-hub", "type": "space", "join_rule": "public"},
+        {
+            "alias": f"{p}-old",
+            "join_rule": "public",
+            "directory": "public",
+            "alt_aliases": [f"{p}-old-alt"],
+            "spaces": [f"{p}-hub"],
+        },
+        {"alias": f"{p}-keep", "join_rule": "public", "spaces": [f"{p}-hub"]},
+    ]
     repo = Repo(synapse, provisioner, tmp_path, rooms, bots, env={"STATUS_TOKEN": bot.token})
     repo.sync()
     old, hub = repo.room(f"{p}-old"), repo.room(f"{p}-hub")
 
     # Retire it in favour of a new room, which takes over its alt alias: an explicit move.
     rooms[1] = {"alias": f"{p}-old", "retired": True, "successor": f"{p}-new", "topic": f"Moved to #{p}-new"}
-    rooms.append({"alias": f"{p}-new", "join_rule": "public", "directory": "public",
-                  "alt_aliases": [f"{p}-old-alt"], "spaces": [f"{p}-hub"]})
+    rooms.append(
+        {
+            "alias": f"{p}-new",
+            "join_rule": "public",
+            "directory": "public",
+            "alt_aliases": [f"{p}-old-alt"],
+            "spaces": [f"{p}-hub"],
+        }
+    )
     repo.write(rooms)
     planned = repo.run("plan", "--detailed-exitcode")
     assert planned.code == 2, planned.out + planned.err
@@ -196,9 +237,7 @@ def test_retiring_a_room_with_a_successor(synapse, provisioner, make_user, prefi
     repo.assert_clean()
 
 
-def test_retiring_without_a_successor_and_a_retired_room_that_does_not_exist(
-    synapse, provisioner, prefix, tmp_path
-):
+def test_retiring_without_a_successor_and_a_retired_room_that_does_not_exist(synapse, provisioner, prefix, tmp_path):
     p = prefix
     rooms = [{"alias": f"{p}-old", "join_rule": "public", "directory": "public"}]
     repo = Repo(synapse, provisioner, tmp_path, rooms)

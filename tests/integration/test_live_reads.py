@@ -22,6 +22,7 @@ SERVER = "opendev.org"
 def plan_in_process(url: str, token: str, config_dir: Path, sliding: bool | None = None):
     """A plan in this process, returning the client to count its requests. sliding=False reads
     as against a server without sliding sync (a filtered /sync, then each room's whole state)."""
+
     async def go():
         async with Homeserver(url, token) as hs:
             if sliding is not None:
@@ -35,13 +36,34 @@ def plan_in_process(url: str, token: str, config_dir: Path, sliding: bool | None
 def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
     synapse, provisioner, make_user, prefix, tmp_path
 ):
-    rooms = [{"alias": f"{prefix}-r{i}", "topic": f"room {i}", "directory": "public" if i % 2 else "private",
-              "alt_aliases": [f"{prefix}-alt{i}"], "join_rule": "public"} for i in range(30)]
+    rooms = [
+        {
+            "alias": f"{prefix}-r{i}",
+            "topic": f"room {i}",
+            "directory": "public" if i % 2 else "private",
+            "alt_aliases": [f"{prefix}-alt{i}"],
+            "join_rule": "public",
+        }
+        for i in range(30)
+    ]
     bots = [make_user(f"bot{i}") for i in range(2)]
     config = write_config(tmp_path, SERVER, rooms)
-    (config / "bots.yaml").write_text(yaml.safe_dump({"bots": [
-        {"name": f"bot{i}", "user": bot.user_id, "rooms": ["*"], "display_name": f"Bot {i}",
-         "token_env": f"BOT{i}_TOKEN"} for i, bot in enumerate(bots)]}))
+    (config / "bots.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "bots": [
+                    {
+                        "name": f"bot{i}",
+                        "user": bot.user_id,
+                        "rooms": ["*"],
+                        "display_name": f"Bot {i}",
+                        "token_env": f"BOT{i}_TOKEN",
+                    }
+                    for i, bot in enumerate(bots)
+                ]
+            }
+        )
+    )
     account = make_user("prov")
     env = {f"BOT{i}_TOKEN": bot.token for i, bot in enumerate(bots)}
     assert roomsync(config, "sync", url=synapse.url, token=account.token, env=env).code == 0
@@ -66,8 +88,9 @@ def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
     # Rooms the account joined that the config does not name, and members by the hundred: the
     # same number of requests.
     for i in range(40):
-        status, answer = synapse.request("POST", f"{CLIENT}/createRoom", account.token,
-                                         body={"preset": "private_chat", "name": f"other {i}"})
+        status, answer = synapse.request(
+            "POST", f"{CLIENT}/createRoom", account.token, body={"preset": "private_chat", "name": f"other {i}"}
+        )
         assert status == 200, answer
     crowded = resolve(synapse, f"#{prefix}-r1:{SERVER}")
     for _ in range(60):
@@ -76,10 +99,11 @@ def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
     assert (cost(), cost(sliding=False)) == (baseline, fallback)
 
     # A server admin answers directory visibility in one request, however many rooms it joined.
-    own = write_config(tmp_path / "admin", SERVER, [{"alias": f"{prefix}-a{i}", "directory": "public"}
-                                                    for i in range(5)])
+    own = write_config(
+        tmp_path / "admin", SERVER, [{"alias": f"{prefix}-a{i}", "directory": "public"} for i in range(5)]
+    )
     assert roomsync(own, "sync", url=synapse.url, token=provisioner.token).code == 0
-    for i in range(10):
+    for _ in range(10):
         assert synapse.request("POST", f"{CLIENT}/createRoom", provisioner.token, body={})[0] == 200
     assert len(joined_rooms(synapse, provisioner.token)) >= 15
     plan, hs = plan_in_process(synapse.url, provisioner.token, own)
@@ -92,8 +116,10 @@ def test_sync_completes_under_default_rate_limits(tmp_path_factory, prefix):
     server.start()
     try:
         token = server.register("roomsync", admin=True)
-        rooms = [{"alias": f"{prefix}-l{i}", "name": f"Limited {i}", "topic": "t",
-                  "alt_aliases": [f"{prefix}-l{i}-alt"]} for i in range(8)]
+        rooms = [
+            {"alias": f"{prefix}-l{i}", "name": f"Limited {i}", "topic": "t", "alt_aliases": [f"{prefix}-l{i}-alt"]}
+            for i in range(8)
+        ]
         config = write_config(tmp_path_factory.mktemp("cfg"), SERVER, rooms)
         result = roomsync(config, "-v", "sync", url=server.url, token=token)
         assert result.code == 0, result.out + result.err

@@ -19,9 +19,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -39,14 +40,18 @@ ENV_FILE = ".roomsync-local.env"  # the default, in the working directory
 
 ROOMS = [
     {"alias": "lobby", "name": "Lobby", "topic": "Say hello", "join_rule": "public", "directory": "public"},
-    {"alias": "ops", "name": "Ops", "join_rule": "invite", "directory": "private",
-     "power_levels": {"users": {ALICE: 100}}},
+    {
+        "alias": "ops",
+        "name": "Ops",
+        "join_rule": "invite",
+        "directory": "private",
+        "power_levels": {"users": {ALICE: 100}},
+    },
     {"alias": "announce", "name": "Announcements", "power_levels": {"events_default": 50}},
 ]
 BOTS = [
     # No token_env: roomsync local still joins it, and exports ROOMSYNC_BOT_NEWS_BOT_TOKEN.
-    {"name": "news-bot", "user": NEWSBOT, "rooms": ["lobby", "announce"], "power_level": 50,
-     "display_name": "News"},
+    {"name": "news-bot", "user": NEWSBOT, "rooms": ["lobby", "announce"], "power_level": 50, "display_name": "News"},
     {"name": "logger", "user": LOGGER, "rooms": ["*"], "token_env": "LOGGER_TOKEN"},
 ]
 
@@ -105,14 +110,21 @@ def start_local(config: Path, cwd: Path, *args: str) -> Local:
     cwd.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSYNC_")}
     with open(cwd / "local.out", "wb") as out, open(cwd / "local.err", "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "roomsync", "-C", str(config), "local", *args],
-                                cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "roomsync", "-C", str(config), "local", *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+        )
     env_file = cwd / (args[args.index("--env-file") + 1] if "--env-file" in args else ENV_FILE)
     return Local(proc, cwd, env_file)
 
 
-def http(env: dict[str, str], method: str, path: str, token: str | None = None, body: Any = None,
-         query: dict | None = None) -> tuple[int, Any]:
+def http(
+    env: dict[str, str], method: str, path: str, token: str | None = None, body: Any = None, query: dict | None = None
+) -> tuple[int, Any]:
     """What a bot does: plain HTTP to ROOMSYNC_HOMESERVER."""
     url = env["ROOMSYNC_HOMESERVER"] + path + ("?" + urllib.parse.urlencode(query) if query else "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -175,8 +187,11 @@ def test_the_env_file_holds_the_homeserver_and_every_token(local):
     assert env["ROOMSYNC_HOMESERVER"] == f"http://127.0.0.1:{local.port}"
     assert stat.S_IMODE(local.env_file.stat().st_mode) == 0o600
     assert sorted(p.name for p in local.cwd.iterdir()) == sorted([ENV_FILE, "local.out", "local.err"])  # no temp file
-    for name, user in (("ROOMSYNC_ACCESS_TOKEN", ACCOUNT), ("ROOMSYNC_BOT_NEWS_BOT_TOKEN", NEWSBOT),
-                       ("LOGGER_TOKEN", LOGGER)):
+    for name, user in (
+        ("ROOMSYNC_ACCESS_TOKEN", ACCOUNT),
+        ("ROOMSYNC_BOT_NEWS_BOT_TOKEN", NEWSBOT),
+        ("LOGGER_TOKEN", LOGGER),
+    ):
         assert ok(env, "GET", f"{CLIENT}/account/whoami", env[name])["user_id"] == user
     account = ok(env, "GET", f"/_synapse/admin/v2/users/{q(ACCOUNT)}", env["ROOMSYNC_ACCESS_TOKEN"])
     assert account["admin"] is True
@@ -188,16 +203,26 @@ def test_a_bot_finds_its_room_by_alias_posts_and_reads_it_back(local):
     lobby, announce, ops = room_id(env, "lobby"), room_id(env, "announce"), room_id(env, "ops")
     assert {lobby, announce} <= joined(env, token) and ops not in joined(env, token)
 
-    sent = ok(env, "PUT", f"{CLIENT}/rooms/{q(announce)}/send/m.room.message/news-1", token,
-              body={"msgtype": "m.text", "body": "Release 1.0 is out"})
+    sent = ok(
+        env,
+        "PUT",
+        f"{CLIENT}/rooms/{q(announce)}/send/m.room.message/news-1",
+        token,
+        body={"msgtype": "m.text", "body": "Release 1.0 is out"},
+    )
     messages = ok(env, "GET", f"{CLIENT}/rooms/{q(announce)}/messages", token, query={"dir": "b", "limit": 20})
     mine = [e for e in messages["chunk"] if e["event_id"] == sent["event_id"]]
     assert [(e["sender"], e["content"]["body"]) for e in mine] == [(NEWSBOT, "Release 1.0 is out")]
     assert ok(env, "GET", f"{CLIENT}/profile/{q(NEWSBOT)}/displayname", token)["displayname"] == "News"
 
     # logger (rooms: ["*"], power 0) may not post in #announce (events_default 50), only read.
-    status, answer = http(env, "PUT", f"{CLIENT}/rooms/{q(announce)}/send/m.room.message/log-1",
-                          env["LOGGER_TOKEN"], body={"msgtype": "m.text", "body": "hi"})
+    status, answer = http(
+        env,
+        "PUT",
+        f"{CLIENT}/rooms/{q(announce)}/send/m.room.message/log-1",
+        env["LOGGER_TOKEN"],
+        body={"msgtype": "m.text", "body": "hi"},
+    )
     assert status == 403, answer
 
 
@@ -220,8 +245,15 @@ def test_power_levels_and_memberships_are_as_declared(local):
 def test_a_plan_against_it_has_no_changes(local):
     env = local.env()
     config = local.cwd.parent / "config"
-    plan = roomsync(config, "plan", "--detailed-exitcode", "--format", "json",
-                    url=env["ROOMSYNC_HOMESERVER"], token=env["ROOMSYNC_ACCESS_TOKEN"])
+    plan = roomsync(
+        config,
+        "plan",
+        "--detailed-exitcode",
+        "--format",
+        "json",
+        url=env["ROOMSYNC_HOMESERVER"],
+        token=env["ROOMSYNC_ACCESS_TOKEN"],
+    )
     assert plan.code == 0, plan.out + plan.err
     summary = plan.json["summary"]
     assert summary["has_changes"] is False and summary["errors"] == 0 and summary["unchanged"] == len(ROOMS)
@@ -252,8 +284,13 @@ def test_data_dir_is_kept_and_a_later_run_starts_from_it(tmp_path):
     try:
         env = first.wait_ready()
         lobby = room_id(env, "lobby")
-        sent = ok(env, "PUT", f"{CLIENT}/rooms/{q(lobby)}/send/m.room.message/1", env["LOGGER_TOKEN"],
-                  body={"msgtype": "m.text", "body": "from the first run"})
+        sent = ok(
+            env,
+            "PUT",
+            f"{CLIENT}/rooms/{q(lobby)}/send/m.room.message/1",
+            env["LOGGER_TOKEN"],
+            body={"msgtype": "m.text", "body": "from the first run"},
+        )
         signing_key = (data / "signing.key").read_text()
         assert first.stop() == 0
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import yaml
 
 from tests.integration.helpers import put_state, resolve, roomsync, write_config
@@ -12,11 +11,16 @@ SERVER = "opendev.org"
 
 def test_observer_plans_for_the_account_but_cannot_sync(synapse, provisioner, make_user, prefix, tmp_path, monkeypatch):
     observer, owner = make_user("observer"), make_user("owner")
-    rooms = [{"alias": f"{prefix}-open", "topic": "declared", "join_rule": "public"},
-             {"alias": f"{prefix}-closed", "topic": "declared", "join_rule": "invite", "directory": "private"}]
+    rooms = [
+        {"alias": f"{prefix}-open", "topic": "declared", "join_rule": "public"},
+        {"alias": f"{prefix}-closed", "topic": "declared", "join_rule": "invite", "directory": "private"},
+    ]
     config = write_config(tmp_path, SERVER, rooms, account=provisioner.user_id)
-    (config / "bots.yaml").write_text(yaml.safe_dump({"bots": [
-        {"name": "observer", "user": observer.user_id, "rooms": ["*"], "token_env": "OBSERVER_TOKEN"}]}))
+    (config / "bots.yaml").write_text(
+        yaml.safe_dump(
+            {"bots": [{"name": "observer", "user": observer.user_id, "rooms": ["*"], "token_env": "OBSERVER_TOKEN"}]}
+        )
+    )
     monkeypatch.setenv("OBSERVER_TOKEN", observer.token)
     assert roomsync(config, "sync", url=synapse.url, token=provisioner.token).code == 0
 
@@ -34,8 +38,12 @@ def test_observer_plans_for_the_account_but_cannot_sync(synapse, provisioner, ma
     assert observer.token not in refused.out + refused.err
 
     # A room the account is not in, though the observer is: the plan says so.
-    status, answer = synapse.request("POST", "/_matrix/client/v3/createRoom", owner.token,
-                                     body={"room_alias_name": f"{prefix}-foreign", "preset": "public_chat"})
+    status, answer = synapse.request(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        owner.token,
+        body={"room_alias_name": f"{prefix}-foreign", "preset": "public_chat"},
+    )
     assert status == 200
     assert synapse.request("POST", f"/_matrix/client/v3/join/{answer['room_id']}", observer.token, body={})[0] == 200
     rooms.append({"alias": f"{prefix}-foreign", "topic": "x"})

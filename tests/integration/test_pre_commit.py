@@ -16,8 +16,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
-GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-          "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+}
 
 GOOD_ROOMS = """\
 rooms:
@@ -37,8 +41,9 @@ def git(repo: Path, *args: str, env: dict[str, str]) -> None:
 
 def test_hook_fails_a_broken_commit_with_file_line_column_and_passes_a_good_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ROOMSYNC_", "GIT_", "PRE_COMMIT"))}
-    env.update(GIT_ID, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
-               PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
+    env.update(
+        GIT_ID, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home")
+    )
     rooms = tmp_path / "rooms-repo"
     (rooms / "rooms").mkdir(parents=True)
     (rooms / "roomsync.yaml").write_text("server_name: example.org\n")
@@ -48,8 +53,14 @@ def test_hook_fails_a_broken_commit_with_file_line_column_and_passes_a_good_one(
     git(rooms, "commit", "-q", "-m", "rooms", env=env)
 
     def hook() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(PRE_COMMIT), "try-repo", str(REPO), "roomsync-validate"], cwd=rooms, env=env,
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [str(PRE_COMMIT), "try-repo", str(REPO), "roomsync-validate"],
+            cwd=rooms,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     (rooms / "rooms" / "general.yaml").write_text(BROKEN_ROOMS)
     git(rooms, "add", "-A", env=env)
@@ -63,4 +74,3 @@ def test_hook_fails_a_broken_commit_with_file_line_column_and_passes_a_good_one(
     good = hook()
     assert good.returncode == 0, good.stdout + good.stderr
     assert re.search(r"^roomsync validate\.+Passed$", good.stdout, re.M), good.stdout
-

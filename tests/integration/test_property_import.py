@@ -40,42 +40,62 @@ EXAMPLES = int(os.environ.get("ROOMSYNC_PROPERTY_EXAMPLES", "0")) or 15
 LEVELS = st.sampled_from([0, 1, 10, 50, 75, 100])
 TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=20)
 DEFAULTS = {
-    "join_rule": "public", "history_visibility": "world_readable", "guest_access": "forbidden",
-    "directory": "public", "encrypted": False,
+    "join_rule": "public",
+    "history_visibility": "world_readable",
+    "guest_access": "forbidden",
+    "directory": "public",
+    "encrypted": False,
     "power_levels": {"events_default": 0, "state_default": 50, "invite": 0, "kick": 50, "ban": 50, "redact": 50},
 }
 
 
 @st.composite
 def hand_made(draw, in_space: bool) -> dict[str, Any]:
-    room: dict[str, Any] = {"version": draw(st.sampled_from(["10", "11", "12"])),
-                            "preset": draw(st.sampled_from(["public_chat", "private_chat"])),
-                            "directory": draw(st.sampled_from(["public", "private"])),
-                            "alt": draw(st.booleans()), "encrypted": draw(st.booleans())}
-    for key, values in (("name", TEXT), ("topic", TEXT),
-                        ("join_rule", st.sampled_from(["public", "invite", "knock"]
-                                                      + (["restricted"] if in_space else []))),
-                        ("history_visibility", st.sampled_from(["world_readable", "shared", "invited", "joined"])),
-                        ("guest_access", st.sampled_from(["can_join", "forbidden"]))):
+    room: dict[str, Any] = {
+        "version": draw(st.sampled_from(["10", "11", "12"])),
+        "preset": draw(st.sampled_from(["public_chat", "private_chat"])),
+        "directory": draw(st.sampled_from(["public", "private"])),
+        "alt": draw(st.booleans()),
+        "encrypted": draw(st.booleans()),
+    }
+    for key, values in (
+        ("name", TEXT),
+        ("topic", TEXT),
+        ("join_rule", st.sampled_from(["public", "invite", "knock"] + (["restricted"] if in_space else []))),
+        ("history_visibility", st.sampled_from(["world_readable", "shared", "invited", "joined"])),
+        ("guest_access", st.sampled_from(["can_join", "forbidden"])),
+    ):
         if draw(st.booleans()):
             room[key] = draw(values)
     levels: dict[str, Any] = {}
     if draw(st.booleans()):
         levels["users"] = {"bob": draw(LEVELS)}
     if draw(st.booleans()):
-        levels["events"] = draw(st.dictionaries(st.sampled_from(["m.room.topic", "m.reaction", "m.room.name"]),
-                                                LEVELS, min_size=1))
+        levels["events"] = draw(
+            st.dictionaries(st.sampled_from(["m.room.topic", "m.reaction", "m.room.name"]), LEVELS, min_size=1)
+        )
     if draw(st.booleans()):
         levels["notifications"] = {"room": draw(LEVELS)}
-    for key in draw(st.lists(st.sampled_from(["ban", "kick", "redact", "invite", "state_default",
-                                              "events_default", "users_default"]), unique=True, max_size=3)):
+    for key in draw(
+        st.lists(
+            st.sampled_from(["ban", "kick", "redact", "invite", "state_default", "events_default", "users_default"]),
+            unique=True,
+            max_size=3,
+        )
+    ):
         levels[key] = draw(LEVELS)
     room["levels"] = levels
     room["bob_creator"] = room["version"] == "12" and draw(st.booleans())
     if in_space:
-        room["link"] = draw(st.fixed_dictionaries({}, optional={
-            "order": st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e), min_size=1, max_size=4),
-            "suggested": st.booleans()}))
+        room["link"] = draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "order": st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=4),
+                    "suggested": st.booleans(),
+                },
+            )
+        )
     return room
 
 
@@ -107,25 +127,41 @@ def make_by_hand(synapse, people, community: dict[str, Any], prefix: str) -> lis
         local = f"{prefix}-{index}"
         space = community["space"] and index == 0
         initial = []
-        for key, event_type in (("join_rule", "m.room.join_rules"), ("history_visibility",
-                                                                    "m.room.history_visibility"),
-                                ("guest_access", "m.room.guest_access")):
+        for key, event_type in (
+            ("join_rule", "m.room.join_rules"),
+            ("history_visibility", "m.room.history_visibility"),
+            ("guest_access", "m.room.guest_access"),
+        ):
             if key in room and not (key == "join_rule" and room[key] == "restricted"):
                 initial.append({"type": event_type, "state_key": "", "content": {key: room[key]}})
         if room["encrypted"]:
-            initial.append({"type": "m.room.encryption", "state_key": "", "content": {"algorithm":
-                                                                                     "m.megolm.v1.aes-sha2"}})
+            initial.append(
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+            )
         if room.get("join_rule") == "restricted":
-            initial.append({"type": "m.room.join_rules", "state_key": "", "content": {
-                "join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": made[0][1]}]}})
+            initial.append(
+                {
+                    "type": "m.room.join_rules",
+                    "state_key": "",
+                    "content": {
+                        "join_rule": "restricted",
+                        "allow": [{"type": "m.room_membership", "room_id": made[0][1]}],
+                    },
+                }
+            )
         levels = dict(room["levels"])
         if "users" in levels:  # Synapse refuses creators of a version-12 room in users
             levels["users"] = {} if room["bob_creator"] else {bob: levels["users"]["bob"]}
             if room["version"] != "12":
                 levels["users"][alice] = 100
-        body: dict[str, Any] = {"preset": room["preset"], "room_alias_name": local, "room_version": room["version"],
-                                "visibility": room["directory"], "initial_state": initial,
-                                "power_level_content_override": levels}
+        body: dict[str, Any] = {
+            "preset": room["preset"],
+            "room_alias_name": local,
+            "room_version": room["version"],
+            "visibility": room["directory"],
+            "initial_state": initial,
+            "power_level_content_override": levels,
+        }
         for key in ("name", "topic"):
             if key in room:
                 body[key] = room[key]
@@ -141,18 +177,22 @@ def make_by_hand(synapse, people, community: dict[str, Any], prefix: str) -> lis
         room_id = answer["room_id"]
         if room["alt"]:
             alt = f"#{local}-alt:{SERVER}"
-            assert synapse.request("PUT", f"{CLIENT}/directory/room/{q(alt)}", token, body={"room_id": room_id})[0] \
-                == 200
-            put_state(synapse, token, room_id, "m.room.canonical_alias", {"alias": f"#{local}:{SERVER}",
-                                                                         "alt_aliases": [alt]})
+            assert (
+                synapse.request("PUT", f"{CLIENT}/directory/room/{q(alt)}", token, body={"room_id": room_id})[0] == 200
+            )
+            put_state(
+                synapse, token, room_id, "m.room.canonical_alias", {"alias": f"#{local}:{SERVER}", "alt_aliases": [alt]}
+            )
         if "link" in room:
             space_id = made[0][1]
             child = {"via": [SERVER], **room["link"]}
-            for room_, event_type, key, content in ((space_id, "m.space.child", room_id, child),
-                                                    (room_id, "m.space.parent", space_id,
-                                                     {"via": [SERVER], "canonical": True})):
+            for room_, event_type, key, content in (
+                (space_id, "m.space.child", room_id, child),
+                (room_id, "m.space.parent", space_id, {"via": [SERVER], "canonical": True}),
+            ):
                 status, answer = synapse.request(
-                    "PUT", f"{CLIENT}/rooms/{q(room_)}/state/{q(event_type)}/{q(key)}", token, body=content)
+                    "PUT", f"{CLIENT}/rooms/{q(room_)}/state/{q(event_type)}/{q(key)}", token, body=content
+                )
                 assert status == 200, answer
         made.append((local, room_id))
     return [local for local, _ in made]
@@ -168,8 +208,9 @@ async def _adopt(url: str, token: str, config_path: Path, names: list[str]) -> N
 async def _import(url: str, token: str, config_path: Path, names: list[str]):
     config = load_config(config_path, partial=True)
     async with ReadOnlyHomeserver(url, token) as hs:
-        return await run_import(hs, config, Selection(tuple(names)), MODELINE, "rooms/imported.yaml",
-                                config_defaults(config_path))
+        return await run_import(
+            hs, config, Selection(tuple(names)), MODELINE, "rooms/imported.yaml", config_defaults(config_path)
+        )
 
 
 async def _plan(url: str, token: str, config_path: Path):
@@ -179,8 +220,13 @@ async def _plan(url: str, token: str, config_path: Path):
 
 
 # A longer, random hunt: ROOMSYNC_PROPERTY_EXAMPLES=150 pytest tests/integration/test_property_import.py
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("ROOMSYNC_PROPERTY_EXAMPLES"),
-          database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("ROOMSYNC_PROPERTY_EXAMPLES"),
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(community=communities())
 def test_any_hand_made_rooms_import_to_a_clean_plan(synapse, provisioner, people, tmp_path, community):
     prefix = f"pimp{next(COUNTER)}"

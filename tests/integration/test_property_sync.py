@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 
 import yaml
-
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
@@ -61,8 +60,14 @@ def power_levels(draw) -> dict:
     if draw(st.booleans()):
         pl["notifications"] = {"room": draw(LEVELS)}
     if draw(st.booleans()):
-        types = draw(st.lists(st.sampled_from(["m.room.topic", "m.room.name", "m.room.avatar", "m.reaction"]),
-                              unique=True, min_size=1, max_size=3))
+        types = draw(
+            st.lists(
+                st.sampled_from(["m.room.topic", "m.room.name", "m.room.avatar", "m.reaction"]),
+                unique=True,
+                min_size=1,
+                max_size=3,
+            )
+        )
         pl["events"] = {t: draw(LEVELS) for t in types}
     return pl
 
@@ -70,7 +75,7 @@ def power_levels(draw) -> dict:
 @st.composite
 def room(draw, in_space: bool = False) -> dict:
     spec: dict = {}
-    rules = JOIN_RULES + ["restricted"] if in_space else JOIN_RULES
+    rules = [*JOIN_RULES, "restricted"] if in_space else JOIN_RULES
     optional = {
         "name": TEXT,
         "topic": TEXT,
@@ -88,13 +93,18 @@ def room(draw, in_space: bool = False) -> dict:
         if draw(st.booleans()):
             spec[key] = draw(strategy)
     if in_space:
-        spec["spaces"] = draw(st.one_of(
-            st.just("short"),
-            st.fixed_dictionaries({}, optional={"order": st.text(st.characters(min_codepoint=0x20,
-                                                                               max_codepoint=0x7e),
-                                                                 min_size=1, max_size=5),
-                                                "suggested": st.booleans()}),
-        ))
+        spec["spaces"] = draw(
+            st.one_of(
+                st.just("short"),
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "order": st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=5),
+                        "suggested": st.booleans(),
+                    },
+                ),
+            )
+        )
     return spec
 
 
@@ -109,8 +119,11 @@ def configs(draw) -> tuple[list[dict], dict | None]:
         drawn.append(draw(room(in_space=with_space and draw(st.booleans()))))
     bot = None
     if draw(st.booleans()):
-        bot = {"rooms": draw(st.one_of(st.just("*"), st.lists(st.integers(0, 3), unique=True, max_size=2))),
-               "power_level": draw(LEVELS), "token": draw(st.booleans())}
+        bot = {
+            "rooms": draw(st.one_of(st.just("*"), st.lists(st.integers(0, 3), unique=True, max_size=2))),
+            "power_level": draw(LEVELS),
+            "token": draw(st.booleans()),
+        }
     return drawn, bot
 
 
@@ -180,8 +193,9 @@ async def _sync_in_process(url: str, token: str, config_dir: Path):
     return planned, results, after
 
 
-def apply_drift(synapse, token: str, prefix: str, rooms: list[dict], index: int, op: tuple, users: list[str],
-                bot) -> None:
+def apply_drift(
+    synapse, token: str, prefix: str, rooms: list[dict], index: int, op: tuple, users: list[str], bot
+) -> None:
     """One edit by hand, as an admin of the room would make it with any client."""
     spec = rooms[index % len(rooms)]
     room_id = resolve(synapse, f"#{spec['alias']}:{SERVER}")
@@ -190,10 +204,14 @@ def apply_drift(synapse, token: str, prefix: str, rooms: list[dict], index: int,
     def ok(answer: tuple) -> None:
         assert answer[0] == 200, (op, answer)
 
-    simple = {"topic": ("m.room.topic", "topic"), "name": ("m.room.name", "name"),
-              "join_rule": ("m.room.join_rules", "join_rule"),
-              "history_visibility": ("m.room.history_visibility", "history_visibility"),
-              "guest_access": ("m.room.guest_access", "guest_access"), "avatar": ("m.room.avatar", "url")}
+    simple = {
+        "topic": ("m.room.topic", "topic"),
+        "name": ("m.room.name", "name"),
+        "join_rule": ("m.room.join_rules", "join_rule"),
+        "history_visibility": ("m.room.history_visibility", "history_visibility"),
+        "guest_access": ("m.room.guest_access", "guest_access"),
+        "avatar": ("m.room.avatar", "url"),
+    }
     if kind in simple:
         event_type, key = simple[kind]
         put_state(synapse, token, room_id, event_type, {key: op[1]})
@@ -238,26 +256,38 @@ def apply_drift(synapse, token: str, prefix: str, rooms: list[dict], index: int,
         put_state(synapse, token, room_id, "m.room.encryption", {"algorithm": "m.megolm.v1.aes-sha2"})
     elif kind == "kick_bot":
         if state(synapse, token, room_id).get(("m.room.member", bot.user_id), {}).get("membership") in (
-                "join", "invite"):
-            ok(synapse.request("POST", f"{CLIENT}/rooms/{q(room_id)}/kick", token,
-                               body={"user_id": bot.user_id, "reason": "drift"}))
+            "join",
+            "invite",
+        ):
+            ok(
+                synapse.request(
+                    "POST", f"{CLIENT}/rooms/{q(room_id)}/kick", token, body={"user_id": bot.user_id, "reason": "drift"}
+                )
+            )
     elif kind in ("unlink_child", "unlink_parent", "child_order"):
         if "spaces" not in spec:
             return
         space_id = resolve(synapse, f"#{rooms[0]['alias']}:{SERVER}")
         if kind == "unlink_parent":
-            ok(synapse.request("PUT", f"{CLIENT}/rooms/{q(room_id)}/state/m.space.parent/{q(space_id)}", token,
-                               body={}))
+            ok(
+                synapse.request(
+                    "PUT", f"{CLIENT}/rooms/{q(room_id)}/state/m.space.parent/{q(space_id)}", token, body={}
+                )
+            )
         else:
             body = {} if kind == "unlink_child" else {"via": [SERVER], "order": op[1]}
-            ok(synapse.request("PUT", f"{CLIENT}/rooms/{q(space_id)}/state/m.space.child/{q(room_id)}", token,
-                               body=body))
+            ok(
+                synapse.request(
+                    "PUT", f"{CLIENT}/rooms/{q(space_id)}/state/m.space.child/{q(room_id)}", token, body=body
+                )
+            )
     else:
         raise AssertionError(op)
 
 
-def check_room(synapse, token: str, me: str, spec: dict, bot_user: str, bot: dict | None,
-               served: set[str]) -> list[str]:
+def check_room(
+    synapse, token: str, me: str, spec: dict, bot_user: str, bot: dict | None, served: set[str]
+) -> list[str]:
     """The room, read with the plain client, against its declaration: what differs."""
     alias = f"#{spec['alias']}:{SERVER}"
     room_id = resolve(synapse, alias)
@@ -265,10 +295,14 @@ def check_room(synapse, token: str, me: str, spec: dict, bot_user: str, bot: dic
         return [f"{alias} does not resolve"]
     live = state(synapse, token, room_id)
     wrong = []
-    simple = {"name": ("m.room.name", "name"), "topic": ("m.room.topic", "topic"),
-              "avatar": ("m.room.avatar", "url"), "join_rule": ("m.room.join_rules", "join_rule"),
-              "history_visibility": ("m.room.history_visibility", "history_visibility"),
-              "guest_access": ("m.room.guest_access", "guest_access")}
+    simple = {
+        "name": ("m.room.name", "name"),
+        "topic": ("m.room.topic", "topic"),
+        "avatar": ("m.room.avatar", "url"),
+        "join_rule": ("m.room.join_rules", "join_rule"),
+        "history_visibility": ("m.room.history_visibility", "history_visibility"),
+        "guest_access": ("m.room.guest_access", "guest_access"),
+    }
     for field, (event_type, key) in simple.items():
         if field in spec and live.get((event_type, ""), {}).get(key) != spec[field]:
             wrong.append(f"{alias} {field}: {live.get((event_type, ''), {}).get(key)!r} != {spec[field]!r}")
@@ -306,17 +340,22 @@ def check_room(synapse, token: str, me: str, spec: dict, bot_user: str, bot: dic
     return wrong
 
 
-def test_sync_then_plan_has_no_changes_for_any_config_and_drift(synapse, provisioner, make_user, prefix,
-                                                               tmp_path_factory, monkeypatch):
+def test_sync_then_plan_has_no_changes_for_any_config_and_drift(
+    synapse, provisioner, make_user, prefix, tmp_path_factory, monkeypatch
+):
     users = [make_user(f"p{i}").user_id for i in range(N_USERS)]
     bot = make_user("propbot")
     monkeypatch.setenv("PROPBOT_TOKEN", bot.token)  # for the bot's token_env, in process and in the CLI
     token, me = provisioner.token, provisioner.user_id
 
-    @settings(max_examples=HUNT or 8, deadline=None, derandomize=not HUNT, database=None,
-              phases=[Phase.explicit, Phase.generate],  # shrinking would replay many slow examples
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.data_too_large])
+    @settings(
+        max_examples=HUNT or 8,
+        deadline=None,
+        derandomize=not HUNT,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # shrinking would replay many slow examples
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(drawn=configs(), drift=st.lists(st.tuples(st.integers(0, 3), DRIFT), max_size=5))
     def prop(drawn: tuple[list[dict], dict | None], drift: list[tuple]) -> None:
         rooms = materialise(prefix, drawn[0], users)
@@ -341,8 +380,11 @@ def test_sync_then_plan_has_no_changes_for_any_config_and_drift(synapse, provisi
         bot_spec = drawn[1]
         served = set()
         if bot_spec:
-            served = {r["alias"] for r in rooms} if bot_spec["rooms"] == "*" else {
-                rooms[i % len(rooms)]["alias"] for i in bot_spec["rooms"]}
+            served = (
+                {r["alias"] for r in rooms}
+                if bot_spec["rooms"] == "*"
+                else {rooms[i % len(rooms)]["alias"] for i in bot_spec["rooms"]}
+            )
         wrong = [w for spec in rooms for w in check_room(synapse, token, me, spec, bot.user_id, bot_spec, served)]
         if rooms[0].get("type") == "space":
             space_id = resolve(synapse, f"#{rooms[0]['alias']}:{SERVER}")

@@ -19,8 +19,9 @@ CREATION = {"per_second": 2, "burst_count": 2}  # Synapse's default is 0.016/s, 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory):
     """A Synapse whose only limit is on room creation, and its server-admin account."""
-    server = SynapseServer(tmp_path_factory.mktemp("limited"), server_name=SERVER,
-                           limits={"rc_room_creation": CREATION})
+    server = SynapseServer(
+        tmp_path_factory.mktemp("limited"), server_name=SERVER, limits={"rc_room_creation": CREATION}
+    )
     server.start()
     try:
         yield server, server.register("roomsync", admin=True)
@@ -49,14 +50,18 @@ def test_many_rooms_under_a_tight_creation_limit_all_get_created(limited, prefix
 
 def test_a_time_budget_stops_cleanly_and_the_next_sync_finishes(limited, prefix, tmp_path: Path):
     server, token = limited
-    rooms = [{"alias": f"{prefix}-b{i}", "name": f"Budget {i}", "alt_aliases": [f"{prefix}-b{i}-alt"]}
-             for i in range(16)]
+    rooms = [
+        {"alias": f"{prefix}-b{i}", "name": f"Budget {i}", "alt_aliases": [f"{prefix}-b{i}-alt"]} for i in range(16)
+    ]
     config = write_config(tmp_path, SERVER, rooms)
     cut = roomsync(config, "sync", "--time-budget", "2s", url=server.url, token=token)
     assert cut.code == 1, cut.out + cut.err
     summary = cut.out.strip().splitlines()[-1]
-    found = re.fullmatch(r"Sync: (\d+) created, 0 changed, 0 failed, (\d+) not started \(time budget\); "
-                         r"run sync again to continue\.", summary)
+    found = re.fullmatch(
+        r"Sync: (\d+) created, 0 changed, 0 failed, (\d+) not started \(time budget\); "
+        r"run sync again to continue\.",
+        summary,
+    )
     assert found, cut.out
     created, waiting = int(found.group(1)), int(found.group(2))
     assert created >= 1 and waiting >= 1 and created + waiting == len(rooms), summary

@@ -18,7 +18,13 @@ from pathlib import Path
 import yaml
 
 from tests.integration.helpers import (
-    joined_rooms, published, put_state, resolve, roomsync, state, write_config,
+    joined_rooms,
+    published,
+    put_state,
+    resolve,
+    roomsync,
+    state,
+    write_config,
 )
 from tests.synapse import q
 
@@ -54,15 +60,21 @@ def topic(synapse, token: str, room_id: str) -> str | None:
 # --- 1. never destroy ------------------------------------------------------------------------
 
 
-def test_room_removed_from_git_is_reported_and_left_alone(synapse, provisioner, make_user, prefix,
-                                                          tmp_path: Path):
+def test_room_removed_from_git_is_reported_and_left_alone(synapse, provisioner, make_user, prefix, tmp_path: Path):
     p, token = prefix, provisioner.token
     alice, bot = make_user("alice"), make_user("bot")
     space = {"alias": f"{p}-space", "type": "space"}
     keep = {"alias": f"{p}-keep", "topic": "still declared"}
-    gone = {"alias": f"{p}-gone", "name": "Declared once", "topic": "declared once", "join_rule": "public",
-            "directory": "public", "alt_aliases": [f"{p}-gone-alt"],
-            "power_levels": {"users": {alice.user_id: 50}}, "spaces": [f"{p}-space"]}
+    gone = {
+        "alias": f"{p}-gone",
+        "name": "Declared once",
+        "topic": "declared once",
+        "join_rule": "public",
+        "directory": "public",
+        "alt_aliases": [f"{p}-gone-alt"],
+        "power_levels": {"users": {alice.user_id: 50}},
+        "spaces": [f"{p}-space"],
+    }
     config = write_config(tmp_path, SERVER, [space, keep, gone])
     write_bots(config, [{"name": "helper", "user": bot.user_id, "rooms": ["*"], "power_level": 20}])
     run = runner(synapse, provisioner, config)
@@ -108,8 +120,9 @@ def test_room_removed_from_git_is_reported_and_left_alone(synapse, provisioner, 
 # --- 2. no self-lockout ------------------------------------------------------------------------
 
 
-def test_self_lockout_in_existing_rooms_is_refused_before_any_request(synapse, provisioner, make_user, prefix,
-                                                                      tmp_path: Path):
+def test_self_lockout_in_existing_rooms_is_refused_before_any_request(
+    synapse, provisioner, make_user, prefix, tmp_path: Path
+):
     p, token, me = prefix, provisioner.token, provisioner.user_id
     alice = make_user("alice").user_id
     initial = [
@@ -127,11 +140,14 @@ def test_self_lockout_in_existing_rooms_is_refused_before_any_request(synapse, p
     assert power_users(synapse, token, ids[f"{p}-low"]) == {alice: 100, me: 100}
 
     refused = [
-        {"alias": f"{p}-low", "room_version": "10", "topic": "t1",
-         "power_levels": {"users": {me: 50, alice: 100}}},
+        {"alias": f"{p}-low", "room_version": "10", "topic": "t1", "power_levels": {"users": {me: 50, alice: 100}}},
         {"alias": f"{p}-state", "room_version": "10", "topic": "t1", "power_levels": {"state_default": 150}},
-        {"alias": f"{p}-events", "room_version": "10", "topic": "t1",
-         "power_levels": {"events": {"m.room.power_levels": 150}}},
+        {
+            "alias": f"{p}-events",
+            "room_version": "10",
+            "topic": "t1",
+            "power_levels": {"events": {"m.room.power_levels": 150}},
+        },
         {"alias": f"{p}-other", "topic": "after"},
     ]
     write_config(tmp_path, SERVER, refused)
@@ -164,8 +180,12 @@ def test_self_lockout_at_creation_is_refused(synapse, provisioner, make_user, pr
         {"alias": f"{p}-state", "room_version": "10", "power_levels": {"state_default": 150}},
         {"alias": f"{p}-events", "room_version": "10", "power_levels": {"events": {"m.room.power_levels": 150}}},
         {"alias": f"{p}-low", "room_version": "10", "power_levels": {"users": {me: 50, alice: 100}}},
-        {"alias": f"{p}-fine", "room_version": "10", "topic": "fine",
-         "power_levels": {"state_default": 100, "users": {alice: 100}}},
+        {
+            "alias": f"{p}-fine",
+            "room_version": "10",
+            "topic": "fine",
+            "power_levels": {"state_default": 100, "users": {alice: 100}},
+        },
     ]
     config = write_config(tmp_path, SERVER, rooms)
     run = runner(synapse, provisioner, config)
@@ -223,8 +243,12 @@ def test_min_admins_refuses_rooms_without_a_human_admin(synapse, provisioner, ma
     assert power_users(synapse, token, human) == {alice: 100, bob: 50, bot: 100}
 
     # The room exists now; a change that would drop its only human admin is refused too.
-    write_config(tmp_path, SERVER, [{"alias": f"{p}-human", "topic": "t1",
-                                     "power_levels": {"users": {bob: 50, bot: 100}}}], min_admins=1)
+    write_config(
+        tmp_path,
+        SERVER,
+        [{"alias": f"{p}-human", "topic": "t1", "power_levels": {"users": {bob: 50, bot: 100}}}],
+        min_admins=1,
+    )
     write_bots(config, [{"name": "opbot", "user": bot, "rooms": ["*"], "power_level": 100}])
     before = snapshot(synapse, token, human)
     planned = run("plan")
@@ -233,8 +257,9 @@ def test_min_admins_refuses_rooms_without_a_human_admin(synapse, provisioner, ma
     assert snapshot(synapse, token, human) == before
 
     # With another human at 100 it passes.
-    write_config(tmp_path, SERVER, [{"alias": f"{p}-human", "topic": "t1",
-                                     "power_levels": {"users": {bob: 100}}}], min_admins=1)
+    write_config(
+        tmp_path, SERVER, [{"alias": f"{p}-human", "topic": "t1", "power_levels": {"users": {bob: 100}}}], min_admins=1
+    )
     synced = run("sync")
     assert synced.code == 0, synced.out + synced.err
     assert power_users(synapse, token, human) == {bob: 100, bot: 100}
@@ -247,15 +272,16 @@ def test_min_admins_refuses_rooms_without_a_human_admin(synapse, provisioner, ma
 def test_max_removals_blocks_the_whole_sync(synapse, provisioner, make_user, prefix, tmp_path: Path):
     p, token = prefix, provisioner.token
     a, b, c, d, e = (make_user(n).user_id for n in "abcde")
-    rooms = [{"alias": f"{p}-pl", "power_levels": {"users": {a: 50, b: 50, c: 50, d: 50, e: 50}}},
-             {"alias": f"{p}-other", "topic": "before"}]
+    rooms = [
+        {"alias": f"{p}-pl", "power_levels": {"users": {a: 50, b: 50, c: 50, d: 50, e: 50}}},
+        {"alias": f"{p}-other", "topic": "before"},
+    ]
     config = write_config(tmp_path, SERVER, rooms, max_removals=2)
     run = runner(synapse, provisioner, config)
     assert run("sync").code == 0
     pl_id, other_id = resolve(synapse, full(f"{p}-pl")), resolve(synapse, full(f"{p}-other"))
 
-    rooms = [{"alias": f"{p}-pl", "power_levels": {"users": {d: 50, e: 50}}},
-             {"alias": f"{p}-other", "topic": "after"}]
+    rooms = [{"alias": f"{p}-pl", "power_levels": {"users": {d: 50, e: 50}}}, {"alias": f"{p}-other", "topic": "after"}]
     write_config(tmp_path, SERVER, rooms, max_removals=2)
     before = {pl_id: snapshot(synapse, token, pl_id), other_id: snapshot(synapse, token, other_id)}
 
@@ -285,15 +311,18 @@ def test_max_removals_blocks_the_whole_sync(synapse, provisioner, make_user, pre
     assert power_users(synapse, token, pl_id) == {}
 
 
-def test_default_max_removals_counts_every_kind_of_removal(synapse, provisioner, make_user, prefix,
-                                                          tmp_path: Path):
+def test_default_max_removals_counts_every_kind_of_removal(synapse, provisioner, make_user, prefix, tmp_path: Path):
     """5 power-level users + 3 alt aliases + 2 space links + 1 bot kicked = 11 > the default 10."""
     p, token = prefix, provisioner.token
     users = [make_user(f"u{i}").user_id for i in range(5)]
     bot = make_user("bot").user_id
     space = {"alias": f"{p}-space", "type": "space"}
-    room = {"alias": f"{p}-room", "power_levels": {"users": {u: 50 for u in users}},
-            "alt_aliases": [f"{p}-alt{i}" for i in range(3)], "spaces": [f"{p}-space"]}
+    room = {
+        "alias": f"{p}-room",
+        "power_levels": {"users": {u: 50 for u in users}},
+        "alt_aliases": [f"{p}-alt{i}" for i in range(3)],
+        "spaces": [f"{p}-space"],
+    }
     config = write_config(tmp_path, SERVER, [space, room])
     write_bots(config, [{"name": "helper", "user": bot, "rooms": [f"{p}-room"]}])
     run = runner(synapse, provisioner, config)
@@ -302,8 +331,7 @@ def test_default_max_removals_counts_every_kind_of_removal(synapse, provisioner,
     space_id, room_id = resolve(synapse, full(f"{p}-space")), resolve(synapse, full(f"{p}-room"))
     assert state(synapse, token, room_id)[("m.room.member", bot)]["membership"] == "invite"
 
-    write_config(tmp_path, SERVER, [space, {"alias": f"{p}-room", "power_levels": {"users": {}},
-                                            "alt_aliases": []}])
+    write_config(tmp_path, SERVER, [space, {"alias": f"{p}-room", "power_levels": {"users": {}}, "alt_aliases": []}])
     write_bots(config, [{"name": "helper", "user": bot, "rooms": [f"{p}-space"]}])
     before = {space_id: snapshot(synapse, token, space_id), room_id: snapshot(synapse, token, room_id)}
 
@@ -334,8 +362,7 @@ def test_default_max_removals_counts_every_kind_of_removal(synapse, provisioner,
 # --- 5. an alias of another room is never moved --------------------------------------------------
 
 
-def test_alias_of_another_room_is_an_error_and_never_moved(synapse, provisioner, make_user, prefix,
-                                                          tmp_path: Path):
+def test_alias_of_another_room_is_an_error_and_never_moved(synapse, provisioner, make_user, prefix, tmp_path: Path):
     p, token = prefix, provisioner.token
     owner = make_user("owner")
     # X: the account's own hand-made room, listing the alias in its canonical_alias event.
@@ -343,22 +370,33 @@ def test_alias_of_another_room_is_an_error_and_never_moved(synapse, provisioner,
     assert status == 200, answer
     x_id = answer["room_id"]
     for alt in (f"{p}-taken1", f"{p}-taken3"):
-        status, answer = synapse.request("PUT", f"{CLIENT}/directory/room/{q(full(alt))}", token,
-                                         body={"room_id": x_id})
+        status, answer = synapse.request(
+            "PUT", f"{CLIENT}/directory/room/{q(full(alt))}", token, body={"room_id": x_id}
+        )
         assert status == 200, answer
-    put_state(synapse, token, x_id, "m.room.canonical_alias",
-              {"alias": full(f"{p}-x"), "alt_aliases": [full(f"{p}-taken1"), full(f"{p}-taken3")]})
+    put_state(
+        synapse,
+        token,
+        x_id,
+        "m.room.canonical_alias",
+        {"alias": full(f"{p}-x"), "alt_aliases": [full(f"{p}-taken1"), full(f"{p}-taken3")]},
+    )
     # Y: someone else's room the account is not in, with two plain directory aliases.
-    status, answer = synapse.request("POST", f"{CLIENT}/createRoom", owner.token,
-                                     body={"room_alias_name": f"{p}-taken2"})
+    status, answer = synapse.request(
+        "POST", f"{CLIENT}/createRoom", owner.token, body={"room_alias_name": f"{p}-taken2"}
+    )
     assert status == 200, answer
     y_id = answer["room_id"]
-    status, answer = synapse.request("PUT", f"{CLIENT}/directory/room/{q(full(f'{p}-taken4'))}", owner.token,
-                                     body={"room_id": y_id})
+    status, answer = synapse.request(
+        "PUT", f"{CLIENT}/directory/room/{q(full(f'{p}-taken4'))}", owner.token, body={"room_id": y_id}
+    )
     assert status == 200, answer
 
-    existing = [{"alias": f"{p}-r1", "topic": "t0"}, {"alias": f"{p}-r2", "topic": "t0"},
-                {"alias": f"{p}-fine", "topic": "t0"}]
+    existing = [
+        {"alias": f"{p}-r1", "topic": "t0"},
+        {"alias": f"{p}-r2", "topic": "t0"},
+        {"alias": f"{p}-fine", "topic": "t0"},
+    ]
     config = write_config(tmp_path, SERVER, existing)
     run = runner(synapse, provisioner, config)
     assert run("sync").code == 0
@@ -400,8 +438,9 @@ def test_alias_of_another_room_is_an_error_and_never_moved(synapse, provisioner,
     assert topic(synapse, token, ids[f"{p}-fine"]) == "t1"
 
 
-def test_bot_entry_for_the_account_itself_never_lowers_or_removes_it(synapse, provisioner, make_user, prefix,
-                                                                    tmp_path: Path):
+def test_bot_entry_for_the_account_itself_never_lowers_or_removes_it(
+    synapse, provisioner, make_user, prefix, tmp_path: Path
+):
     """bots.yaml naming the provisioning account (e.g. the observer entry with the wrong user id).
 
     roomsync never lowers its own power and never leaves a room: a bot entry for the account
@@ -412,9 +451,11 @@ def test_bot_entry_for_the_account_itself_never_lowers_or_removes_it(synapse, pr
     """
     p, token, me = prefix, provisioner.token, provisioner.user_id
     alice = make_user("alice").user_id
-    rooms = [{"alias": f"{p}-a", "room_version": "10", "topic": "t0", "power_levels": {"users": {alice: 100}}},
-             {"alias": f"{p}-b", "room_version": "10", "topic": "t0"},
-             {"alias": f"{p}-c", "topic": "t0"}]  # the default version 12: the account is its creator
+    rooms = [
+        {"alias": f"{p}-a", "room_version": "10", "topic": "t0", "power_levels": {"users": {alice: 100}}},
+        {"alias": f"{p}-b", "room_version": "10", "topic": "t0"},
+        {"alias": f"{p}-c", "topic": "t0"},
+    ]  # the default version 12: the account is its creator
     config = write_config(tmp_path, SERVER, rooms)
     run = runner(synapse, provisioner, config)
     assert run("sync").code == 0
@@ -445,15 +486,24 @@ def test_lowering_users_default_never_lowers_the_account(synapse, provisioner, m
     alice = make_user("alice")
     ids = {}
     for name in ("plain", "users"):
-        status, answer = synapse.request("POST", f"{CLIENT}/createRoom", alice.token, body={
-            "room_alias_name": f"{p}-{name}", "room_version": "10", "preset": "public_chat",
-            "power_level_content_override": {"users_default": 100, "users": {alice.user_id: 100}}})
+        status, answer = synapse.request(
+            "POST",
+            f"{CLIENT}/createRoom",
+            alice.token,
+            body={
+                "room_alias_name": f"{p}-{name}",
+                "room_version": "10",
+                "preset": "public_chat",
+                "power_level_content_override": {"users_default": 100, "users": {alice.user_id: 100}},
+            },
+        )
         assert status == 200, answer
         ids[name] = answer["room_id"]
         assert synapse.request("POST", f"{CLIENT}/join/{q(ids[name])}", token, body={})[0] == 200
-    rooms = [{"alias": f"{p}-plain", "topic": "t1", "power_levels": {"users_default": 0}},
-             {"alias": f"{p}-users", "topic": "t1",
-              "power_levels": {"users_default": 0, "users": {alice.user_id: 100}}}]
+    rooms = [
+        {"alias": f"{p}-plain", "topic": "t1", "power_levels": {"users_default": 0}},
+        {"alias": f"{p}-users", "topic": "t1", "power_levels": {"users_default": 0, "users": {alice.user_id: 100}}},
+    ]
     config = write_config(tmp_path, SERVER, rooms)
     run = runner(synapse, provisioner, config)
     planned = run("plan")

@@ -63,8 +63,15 @@ class Harness:
         if len(parts) == 4 and len(parts[2]) >= 10:  # syt_<user>_<secret>_<crc>: the secret on its own
             self.secrets[f"{name} (secret part)"] = parts[2]
 
-    def start(self, config: Path, *args: str, token: str | None = None, token_file: Path | None = None,
-              url: str | None = None, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
+    def start(
+        self,
+        config: Path,
+        *args: str,
+        token: str | None = None,
+        token_file: Path | None = None,
+        url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> tuple[str, subprocess.Popen]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSYNC_")}
         environ.update(self.extra_env)
         environ["ROOMSYNC_HOMESERVER"] = url or self.url
@@ -88,19 +95,23 @@ class Harness:
         return self.finish(self.start(config, *args, **kwargs))
 
     def leaks(self) -> list[str]:
-        texts = self.captured + [(f"file {p.name}", p.read_text(encoding="utf-8", errors="replace"))
-                                 for p in self.files if p.exists()]
+        texts = self.captured + [
+            (f"file {p.name}", p.read_text(encoding="utf-8", errors="replace")) for p in self.files if p.exists()
+        ]
         # Only names in the message: an assertion message must not print the secret itself.
-        return [f"{name} found in {where}" for where, text in texts for name, secret in self.secrets.items()
-                if secret in text]
+        return [
+            f"{name} found in {where}"
+            for where, text in texts
+            for name, secret in self.secrets.items()
+            if secret in text
+        ]
 
 
 def write_bots(directory: Path, bots: list[dict]) -> None:
     (directory / "bots.yaml").write_text(yaml.safe_dump({"bots": bots}, sort_keys=False))
 
 
-def test_tokens_never_appear_in_any_output_or_plan_file(synapse, provisioner, make_user, prefix,
-                                                       tmp_path: Path):
+def test_tokens_never_appear_in_any_output_or_plan_file(synapse, provisioner, make_user, prefix, tmp_path: Path):
     p = prefix
     h = Harness(synapse.url, tmp_path)
     owner, bot_ok, bot_missing, bot_wrong = (make_user(n) for n in ("owner", "botok", "botmissing", "botwrong"))
@@ -113,21 +124,46 @@ def test_tokens_never_appear_in_any_output_or_plan_file(synapse, provisioner, ma
     h.extra_env = {"BOT_OK_TOKEN": bot_ok.token, "BOT_WRONG_TOKEN": bad_bot}  # BOT_MISSING_TOKEN is not set
 
     # A room the account is joined in without power.
-    status, answer = synapse.request("POST", f"{CLIENT}/createRoom", owner.token,
-                                     body={"room_alias_name": f"{p}-powerless", "preset": "public_chat"})
+    status, answer = synapse.request(
+        "POST", f"{CLIENT}/createRoom", owner.token, body={"room_alias_name": f"{p}-powerless", "preset": "public_chat"}
+    )
     assert status == 200, answer
     assert synapse.request("POST", f"{CLIENT}/join/{q(answer['room_id'])}", provisioner.token, body={})[0] == 200
 
-    clean_rooms = [{"alias": f"{p}-main", "topic": "main ✓", "alt_aliases": [f"{p}-main-alt"]},
-                   {"alias": f"{p}-bots", "join_rule": "invite"}]
-    rooms = clean_rooms + [{"alias": f"{p}-missing"}, {"alias": f"{p}-wrongbot"},
-                           {"alias": f"{p}-powerless", "topic": "needs power"}]
-    bots = [{"name": "okbot", "user": bot_ok.user_id, "rooms": [f"{p}-bots"], "token_env": "BOT_OK_TOKEN",
-             "display_name": "OK Bot", "power_level": 10},
-            {"name": "missingbot", "user": bot_missing.user_id, "rooms": [f"{p}-missing"],
-             "token_env": "BOT_MISSING_TOKEN", "display_name": "Missing"},
-            {"name": "wrongbot", "user": bot_wrong.user_id, "rooms": [f"{p}-wrongbot"],
-             "token_env": "BOT_WRONG_TOKEN", "display_name": "Wrong"}]
+    clean_rooms = [
+        {"alias": f"{p}-main", "topic": "main ✓", "alt_aliases": [f"{p}-main-alt"]},
+        {"alias": f"{p}-bots", "join_rule": "invite"},
+    ]
+    rooms = [
+        *clean_rooms,
+        {"alias": f"{p}-missing"},
+        {"alias": f"{p}-wrongbot"},
+        {"alias": f"{p}-powerless", "topic": "needs power"},
+    ]
+    bots = [
+        {
+            "name": "okbot",
+            "user": bot_ok.user_id,
+            "rooms": [f"{p}-bots"],
+            "token_env": "BOT_OK_TOKEN",
+            "display_name": "OK Bot",
+            "power_level": 10,
+        },
+        {
+            "name": "missingbot",
+            "user": bot_missing.user_id,
+            "rooms": [f"{p}-missing"],
+            "token_env": "BOT_MISSING_TOKEN",
+            "display_name": "Missing",
+        },
+        {
+            "name": "wrongbot",
+            "user": bot_wrong.user_id,
+            "rooms": [f"{p}-wrongbot"],
+            "token_env": "BOT_WRONG_TOKEN",
+            "display_name": "Wrong",
+        },
+    ]
     config = write_config(tmp_path / "all", SERVER, rooms)
     write_bots(config, bots)
     clean = write_config(tmp_path / "clean", SERVER, clean_rooms)
@@ -142,15 +178,18 @@ def test_tokens_never_appear_in_any_output_or_plan_file(synapse, provisioner, ma
     bad_file.write_text(bad + "\n")
 
     # Runs against a closed port, with -vv logging every request, in the background meanwhile.
-    slow = [h.start(config, "plan", token=provisioner.token, url=UNREACHABLE),
-            h.start(config, "sync", token_file=token_file, url=UNREACHABLE)]
+    slow = [
+        h.start(config, "plan", token=provisioner.token, url=UNREACHABLE),
+        h.start(config, "sync", token_file=token_file, url=UNREACHABLE),
+    ]
 
     assert h.run(config, "validate", token=provisioner.token).code == 0
 
     outs = [tmp_path / n for n in ("plan.json", "plan.md", "plan.txt", "plan.out")]
     h.files += outs
-    planned = h.run(config, "plan", "--format", "json", *[a for o in outs for a in ("--out", str(o))],
-                    token=provisioner.token)
+    planned = h.run(
+        config, "plan", "--format", "json", *[a for o in outs for a in ("--out", str(o))], token=provisioner.token
+    )
     assert planned.code == 1, planned.err  # the powerless room is an error
     assert all(o.exists() for o in outs)
     assert json.loads(outs[0].read_text())["summary"]["errors"] == 1
@@ -183,8 +222,11 @@ def test_tokens_never_appear_in_any_output_or_plan_file(synapse, provisioner, ma
     h.run(clean, "plan", "--out", str(tmp_path / "file.json"), token_file=token_file)
 
     # Failures: wrong token, from the environment and from a file.
-    for run in (h.run(config, "plan", token=bad), h.run(config, "sync", token=bad),
-                h.run(config, "plan", token_file=bad_file)):
+    for run in (
+        h.run(config, "plan", token=bad),
+        h.run(config, "sync", token=bad),
+        h.run(config, "plan", token_file=bad_file),
+    ):
         assert run.code == 1 and "rejected the access token" in run.err, run.err
     # Malformed tokens that contain the real one.
     for broken in (provisioner.token + " trailing words", provisioner.token + "é"):
@@ -196,8 +238,7 @@ def test_tokens_never_appear_in_any_output_or_plan_file(synapse, provisioner, ma
     assert h.run(mismatch, "sync", token=provisioner.token).code == 1
     wrong_path = h.run(config, "plan", token=provisioner.token, url=synapse.url + "/not-matrix")
     assert wrong_path.code == 1, wrong_path.out + wrong_path.err
-    with_token_env = h.run(config, "plan", token=provisioner.token, url=synapse.url,
-                           env={"BOT_MISSING_TOKEN": ""})
+    with_token_env = h.run(config, "plan", token=provisioner.token, url=synapse.url, env={"BOT_MISSING_TOKEN": ""})
     assert with_token_env.code == 1
 
     for started in slow:
@@ -281,7 +322,8 @@ def test_exception_messages_never_hold_the_token(synapse, provisioner):
     }
     for name, (url, token) in cases.items():
         exc = asyncio.run(fail(url, token))
-        shown = "".join([str(exc), repr(exc), *traceback.format_exception(exc), str(exc.__cause__),
-                         str(exc.__context__)])
+        shown = "".join(
+            [str(exc), repr(exc), *traceback.format_exception(exc), str(exc.__cause__), str(exc.__context__)]
+        )
         for secret in (token, token.strip(), provisioner.token):
             assert secret not in shown, f"{name}: the token is in the exception"

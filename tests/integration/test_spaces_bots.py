@@ -23,12 +23,26 @@ def hierarchy(synapse, token: str, space_id: str) -> dict[str, list[dict]]:
 def test_space_tree_restricted_room_and_unlinking(synapse, provisioner, make_user, prefix, tmp_path: Path):
     p = prefix
     rooms = [
-        {"alias": f"{p}-top", "type": "space", "name": "OpenDev", "join_rule": "public",
-         "history_visibility": "world_readable"},
-        {"alias": f"{p}-inner", "type": "space", "join_rule": "public", "history_visibility": "world_readable",
-         "spaces": [{"space": f"{p}-top", "order": "20"}]},
-        {"alias": f"{p}-zuul", "join_rule": "public", "history_visibility": "world_readable",
-         "spaces": [{"space": f"{p}-top", "order": "10", "suggested": True}, f"{p}-inner"]},
+        {
+            "alias": f"{p}-top",
+            "type": "space",
+            "name": "OpenDev",
+            "join_rule": "public",
+            "history_visibility": "world_readable",
+        },
+        {
+            "alias": f"{p}-inner",
+            "type": "space",
+            "join_rule": "public",
+            "history_visibility": "world_readable",
+            "spaces": [{"space": f"{p}-top", "order": "20"}],
+        },
+        {
+            "alias": f"{p}-zuul",
+            "join_rule": "public",
+            "history_visibility": "world_readable",
+            "spaces": [{"space": f"{p}-top", "order": "10", "suggested": True}, f"{p}-inner"],
+        },
         {"alias": f"{p}-members", "join_rule": "restricted", "spaces": [f"{p}-inner"]},
     ]
     config = write_config(tmp_path, SERVER, rooms)
@@ -50,8 +64,9 @@ def test_space_tree_restricted_room_and_unlinking(synapse, provisioner, make_use
     }
     inner_children = {c["state_key"] for c in tree[ids[f"{p}-inner"]]}
     assert inner_children == {ids[f"{p}-zuul"], ids[f"{p}-members"]}
-    parents = {k: v for (t, k), v in state(synapse, provisioner.token, ids[f"{p}-zuul"]).items()
-               if t == "m.space.parent"}
+    parents = {
+        k: v for (t, k), v in state(synapse, provisioner.token, ids[f"{p}-zuul"]).items() if t == "m.space.parent"
+    }
     assert parents == {ids[f"{p}-top"]: {"via": [SERVER], "canonical": True}, ids[f"{p}-inner"]: {"via": [SERVER]}}
 
     # A member of the space may join the restricted room; someone else may not.
@@ -88,11 +103,21 @@ def test_bots_join_with_power_and_profile_and_are_kicked_when_removed(
         {"alias": f"{p}-private", "join_rule": "invite"},
     ]
     config = write_config(tmp_path, SERVER, rooms)
-    write_bots(config, [
-        {"name": "gerritbot", "user": gerrit.user_id, "rooms": ["*"], "power_level": 10,
-         "display_name": "Gerrit Bot", "avatar": "mxc://opendev.org/gerrit", "token_env": "GERRIT_TOKEN"},
-        {"name": "statusbot", "user": status_bot.user_id, "rooms": [f"{p}-zuul"]},
-    ])
+    write_bots(
+        config,
+        [
+            {
+                "name": "gerritbot",
+                "user": gerrit.user_id,
+                "rooms": ["*"],
+                "power_level": 10,
+                "display_name": "Gerrit Bot",
+                "avatar": "mxc://opendev.org/gerrit",
+                "token_env": "GERRIT_TOKEN",
+            },
+            {"name": "statusbot", "user": status_bot.user_id, "rooms": [f"{p}-zuul"]},
+        ],
+    )
     monkeypatch.setenv("GERRIT_TOKEN", gerrit.token)  # subprocesses inherit the environment
     run = lambda *a: roomsync(config, *a, url=synapse.url, token=provisioner.token)  # noqa: E731
 
@@ -101,9 +126,9 @@ def test_bots_join_with_power_and_profile_and_are_kicked_when_removed(
     assert gerrit.token not in synced.out + synced.err
     zuul, private = resolve(synapse, f"#{p}-zuul:{SERVER}"), resolve(synapse, f"#{p}-private:{SERVER}")
 
-    status, joined = synapse.request("GET", f"{CLIENT}/joined_rooms", gerrit.token)
+    _status, joined = synapse.request("GET", f"{CLIENT}/joined_rooms", gerrit.token)
     assert {zuul, private} <= set(joined["joined_rooms"])
-    status, profile = synapse.request("GET", f"{CLIENT}/profile/{q(gerrit.user_id)}")
+    _status, profile = synapse.request("GET", f"{CLIENT}/profile/{q(gerrit.user_id)}")
     assert profile == {"displayname": "Gerrit Bot", "avatar_url": "mxc://opendev.org/gerrit"}
     for room in (zuul, private):
         assert state(synapse, provisioner.token, room)[("m.room.power_levels", "")]["users"][gerrit.user_id] == 10
@@ -117,11 +142,21 @@ def test_bots_join_with_power_and_profile_and_are_kicked_when_removed(
 
     # A human joins and gets power by config; then gerritbot is taken off the private room.
     assert synapse.request("POST", f"{CLIENT}/join/{q(zuul)}", human.token, body={})[0] == 200
-    write_bots(config, [
-        {"name": "gerritbot", "user": gerrit.user_id, "rooms": [f"{p}-zuul"], "power_level": 10,
-         "display_name": "Gerrit Bot", "avatar": "mxc://opendev.org/gerrit", "token_env": "GERRIT_TOKEN"},
-        {"name": "statusbot", "user": status_bot.user_id, "rooms": [f"{p}-zuul"]},
-    ])
+    write_bots(
+        config,
+        [
+            {
+                "name": "gerritbot",
+                "user": gerrit.user_id,
+                "rooms": [f"{p}-zuul"],
+                "power_level": 10,
+                "display_name": "Gerrit Bot",
+                "avatar": "mxc://opendev.org/gerrit",
+                "token_env": "GERRIT_TOKEN",
+            },
+            {"name": "statusbot", "user": status_bot.user_id, "rooms": [f"{p}-zuul"]},
+        ],
+    )
     only_rooms = run("plan", "--only", "rooms", "--detailed-exitcode")
     assert only_rooms.code == 0, "the room part has nothing to do"
     kick = run("plan", "--only", "bots", "--detailed-exitcode")

@@ -30,24 +30,16 @@ def room_state(synapse: SynapseServer, token: str, room_id: str) -> dict[tuple[s
     return {(e["type"], e["state_key"]): e["content"] for e in events}
 
 
-def put_state(
-    synapse: SynapseServer, token: str, room_id: str, event_type: str, content: dict
-) -> tuple[int, dict]:
-    return synapse.request(
-        "PUT", f"{CLIENT}/rooms/{q(room_id)}/state/{q(event_type)}/", token, body=content
-    )
+def put_state(synapse: SynapseServer, token: str, room_id: str, event_type: str, content: dict) -> tuple[int, dict]:
+    return synapse.request("PUT", f"{CLIENT}/rooms/{q(room_id)}/state/{q(event_type)}/", token, body=content)
 
 
-def get_state_event(
-    synapse: SynapseServer, token: str, room_id: str, event_type: str
-) -> tuple[int, dict]:
+def get_state_event(synapse: SynapseServer, token: str, room_id: str, event_type: str) -> tuple[int, dict]:
     return synapse.request("GET", f"{CLIENT}/rooms/{q(room_id)}/state/{q(event_type)}/", token)
 
 
 def put_alias(synapse: SynapseServer, token: str, alias: str, room_id: str) -> None:
-    status, answer = synapse.request(
-        "PUT", f"{CLIENT}/directory/room/{q(alias)}", token, body={"room_id": room_id}
-    )
+    status, answer = synapse.request("PUT", f"{CLIENT}/directory/room/{q(alias)}", token, body={"room_id": room_id})
     assert status == 200, answer
 
 
@@ -208,9 +200,7 @@ def test_canonical_alias_must_point_at_the_room(synapse, provisioner, prefix):
         assert answer["errcode"] == "M_BAD_ALIAS", answer
 
     # The primary alias is checked the same way.
-    status, answer = put_state(
-        synapse, provisioner.token, room_id, "m.room.canonical_alias", {"alias": missing}
-    )
+    status, answer = put_state(synapse, provisioner.token, room_id, "m.room.canonical_alias", {"alias": missing})
     assert status == 400 and answer["errcode"] == "M_BAD_ALIAS", answer
 
     # Nothing changed.
@@ -220,10 +210,7 @@ def test_canonical_alias_must_point_at_the_room(synapse, provisioner, prefix):
 
 def test_public_rooms_follows_directory_visibility_at_once(synapse, provisioner, make_user):
     reader = make_user("reader")
-    rooms = [
-        create_room(synapse, provisioner.token, preset="public_chat", name=f"dir {i}")
-        for i in range(3)
-    ]
+    rooms = [create_room(synapse, provisioner.token, preset="public_chat", name=f"dir {i}") for i in range(3)]
     directory = f"{CLIENT}/directory/list/room/"
 
     assert not set(rooms) & set(public_room_ids(synapse, reader.token))
@@ -257,9 +244,7 @@ def test_public_rooms_follows_directory_visibility_at_once(synapse, provisioner,
     assert set(rooms) <= set(paged)
     assert set(paged) == set(public_room_ids(synapse, reader.token, limit=100))
 
-    status, answer = synapse.request(
-        "PUT", directory + q(rooms[0]), provisioner.token, body={"visibility": "private"}
-    )
+    status, answer = synapse.request("PUT", directory + q(rooms[0]), provisioner.token, body={"visibility": "private"})
     assert (status, answer) == (200, {})
     listed = public_room_ids(synapse, reader.token)
     assert rooms[0] not in listed
@@ -282,9 +267,7 @@ def test_public_rooms_needs_a_token_and_hides_invite_only_rooms(synapse, provisi
     assert (status, answer) == (200, {"visibility": "public"})
     assert room_id not in public_room_ids(synapse, provisioner.token)
 
-    status, answer = put_state(
-        synapse, provisioner.token, room_id, "m.room.join_rules", {"join_rule": "public"}
-    )
+    status, answer = put_state(synapse, provisioner.token, room_id, "m.room.join_rules", {"join_rule": "public"})
     assert status == 200, answer
     assert room_id in public_room_ids(synapse, provisioner.token)
 

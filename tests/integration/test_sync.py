@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import (
-    joined_rooms, published, put_state, resolve, roomsync, state, write_config,
+    joined_rooms,
+    published,
+    put_state,
+    resolve,
+    roomsync,
+    state,
+    write_config,
 )
 
 SERVER = "opendev.org"
@@ -19,23 +25,42 @@ SERVER = "opendev.org"
 
 def dozen_rooms(p: str, alice: str, bob: str) -> list[dict]:
     return [
-        {"alias": f"{p}-zuul", "name": "Zuul", "topic": "Zuul — project gating ✓ 日本語 🚦",
-         "join_rule": "public", "history_visibility": "world_readable", "directory": "public",
-         "alt_aliases": [f"{p}-zuul-ci"], "power_levels": {"users": {alice: 50}}},
-        {"alias": f"{p}-opendev", "name": "OpenDev", "join_rule": "invite", "directory": "private",
-         "encrypted": True, "history_visibility": "shared"},
+        {
+            "alias": f"{p}-zuul",
+            "name": "Zuul",
+            "topic": "Zuul — project gating ✓ 日本語 🚦",
+            "join_rule": "public",
+            "history_visibility": "world_readable",
+            "directory": "public",
+            "alt_aliases": [f"{p}-zuul-ci"],
+            "power_levels": {"users": {alice: 50}},
+        },
+        {
+            "alias": f"{p}-opendev",
+            "name": "OpenDev",
+            "join_rule": "invite",
+            "directory": "private",
+            "encrypted": True,
+            "history_visibility": "shared",
+        },
         {"alias": f"{p}-meeting", "topic": "Weekly meeting 🗓️", "guest_access": "can_join", "join_rule": "public"},
         {"alias": f"{p}-knock", "name": "Knock first", "join_rule": "knock", "directory": "private"},
         {"alias": f"{p}-announce", "power_levels": {"events_default": 50, "users": {alice: 100, bob: 50}}},
-        {"alias": f"{p}-v10", "room_version": "10", "name": "Old version",
-         "power_levels": {"users": {alice: 50}, "ban": 60}},
+        {
+            "alias": f"{p}-v10",
+            "room_version": "10",
+            "name": "Old version",
+            "power_levels": {"users": {alice: 50}, "ban": 60},
+        },
         {"alias": f"{p}-avatar", "avatar": "mxc://opendev.org/AbCdEf123"},
         {"alias": f"{p}-multi", "alt_aliases": [f"{p}-multi-a", f"{p}-multi-b"], "directory": "public"},
         {"alias": f"{p}-bare"},
         {"alias": f"{p}-joined", "history_visibility": "joined", "guest_access": "forbidden"},
         {"alias": f"{p}-enc", "encrypted": True, "join_rule": "invite", "topic": ""},
-        {"alias": f"{p}-events", "power_levels": {"events": {"m.room.topic": 75}, "state_default": 60,
-                                                  "notifications": {"room": 20}}},
+        {
+            "alias": f"{p}-events",
+            "power_levels": {"events": {"m.room.topic": 75}, "state_default": 60, "notifications": {"room": 20}},
+        },
     ]
 
 
@@ -45,10 +70,14 @@ def assert_room_matches(synapse, token: str, me: str, room: dict) -> str:
     room_id = resolve(synapse, alias)
     assert room_id, f"{alias} does not resolve"
     live = state(synapse, token, room_id)
-    simple = {"name": ("m.room.name", "name"), "topic": ("m.room.topic", "topic"),
-              "avatar": ("m.room.avatar", "url"), "join_rule": ("m.room.join_rules", "join_rule"),
-              "history_visibility": ("m.room.history_visibility", "history_visibility"),
-              "guest_access": ("m.room.guest_access", "guest_access")}
+    simple = {
+        "name": ("m.room.name", "name"),
+        "topic": ("m.room.topic", "topic"),
+        "avatar": ("m.room.avatar", "url"),
+        "join_rule": ("m.room.join_rules", "join_rule"),
+        "history_visibility": ("m.room.history_visibility", "history_visibility"),
+        "guest_access": ("m.room.guest_access", "guest_access"),
+    }
     for field, (event_type, key) in simple.items():
         if field in room:
             assert live[(event_type, "")][key] == room[field], (alias, field)
@@ -110,8 +139,13 @@ def test_dozen_rooms_plan_sync_verify_replan(synapse, provisioner, make_user, pr
 def test_drift_is_reported_and_repaired(synapse, provisioner, make_user, prefix, tmp_path: Path):
     alice, eve = make_user("alice").user_id, make_user("eve").user_id
     rooms = [
-        {"alias": f"{prefix}-a", "topic": "Declared topic", "directory": "private",
-         "power_levels": {"users": {alice: 50}, "kick": 50}, "alt_aliases": [f"{prefix}-a2"]},
+        {
+            "alias": f"{prefix}-a",
+            "topic": "Declared topic",
+            "directory": "private",
+            "power_levels": {"users": {alice: 50}, "kick": 50},
+            "alt_aliases": [f"{prefix}-a2"],
+        },
         {"alias": f"{prefix}-b", "name": "Untouched"},
     ]
     config = write_config(tmp_path, SERVER, rooms)
@@ -126,8 +160,9 @@ def test_drift_is_reported_and_repaired(synapse, provisioner, make_user, prefix,
     pl["users"][eve] = 75
     pl["kick"] = 0
     put_state(synapse, token, room_id, "m.room.power_levels", pl)
-    status, _ = synapse.request("PUT", f"/_matrix/client/v3/directory/list/room/{room_id}", token,
-                                body={"visibility": "public"})
+    status, _ = synapse.request(
+        "PUT", f"/_matrix/client/v3/directory/list/room/{room_id}", token, body={"visibility": "public"}
+    )
     assert status == 200
 
     drift = run("plan", "--detailed-exitcode")
@@ -148,12 +183,17 @@ def test_drift_is_reported_and_repaired(synapse, provisioner, make_user, prefix,
 
 def test_existing_room_is_adopted_not_duplicated(synapse, provisioner, prefix, tmp_path: Path):
     token = provisioner.token
-    status, answer = synapse.request("POST", "/_matrix/client/v3/createRoom", token, body={
-        "room_alias_name": f"{prefix}-old", "name": "Made by hand", "preset": "private_chat"})
+    status, answer = synapse.request(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        token,
+        body={"room_alias_name": f"{prefix}-old", "name": "Made by hand", "preset": "private_chat"},
+    )
     assert status == 200
     hand_made = answer["room_id"]
-    rooms = [{"alias": f"{prefix}-old", "name": "Now declared", "join_rule": "public",
-              "alt_aliases": [f"{prefix}-old2"]}]
+    rooms = [
+        {"alias": f"{prefix}-old", "name": "Now declared", "join_rule": "public", "alt_aliases": [f"{prefix}-old2"]}
+    ]
     config = write_config(tmp_path, SERVER, rooms)
     run = lambda *a: roomsync(config, *a, url=synapse.url, token=token)  # noqa: E731
 
@@ -175,15 +215,23 @@ def test_room_without_power_or_membership_fails_alone(synapse, provisioner, make
     owner = make_user("owner")
     # A room the account is not in, and one where it is joined without power.
     for alias, invite in ((f"{prefix}-foreign", False), (f"{prefix}-powerless", True)):
-        status, answer = synapse.request("POST", "/_matrix/client/v3/createRoom", owner.token, body={
-            "room_alias_name": alias, "preset": "public_chat"})
+        status, answer = synapse.request(
+            "POST",
+            "/_matrix/client/v3/createRoom",
+            owner.token,
+            body={"room_alias_name": alias, "preset": "public_chat"},
+        )
         assert status == 200
         if invite:
-            status, _ = synapse.request("POST", f"/_matrix/client/v3/join/{answer['room_id']}", provisioner.token,
-                                        body={})
+            status, _ = synapse.request(
+                "POST", f"/_matrix/client/v3/join/{answer['room_id']}", provisioner.token, body={}
+            )
             assert status == 200
-    rooms = [{"alias": f"{prefix}-foreign", "topic": "x"}, {"alias": f"{prefix}-powerless", "topic": "y"},
-             {"alias": f"{prefix}-fine", "topic": "z"}]
+    rooms = [
+        {"alias": f"{prefix}-foreign", "topic": "x"},
+        {"alias": f"{prefix}-powerless", "topic": "y"},
+        {"alias": f"{prefix}-fine", "topic": "z"},
+    ]
     config = write_config(tmp_path, SERVER, rooms)
     run = lambda *a: roomsync(config, *a, url=synapse.url, token=provisioner.token)  # noqa: E731
 
@@ -228,8 +276,7 @@ def test_sync_dry_run_changes_nothing(synapse, provisioner, prefix, tmp_path: Pa
 
 
 def test_usage_error_exits_1_not_2(tmp_path: Path):
-    result = roomsync(tmp_path, "plan", "--detailed-exitcode", "--format", "yaml", url="http://127.0.0.1:9",
-                      token=None)
+    result = roomsync(tmp_path, "plan", "--detailed-exitcode", "--format", "yaml", url="http://127.0.0.1:9", token=None)
     assert result.code == 1
 
 
@@ -240,8 +287,24 @@ def test_token_file_and_out_file(synapse, provisioner, prefix, tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSYNC_")}
     env.update(ROOMSYNC_HOMESERVER=synapse.url, ROOMSYNC_ACCESS_TOKEN_FILE=str(token_file))
     out = tmp_path / "plan.json"
-    proc = subprocess.run([sys.executable, "-m", "roomsync", "-C", str(config), "plan", "--format", "json",
-                           "--out", str(out), "--detailed-exitcode"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "roomsync",
+            "-C",
+            str(config),
+            "plan",
+            "--format",
+            "json",
+            "--out",
+            str(out),
+            "--detailed-exitcode",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Plan: 1 to create, 0 to change." in proc.stdout, "the text plan still goes to stdout"
     document = json.loads(out.read_text())

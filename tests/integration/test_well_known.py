@@ -36,15 +36,14 @@ def web_root(tmp_path: Path):
 
 def test_well_known_round_trips_and_drift_is_reported(synapse, provisioner, prefix, tmp_path: Path, web_root):
     root, url = web_root
-    config = write_config(tmp_path / "cfg", SERVER, [{"alias": f"{prefix}-wk"}],
-                          well_known={"url": url, **DELEGATION})
+    config = write_config(tmp_path / "cfg", SERVER, [{"alias": f"{prefix}-wk"}], well_known={"url": url, **DELEGATION})
     run = lambda *a: roomsync(config, *a, url=synapse.url, token=provisioner.token)  # noqa: E731
     assert run("sync").code == 0
 
     # Nothing served yet: both files are missing, which is drift in its own section.
     missing = run("plan", "--detailed-exitcode")
     assert missing.code == 2
-    assert ".well-known/matrix/server: \"(missing (404))\"" in missing.out
+    assert '.well-known/matrix/server: "(missing (404))"' in missing.out
     assert "sync does not change the web server" in missing.out
 
     written = roomsync(config, "well-known", "--out", str(root), url="http://127.0.0.1:9", token=None)
@@ -52,8 +51,10 @@ def test_well_known_round_trips_and_drift_is_reported(synapse, provisioner, pref
     server_doc = json.loads((root / ".well-known/matrix/server").read_text())
     client_doc = json.loads((root / ".well-known/matrix/client").read_text())
     assert server_doc == {"m.server": "matrix.opendev.org:443"}
-    assert client_doc == {"m.homeserver": {"base_url": "https://matrix.opendev.org"},
-                          "m.identity_server": {"base_url": "https://identity.opendev.org"}}
+    assert client_doc == {
+        "m.homeserver": {"base_url": "https://matrix.opendev.org"},
+        "m.identity_server": {"base_url": "https://identity.opendev.org"},
+    }
     clean = run("plan", "--detailed-exitcode")
     assert clean.code == 0, clean.out
 
@@ -71,8 +72,12 @@ def test_well_known_round_trips_and_drift_is_reported(synapse, provisioner, pref
 
 
 def test_unreachable_web_server_is_drift_not_a_crash(synapse, provisioner, prefix, tmp_path: Path):
-    config = write_config(tmp_path, SERVER, [{"alias": f"{prefix}-wk2"}],
-                          well_known={"url": "http://127.0.0.1:9", "server": "matrix.opendev.org:443"})
+    config = write_config(
+        tmp_path,
+        SERVER,
+        [{"alias": f"{prefix}-wk2"}],
+        well_known={"url": "http://127.0.0.1:9", "server": "matrix.opendev.org:443"},
+    )
     result = roomsync(config, "plan", url=synapse.url, token=provisioner.token)
     assert result.code == 0, result.err
     assert "cannot fetch http://127.0.0.1:9/.well-known/matrix/server" in result.out

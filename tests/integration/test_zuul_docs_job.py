@@ -16,13 +16,18 @@ SERVER = "opendev.org"
 
 
 def test_docs_job_writes_the_page_into_the_logs_and_returns_it(tmp_path, node, zuul_job):  # noqa: F811
-    config = write_config(node.rooms, SERVER, [
-        {"alias": "zuul", "name": "Zuul <b>", "topic": "Project gating", "join_rule": "public"},
-        {"alias": "ops", "name": "Ops", "join_rule": "invite", "directory": "private"},
-    ])
+    config = write_config(
+        node.rooms,
+        SERVER,
+        [
+            {"alias": "zuul", "name": "Zuul <b>", "topic": "Project gating", "join_rule": "public"},
+            {"alias": "ops", "name": "Ops", "join_rule": "invite", "directory": "private"},
+        ],
+    )
     node_dir = tmp_path / "node" / "roomsync-docs"
-    job = zuul_job("roomsync-docs", roomsync_docs_dir=str(node_dir),
-                   roomsync_homeserver="http://127.0.0.1:9")  # nothing listens: the job is offline
+    job = zuul_job(
+        "roomsync-docs", roomsync_docs_dir=str(node_dir), roomsync_homeserver="http://127.0.0.1:9"
+    )  # nothing listens: the job is offline
     for phase in ("run", "post"):  # pre.yaml (roomsync-base) runs in test_zuul_jobs.py
         run = job.run(phase)
         assert run.code == 0, run
@@ -38,4 +43,3 @@ def test_docs_job_writes_the_page_into_the_logs_and_returns_it(tmp_path, node, z
     artifacts = job.returned["zuul"]["artifacts"]
     assert sorted(a["url"] for a in artifacts) == ["roomsync-docs/index.html", "roomsync-docs/index.md"]
     assert all(a["name"] and a["metadata"] == {"type": "roomsync_docs"} for a in artifacts)
-

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -43,15 +43,24 @@ PLAN_FILES = ("plan.txt", "plan.json", "plan.md")
 
 def project(name: str) -> dict[str, str]:
     """A project as zuul.project / zuul.projects describe it; src_dir is relative to the home directory."""
-    return {"name": name, "short_name": name.rsplit("/", 1)[-1], "canonical_hostname": "opendev.org",
-            "canonical_name": f"opendev.org/{name}", "src_dir": f"src/opendev.org/{name}"}
+    return {
+        "name": name,
+        "short_name": name.rsplit("/", 1)[-1],
+        "canonical_hostname": "opendev.org",
+        "canonical_name": f"opendev.org/{name}",
+        "src_dir": f"src/opendev.org/{name}",
+    }
 
 
 ROOMS_PROJECT = project("example/rooms")  # the community's rooms repo: the change under test
 ROOMSYNC_PROJECT = project("opendev/roomsync")  # roomsync's repository: a required project
 ROOMSYNC_TREE = ("pyproject.toml", "README.md", "roomsync", "schema")  # what pip needs of it
-PIPELINES = {"roomsync-validate": "check", "roomsync-plan": "gate", "roomsync-sync": "post",
-             "roomsync-drift": "periodic"}
+PIPELINES = {
+    "roomsync-validate": "check",
+    "roomsync-plan": "gate",
+    "roomsync-sync": "post",
+    "roomsync-drift": "periodic",
+}
 
 
 @dataclass
@@ -117,7 +126,11 @@ class ZuulJob:
         )
         proc = subprocess.run(
             [str(ANSIBLE_PLAYBOOK), "-v", "-i", "localhost,", "-c", "local", "-e", f"@{vars_file}", str(playbook)],
-            cwd=self.root, env=env, capture_output=True, text=True, timeout=300,
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         result = Run(f"{job or self.name}/{phase}.yaml", proc.returncode, proc.stdout, proc.stderr)
         self.runs.append(result)
@@ -169,10 +182,15 @@ def zuul_job(tmp_path: Path, node: Node):
                 "job": name,
                 "pipeline": PIPELINES.get(name, "check"),
                 "project": ROOMS_PROJECT,
-                "projects": {ROOMS_PROJECT["canonical_name"]: {**ROOMS_PROJECT, "required": False},
-                             ROOMSYNC_PROJECT["canonical_name"]: {**ROOMSYNC_PROJECT, "required": True}},
-                "executor": {"log_root": str(root / "work" / "logs"), "work_root": str(root / "work"),
-                             "src_root": str(root / "work" / "src")},
+                "projects": {
+                    ROOMS_PROJECT["canonical_name"]: {**ROOMS_PROJECT, "required": False},
+                    ROOMSYNC_PROJECT["canonical_name"]: {**ROOMSYNC_PROJECT, "required": True},
+                },
+                "executor": {
+                    "log_root": str(root / "work" / "logs"),
+                    "work_root": str(root / "work"),
+                    "src_root": str(root / "work" / "src"),
+                },
             },
             "ansible_user_dir": str(node.home),  # the node's home: src/, the venv, the plan files
             "ansible_python_interpreter": sys.executable,
@@ -283,19 +301,32 @@ version = "6.6.6"
 def venv_reusing_test_packages(venv: Path) -> None:
     """A virtualenv that sees this test run's packages (click, nio, ...), so pip --no-deps suffices."""
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True, timeout=60).stdout.strip()
-    here = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    purelib = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    here = subprocess.run(
+        [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
     (Path(purelib) / "roomsync_test_packages.pth").write_text(here + "\n")
 
 
 def installed(venv: Path) -> dict[str, Any]:
-    probe = ("import importlib.metadata as m, json, roomsync; d = m.distribution('roomsync'); "
-             "print(json.dumps({'version': d.version, 'direct_url': d.read_text('direct_url.json'), "
-             "'file': roomsync.__file__}))")
-    out = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", probe], check=True, capture_output=True,
-                         text=True, timeout=60).stdout  # -I: not this checkout from the working directory
+    probe = (
+        "import importlib.metadata as m, json, roomsync; d = m.distribution('roomsync'); "
+        "print(json.dumps({'version': d.version, 'direct_url': d.read_text('direct_url.json'), "
+        "'file': roomsync.__file__}))"
+    )
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c", probe], check=True, capture_output=True, text=True, timeout=60
+    ).stdout  # -I: not this checkout from the working directory
     return json.loads(out)
 
 
@@ -308,8 +339,9 @@ def test_pre_run_installs_roomsync_from_the_required_project_not_from_the_change
     venv = node.home / ".roomsync-venv"  # ensure-roomsync's default; it reuses an existing virtualenv
     venv_reusing_test_packages(venv)
 
-    job = zuul_job("roomsync-validate", install=True, roomsync_python=sys.executable,
-                   roomsync_pip_extra_args="--no-deps")
+    job = zuul_job(
+        "roomsync-validate", install=True, roomsync_python=sys.executable, roomsync_pip_extra_args="--no-deps"
+    )
     run = job.run("pre", "roomsync-base")
     assert run.code == 0, run
     got = installed(venv)
@@ -325,10 +357,19 @@ def test_pre_run_installs_roomsync_from_the_required_project_not_from_the_change
 
     # roomsync_version installs that release from the package index instead (here a local one).
     index = tmp_path / "index"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(index), str(node.roomsync)],
-                   check=True, capture_output=True, timeout=300)
-    pinned = zuul_job("roomsync-validate", install=True, roomsync_python=sys.executable, roomsync_version="0.1.0",
-                      roomsync_pip_extra_args=f"--no-deps --force-reinstall --no-index --find-links {index}")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(index), str(node.roomsync)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    pinned = zuul_job(
+        "roomsync-validate",
+        install=True,
+        roomsync_python=sys.executable,
+        roomsync_version="0.1.0",
+        roomsync_pip_extra_args=f"--no-deps --force-reinstall --no-index --find-links {index}",
+    )
     run = pinned.run("pre", "roomsync-base")
     assert run.code == 0, run
     got = installed(venv)
@@ -359,11 +400,15 @@ def test_plan_job_reads_with_the_observer_changes_nothing_and_returns_the_plan(
     rooms[0]["topic"] = "Project gating, now on Matrix"
     rooms.append({"alias": f"{p}-new", "name": "New"})
     write_config(config, SERVER, rooms, account=ACCOUNT)
-    before = (joined_rooms(synapse, provisioner.token), joined_rooms(synapse, observer.token),
-              room_count(synapse, provisioner.token))
+    before = (
+        joined_rooms(synapse, provisioner.token),
+        joined_rooms(synapse, observer.token),
+        room_count(synapse, provisioner.token),
+    )
 
-    job = zuul_job("roomsync-plan",
-                   secrets={"roomsync_observer": {"access_token": observer.token, "homeserver": synapse.url}})
+    job = zuul_job(
+        "roomsync-plan", secrets={"roomsync_observer": {"access_token": observer.token, "homeserver": synapse.url}}
+    )
     for phase, playbook_job in (("pre", "roomsync-base"), ("run", None), ("post", None)):
         run = job.run(phase, playbook_job)
         assert run.code == 0, run  # pending changes do not fail the job
@@ -386,8 +431,11 @@ def test_plan_job_reads_with_the_observer_changes_nothing_and_returns_the_plan(
     assert all(a["name"] for a in artifacts)
 
     # Nothing changed on the homeserver.
-    after = (joined_rooms(synapse, provisioner.token), joined_rooms(synapse, observer.token),
-             room_count(synapse, provisioner.token))
+    after = (
+        joined_rooms(synapse, provisioner.token),
+        joined_rooms(synapse, observer.token),
+        room_count(synapse, provisioner.token),
+    )
     assert after == before
     assert resolve(synapse, f"#{p}-new:{SERVER}") is None
     assert state(synapse, provisioner.token, ids[f"{p}-zuul"])[("m.room.topic", "")]["topic"] == "Project gating"
@@ -396,8 +444,11 @@ def test_plan_job_reads_with_the_observer_changes_nothing_and_returns_the_plan(
 def test_plan_job_fails_on_an_invalid_config_and_returns_nothing(make_user, synapse, node, zuul_job):
     write_config(node.rooms, SERVER, [{"alias": "Not A Valid Alias"}], account=ACCOUNT)
     observer = make_user("observer")
-    job = zuul_job("roomsync-plan", secrets={"roomsync_observer": {"access_token": observer.token}},
-                   roomsync_homeserver=synapse.url)
+    job = zuul_job(
+        "roomsync-plan",
+        secrets={"roomsync_observer": {"access_token": observer.token}},
+        roomsync_homeserver=synapse.url,
+    )
     run = job.run("run")
     assert run.code != 0, run
     assert "exited 1" in run.out and "rooms/rooms.yaml" in run.out, run
@@ -417,11 +468,26 @@ def test_plan_job_without_the_secret_says_which_one_is_missing(node, zuul_job):
 def test_sync_job_converges_and_joins_the_observer(synapse, provisioner, make_user, prefix, node, zuul_job):
     p, observer = prefix, make_user("observer")
     config = write_config(node.rooms, SERVER, rooms_for(p), account=ACCOUNT)
-    write_bots(config, [{"name": "observer", "user": observer.user_id, "rooms": ["*"], "power_level": 0,
-                         "token_env": "ROOMSYNC_OBSERVER_TOKEN"}])
-    job = zuul_job("roomsync-sync", roomsync_homeserver=synapse.url,
-                   secrets={"roomsync_admin": {"access_token": provisioner.token},
-                            "roomsync_observer": {"access_token": observer.token}})
+    write_bots(
+        config,
+        [
+            {
+                "name": "observer",
+                "user": observer.user_id,
+                "rooms": ["*"],
+                "power_level": 0,
+                "token_env": "ROOMSYNC_OBSERVER_TOKEN",
+            }
+        ],
+    )
+    job = zuul_job(
+        "roomsync-sync",
+        roomsync_homeserver=synapse.url,
+        secrets={
+            "roomsync_admin": {"access_token": provisioner.token},
+            "roomsync_observer": {"access_token": observer.token},
+        },
+    )
     run = job.run("run")  # pre.yaml (roomsync-base) runs in the plan test
     assert run.code == 0, run
     assert "Sync: 2 created" in run.out, run
@@ -435,8 +501,9 @@ def test_sync_job_converges_and_joins_the_observer(synapse, provisioner, make_us
 def test_sync_job_refuses_a_token_that_is_not_the_accounts(synapse, make_user, prefix, node, zuul_job):
     intruder = make_user("observer")
     write_config(node.rooms, SERVER, rooms_for(prefix), account=ACCOUNT)
-    job = zuul_job("roomsync-sync", roomsync_homeserver=synapse.url,
-                   secrets={"roomsync_admin": {"access_token": intruder.token}})
+    job = zuul_job(
+        "roomsync-sync", roomsync_homeserver=synapse.url, secrets={"roomsync_admin": {"access_token": intruder.token}}
+    )
     run = job.run("run")
     assert run.code != 0, run
     assert f"the token belongs to {intruder.user_id}" in run.out, run
@@ -468,7 +535,7 @@ def test_drift_job_fails_on_drift_and_passes_without(synapse, provisioner, make_
 
 # The stand-in for a bot's functional test: it knows nothing of roomsync, only the environment
 # the job gives it. gerritbot (bots.yaml, no token_env) posts into #zuul and reads it back.
-STAND_IN_BOT_TEST = '''\
+STAND_IN_BOT_TEST = """\
 import json, os, sys, urllib.parse, urllib.request
 
 base, token = os.environ["ROOMSYNC_HOMESERVER"], os.environ["ROOMSYNC_BOT_GERRITBOT_TOKEN"]
@@ -488,7 +555,7 @@ sent = call("PUT", path + "/send/m.room.message/stand-in-1", {"msgtype": "m.noti
 back = call("GET", path + "/event/" + urllib.parse.quote(sent["event_id"], safe=""))
 assert back["content"]["body"] == sys.argv[1], back
 print("posted", sent["event_id"], "into", room)
-'''
+"""
 
 
 def test_bot_functional_job_runs_the_bots_test_against_roomsync_local(tmp_path, node, zuul_job):
@@ -524,8 +591,10 @@ def test_bot_functional_job_runs_the_bots_test_against_roomsync_local(tmp_path, 
         assert status == 200, answer
         status, answer = _get(env, f"/rooms/{q(answer['room_id'])}/messages", query={"dir": "b", "limit": 20})
         assert status == 200, answer
-        assert any(e["sender"] == "@gerrit:opendev.org" and e.get("content", {}).get("body") == message
-                   for e in answer["chunk"]), answer
+        assert any(
+            e["sender"] == "@gerrit:opendev.org" and e.get("content", {}).get("body") == message
+            for e in answer["chunk"]
+        ), answer
     finally:
         post = job.run("post")
     assert post.code == 0, post
@@ -544,10 +613,15 @@ def test_bot_functional_job_fails_at_once_when_roomsync_local_cannot_start(tmp_p
     config = write_config(tmp_path / "config", SERVER, [{"alias": "Not A Valid Alias"}], account=ACCOUNT)
     spot = tmp_path / "spot"
     spot.mkdir()
-    job = zuul_job("roomsync-bot-functional", roomsync_config_dir=str(config),
-                   roomsync_bot_test_command="true", roomsync_local_timeout=600,
-                   roomsync_local_env_file=str(spot / "env"), roomsync_local_log=str(spot / "log"),
-                   roomsync_local_pid_file=str(spot / "pid"))
+    job = zuul_job(
+        "roomsync-bot-functional",
+        roomsync_config_dir=str(config),
+        roomsync_bot_test_command="true",
+        roomsync_local_timeout=600,
+        roomsync_local_env_file=str(spot / "env"),
+        roomsync_local_log=str(spot / "log"),
+        roomsync_local_pid_file=str(spot / "pid"),
+    )
     pre = job.run("pre")
     assert pre.code != 0, pre
     assert "exited before it was ready" in pre.out and "rooms.yaml:" in pre.out, pre

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from roomsync.errors import Mark
 from roomsync.live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom, Snapshot, Unreadable, parse_room
@@ -145,8 +146,9 @@ def snapshot(
         alias_owner = owners_of(rooms)
         for localpart, live in rooms.items():
             alias_owner.setdefault(alias(localpart), live.room_id)
-    return Snapshot(account=account, rooms=rooms, alias_owner=dict(alias_owner),
-                    default_room_version=default_room_version)
+    return Snapshot(
+        account=account, rooms=rooms, alias_owner=dict(alias_owner), default_room_version=default_room_version
+    )
 
 
 def plan_room(room_spec: RoomSpec, live: LiveRoom | Unreadable | None = None, **snapshot_args: Any) -> RoomPlan:

@@ -68,8 +68,14 @@ def test_assess():
 
 
 def test_instructions_say_what_a_room_admin_types():
-    live = room("10", ADMIN, power_levels={"users": {ADMIN: 100, BOB: 50, "@gerrit:opendev.org": 100},
-                                           "events": {"m.room.power_levels": 100}})
+    live = room(
+        "10",
+        ADMIN,
+        power_levels={
+            "users": {ADMIN: 100, BOB: 50, "@gerrit:opendev.org": 100},
+            "events": {"m.room.power_levels": 100},
+        },
+    )
     steps = adopt.instructions(live, ME, adopt.assess(live, ME), {ME, "@gerrit:opendev.org"})
     assert steps[0] == f"one of the room's admins ({ADMIN}) must type in the room (Element's commands):"
     assert steps[1:3] == [f"  /invite {ME}", f"  /op {ME} 100"]
@@ -81,18 +87,27 @@ def test_instructions_say_what_a_room_admin_types():
 
 
 def test_room_admins_are_those_who_can_invite_and_change_power():
-    live = room("12", ADMIN, power_levels={"users": {BOB: 100, "@carol:opendev.org": 50}, "invite": 0,
-                                           "events": {"m.room.power_levels": 100}})
+    live = room(
+        "12",
+        ADMIN,
+        power_levels={
+            "users": {BOB: 100, "@carol:opendev.org": 50},
+            "invite": 0,
+            "events": {"m.room.power_levels": 100},
+        },
+    )
     assert adopt.room_admins(live, {ME}) == [ADMIN, BOB]
 
 
 def test_outcome_lines_and_summary():
-    outcomes = [adopt.Outcome("#a:opendev.org", "!a", adopt.ADOPTED, "joined, power 100"),
-                adopt.Outcome("#b:opendev.org", "!b", adopt.MANAGED, "joined, power 100"),
-                adopt.Outcome("#c:opendev.org", "!c", adopt.NOT_ADOPTED, "why", ["step"]),
-                adopt.Outcome("#d:opendev.org", None, adopt.MISSING, "roomsync sync creates it")]
+    outcomes = [
+        adopt.Outcome("#a:opendev.org", "!a", adopt.ADOPTED, "joined, power 100"),
+        adopt.Outcome("#b:opendev.org", "!b", adopt.MANAGED, "joined, power 100"),
+        adopt.Outcome("#c:opendev.org", "!c", adopt.NOT_ADOPTED, "why", ["step"]),
+        adopt.Outcome("#d:opendev.org", None, adopt.MISSING, "roomsync sync creates it"),
+    ]
     assert outcomes[0].lines() == ["#a:opendev.org (!a): adopted: joined, power 100"]
     assert outcomes[2].lines() == ["#c:opendev.org (!c): not adopted: why", "    step"]
-    assert adopt.summary(outcomes) == ("Adopt: 1 adopted, 1 already managed, 1 not adopted. 1 declared room does "
-                                       "not exist yet.")
-
+    assert adopt.summary(outcomes) == (
+        "Adopt: 1 adopted, 1 already managed, 1 not adopted. 1 declared room does not exist yet."
+    )

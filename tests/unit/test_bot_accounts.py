@@ -12,7 +12,13 @@ import pytest
 
 from roomsync import render
 from roomsync.actions import (
-    AdminJoin, CreateAccount, Invite, JoinAs, SetAccount, SetProfile, SetRateLimit,
+    AdminJoin,
+    CreateAccount,
+    Invite,
+    JoinAs,
+    SetAccount,
+    SetProfile,
+    SetRateLimit,
 )
 from roomsync.bottoken import check_target, local_bot, write_secret
 from roomsync.errors import RoomsyncError
@@ -22,13 +28,19 @@ from roomsync.plan import make_plan
 
 from .planning import config, room, snapshot, spec
 
-GERRIT = BotSpec("gerritbot", "@gerrit:opendev.org", ("dev",), display_name="Gerrit Bot",
-                 avatar="mxc://opendev.org/gerrit", token_env="GERRITBOT_TOKEN", create_account=True,
-                 rate_limit="exempt")
+GERRIT = BotSpec(
+    "gerritbot",
+    "@gerrit:opendev.org",
+    ("dev",),
+    display_name="Gerrit Bot",
+    avatar="mxc://opendev.org/gerrit",
+    token_env="GERRITBOT_TOKEN",
+    create_account=True,
+    rate_limit="exempt",
+)
 STATUS = BotSpec("statusbot", "@status:opendev.org", ("*",))
 REMOTE = BotSpec("remote", "@bot:matrix.org", ("dev",), display_name="Remote")
-FINE = BotAccount(user_type="bot", displayname="Gerrit Bot", avatar_url="mxc://opendev.org/gerrit",
-                  rate_limit="exempt")
+FINE = BotAccount(user_type="bot", displayname="Gerrit Bot", avatar_url="mxc://opendev.org/gerrit", rate_limit="exempt")
 
 
 def plan_with(*bots: BotSpec, accounts=None, rooms=None, **kwargs):
@@ -54,15 +66,23 @@ def test_a_missing_account_with_create_account_is_created_and_joined_through_the
     plan = plan_with(GERRIT, STATUS, accounts={GERRIT.user: None, STATUS.user: FINE}, tokens=set())
     gerrit = bot_plan(plan, "gerritbot")
     assert gerrit.create and gerrit.status == "create"
-    assert gerrit.actions == (CreateAccount(GERRIT.user, "Gerrit Bot", "mxc://opendev.org/gerrit"),
-                              SetRateLimit(GERRIT.user, exempt=True))
+    assert gerrit.actions == (
+        CreateAccount(GERRIT.user, "Gerrit Bot", "mxc://opendev.org/gerrit"),
+        SetRateLimit(GERRIT.user, exempt=True),
+    )
     assert [(c.field, c.before, c.after) for c in gerrit.changes] == [
-        ("account", None, "created"), ("user_type", None, "bot"), ("display_name", None, "Gerrit Bot"),
-        ("avatar", None, "mxc://opendev.org/gerrit"), ("rate_limit", None, "exempt")]
+        ("account", None, "created"),
+        ("user_type", None, "bot"),
+        ("display_name", None, "Gerrit Bot"),
+        ("avatar", None, "mxc://opendev.org/gerrit"),
+        ("rate_limit", None, "exempt"),
+    ]
     dev = room_plan(plan, "dev")
     # Its token cannot exist yet: no JoinAs, and so no "GERRITBOT_TOKEN is not set" for sync to refuse on.
     assert [a for a in dev.actions if isinstance(a, (Invite, AdminJoin, JoinAs)) and a.user == GERRIT.user] == [
-        Invite(GERRIT.user), AdminJoin(GERRIT.user)]
+        Invite(GERRIT.user),
+        AdminJoin(GERRIT.user),
+    ]
     assert not any("GERRITBOT_TOKEN" in note for note in dev.notes)
     text = render.plan_text(plan)
     assert "+ bot gerritbot (@gerrit:opendev.org): its account will be created" in text
@@ -74,7 +94,8 @@ def test_a_created_bot_without_token_env_is_only_invited():
     bot = dataclasses.replace(GERRIT, token_env=None)
     plan = plan_with(bot, accounts={bot.user: None})
     assert [a for a in room_plan(plan, "dev").actions if isinstance(a, (Invite, AdminJoin, JoinAs))] == [
-        Invite(bot.user)]
+        Invite(bot.user)
+    ]
 
 
 def test_a_missing_account_without_create_account_is_an_error_and_nothing_is_done_for_it():
@@ -89,12 +110,15 @@ def test_a_missing_account_without_create_account_is_an_error_and_nothing_is_don
     assert any(isinstance(a, Invite) and a.user == STATUS.user for a in dev.actions), "the other bot goes on"
 
 
-@pytest.mark.parametrize("flag, words", [
-    ("deactivated", "roomsync never reactivates"),
-    ("admin", "a bot must not hold server-wide power"),
-    ("locked", "is locked"),
-    ("shadow_banned", "silently dropped"),
-])
+@pytest.mark.parametrize(
+    "flag, words",
+    [
+        ("deactivated", "roomsync never reactivates"),
+        ("admin", "a bot must not hold server-wide power"),
+        ("locked", "is locked"),
+        ("shadow_banned", "silently dropped"),
+    ],
+)
 def test_account_states_roomsync_never_changes_are_errors_for_that_bot(flag, words):
     broken = dataclasses.replace(FINE, **{flag: True})
     plan = plan_with(GERRIT, STATUS, accounts={GERRIT.user: broken, STATUS.user: FINE})
@@ -123,7 +147,9 @@ def test_user_type_and_profile_are_set_through_the_admin_api_even_without_token_
     helper = bot_plan(plan, "helper")
     assert helper.actions == (SetAccount(bot.user, user_type="bot", display_name="Helper"),)
     assert [(c.field, c.before, c.after) for c in helper.changes] == [
-        ("user_type", None, "bot"), ("display_name", "helper", "Helper")]
+        ("user_type", None, "bot"),
+        ("display_name", "helper", "Helper"),
+    ]
     assert helper.notes == ()
     assert "without token_env" not in render.plan_text(plan)
 
@@ -133,11 +159,14 @@ def test_with_token_env_the_profile_goes_through_the_admin_api_too():
     assert bot_plan(plan, "gerritbot").actions == (SetAccount(GERRIT.user, display_name="Gerrit Bot"),)
 
 
-@pytest.mark.parametrize("declared, live, action", [
-    ("exempt", "default", SetRateLimit(GERRIT.user, exempt=True)),
-    ("exempt", "1.5 messages/s, burst 4", SetRateLimit(GERRIT.user, exempt=True)),
-    ("default", "exempt", SetRateLimit(GERRIT.user, exempt=False)),
-])
+@pytest.mark.parametrize(
+    "declared, live, action",
+    [
+        ("exempt", "default", SetRateLimit(GERRIT.user, exempt=True)),
+        ("exempt", "1.5 messages/s, burst 4", SetRateLimit(GERRIT.user, exempt=True)),
+        ("default", "exempt", SetRateLimit(GERRIT.user, exempt=False)),
+    ],
+)
 def test_rate_limit_drift(declared, live, action):
     bot = dataclasses.replace(GERRIT, rate_limit=declared)
     plan = plan_with(bot, accounts={bot.user: dataclasses.replace(FINE, rate_limit=live)})
@@ -157,12 +186,16 @@ def test_an_account_as_declared_is_no_change_and_an_undeclared_rate_limit_is_not
 
 
 def test_without_admin_rights_one_note_and_the_old_profile_rules():
-    bots = (dataclasses.replace(GERRIT, display_name="New"), STATUS,
-            BotSpec("helper", "@helper:opendev.org", ("dev",), display_name="Helper"))
+    bots = (
+        dataclasses.replace(GERRIT, display_name="New"),
+        STATUS,
+        BotSpec("helper", "@helper:opendev.org", ("dev",), display_name="Helper"),
+    )
     plan = plan_with(*bots, accounts=None, tokens={"GERRITBOT_TOKEN"})
     assert len(plan.notes) == 1 and "were not checked" in plan.notes[0]
-    assert bot_plan(plan, "gerritbot").actions == (SetProfile(GERRIT.user, "GERRITBOT_TOKEN", "New",
-                                                              "mxc://opendev.org/gerrit"),)
+    assert bot_plan(plan, "gerritbot").actions == (
+        SetProfile(GERRIT.user, "GERRITBOT_TOKEN", "New", "mxc://opendev.org/gerrit"),
+    )
     assert not plan.has_errors
     text = render.plan_text(plan)
     assert text.count("were not checked") == 1
@@ -201,8 +234,18 @@ def test_only_rooms_plans_no_bot_and_says_nothing_about_accounts():
 
 
 def test_parse_account_and_rate_limit_words():
-    account = parse_account({"name": "@gerrit:opendev.org", "admin": False, "deactivated": True, "user_type": "bot",
-                             "displayname": "G", "avatar_url": None, "locked": False}, {})
+    account = parse_account(
+        {
+            "name": "@gerrit:opendev.org",
+            "admin": False,
+            "deactivated": True,
+            "user_type": "bot",
+            "displayname": "G",
+            "avatar_url": None,
+            "locked": False,
+        },
+        {},
+    )
     assert account == BotAccount(user_type="bot", displayname="G", deactivated=True, rate_limit="default")
     assert describe_rate_limit({"messages_per_second": 0, "burst_count": 0}) == "exempt"
     assert describe_rate_limit({"messages_per_second": 2, "burst_count": 5}) == "2 messages/s, burst 5"
@@ -215,9 +258,9 @@ def test_parse_account_and_rate_limit_words():
 def test_bot_token_names_a_local_bot():
     cfg = dataclasses.replace(config(spec("dev")), bots=(GERRIT, REMOTE))
     assert local_bot(cfg, "gerritbot") is GERRIT
-    with pytest.raises(RoomsyncError, match="no bot named 'nobody' in bots.yaml"):
+    with pytest.raises(RoomsyncError, match=r"no bot named 'nobody' in bots\.yaml"):
         local_bot(cfg, "nobody")
-    with pytest.raises(RoomsyncError, match="is not on opendev.org"):
+    with pytest.raises(RoomsyncError, match=r"is not on opendev\.org"):
         local_bot(cfg, "remote")
 
 

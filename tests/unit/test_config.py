@@ -170,7 +170,7 @@ def test_deep_nesting_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 # --- whatever the bytes, a ConfigError with one-line problems, never another exception ----------------
 
 YAMLISH = st.text(
-    alphabet=st.sampled_from(list("rooms:alias- \n\t'\"[]{},#&*!|>@%`?\\0123456789abcxyzé") + ["\x00", "\u2028"]),
+    alphabet=st.sampled_from([*list("rooms:alias- \n\t'\"[]{},#&*!|>@%`?\\0123456789abcxyzé"), "\x00", "\u2028"]),
     max_size=120,
 )
 
@@ -245,7 +245,11 @@ def test_good_config_marks_point_at_room_entries(monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(GOOD)
     config = load_config(Path("."))
     marks = {room.alias: str(room.mark) for room in config.rooms}
-    assert marks == {"lobby": "rooms/community.yaml:2:5", "ops": "rooms/community.yaml:7:5", "door": "rooms/knock.yaml:3:5"}
+    assert marks == {
+        "lobby": "rooms/community.yaml:2:5",
+        "ops": "rooms/community.yaml:7:5",
+        "door": "rooms/knock.yaml:3:5",
+    }
 
 
 def test_repository_config_is_valid() -> None:
@@ -263,7 +267,8 @@ def test_config_without_rooms_dir_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     problems = load_problems(Path("."))
     # Only the cause: without rooms/ every room is unknown, which is not worth a line per bot room.
     assert [str(p) for p in problems] == [
-        "roomsync.yaml:1:1: there is no rooms/ directory next to this file: declare the rooms in rooms/*.yaml"]
+        "roomsync.yaml:1:1: there is no rooms/ directory next to this file: declare the rooms in rooms/*.yaml"
+    ]
 
 
 def test_rooms_dir_without_rooms_files_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -315,9 +320,12 @@ def test_one_mistake_in_a_rooms_file_is_the_only_problem(
     write_config(tmp_path, BROKEN_ROOMS_FILES[mistake])
     (tmp_path / "rooms" / "b.yaml").write_text(
         "rooms:\n  - alias: dev\n    spaces: [community]\n  - alias: community\n    type: space\n"
-        "  - alias: misc\n    join_rule: restricted\n    spaces: [general]\n", encoding="utf-8")
+        "  - alias: misc\n    join_rule: restricted\n    spaces: [general]\n",
+        encoding="utf-8",
+    )
     (tmp_path / "bots.yaml").write_text(
-        'bots:\n  - {name: b, user: "@b:example.org", rooms: [general, dev]}\n', encoding="utf-8")
+        'bots:\n  - {name: b, user: "@b:example.org", rooms: [general, dev]}\n', encoding="utf-8"
+    )
     monkeypatch.chdir(tmp_path)
     problems = load_problems(Path("."))
     assert [p.mark.file for p in problems] == ["rooms/a.yaml"], [str(p) for p in problems]
@@ -328,15 +336,19 @@ def test_missing_server_name_gives_no_message_with_a_blank_in_it(
 ) -> None:
     write_config(tmp_path, "rooms:\n  - alias: general\n", settings_text="account: '@rs:example.org'\n")
     (tmp_path / "bots.yaml").write_text(
-        'bots:\n  - {name: b, user: "@b:example.org", rooms: [general], token_env: B_TOKEN}\n', encoding="utf-8")
+        'bots:\n  - {name: b, user: "@b:example.org", rooms: [general], token_env: B_TOKEN}\n', encoding="utf-8"
+    )
     monkeypatch.chdir(tmp_path)
     problems = load_problems(Path("."))
     assert [str(p) for p in problems] == ["roomsync.yaml:1:1: missing required field 'server_name'"]
 
 
 def test_homeserver_with_a_matrix_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_config(tmp_path, "rooms:\n  - alias: general\n",
-                 settings_text="server_name: example.org\nhomeserver: https://matrix.example.org/_matrix/client\n")
+    write_config(
+        tmp_path,
+        "rooms:\n  - alias: general\n",
+        settings_text="server_name: example.org\nhomeserver: https://matrix.example.org/_matrix/client\n",
+    )
     monkeypatch.chdir(tmp_path)
     problems = load_problems(Path("."))
     assert [str(p.mark) for p in problems] == ["roomsync.yaml:2:13"]

@@ -23,8 +23,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from roomsync.config import load_config
-from roomsync.docs import FILE_NAMES, build_page, render, write_page
-from roomsync.docs import markup, to_html, to_markdown
+from roomsync.docs import FILE_NAMES, build_page, markup, render, to_html, to_markdown, write_page
 from roomsync.docs.page import Access, Entry, Moved, Page, matrix_to
 from roomsync.errors import Mark, RoomsyncError
 from roomsync.model import BotSpec, Config, DocsSettings, RoomSpec
@@ -58,8 +57,9 @@ def space(alias: str, **fields: Any) -> RoomSpec:
 
 
 def config(*rooms: RoomSpec, bots: tuple[BotSpec, ...] = (), **docs: Any) -> Config:
-    return Config(root=Path("."), server_name=SERVER, homeserver=None, rooms=tuple(rooms), bots=bots,
-                  docs=DocsSettings(**docs))
+    return Config(
+        root=Path("."), server_name=SERVER, homeserver=None, rooms=tuple(rooms), bots=bots, docs=DocsSettings(**docs)
+    )
 
 
 def full(alias: str) -> str:
@@ -76,19 +76,21 @@ def shape(section) -> tuple:
 
 
 def test_spaces_nest_in_client_order_and_loose_rooms_go_to_other_rooms():
-    page = build_page(config(
-        space("zz-top"),
-        space("aa-top"),
-        space("sub", spaces=[{"space": "zz-top", "order": "5"}]),
-        spec("no-order", spaces=["zz-top"]),
-        spec("b-order-1", spaces=[{"space": "zz-top", "order": "1"}]),
-        spec("a-order-1", spaces=[{"space": "zz-top", "order": "1"}]),
-        spec("upper", spaces=[{"space": "zz-top", "order": "B"}]),
-        spec("lower", spaces=[{"space": "zz-top", "order": "a"}]),  # code points: "B" < "a"
-        spec("deep", spaces=["sub", "aa-top"]),  # in two spaces: listed under both
-        spec("loose-b"),
-        spec("loose-a"),
-    ))
+    page = build_page(
+        config(
+            space("zz-top"),
+            space("aa-top"),
+            space("sub", spaces=[{"space": "zz-top", "order": "5"}]),
+            spec("no-order", spaces=["zz-top"]),
+            spec("b-order-1", spaces=[{"space": "zz-top", "order": "1"}]),
+            spec("a-order-1", spaces=[{"space": "zz-top", "order": "1"}]),
+            spec("upper", spaces=[{"space": "zz-top", "order": "B"}]),
+            spec("lower", spaces=[{"space": "zz-top", "order": "a"}]),  # code points: "B" < "a"
+            spec("deep", spaces=["sub", "aa-top"]),  # in two spaces: listed under both
+            spec("loose-b"),
+            spec("loose-a"),
+        )
+    )
     assert [shape(s) for s in page.spaces] == [
         ("aa-top", ["deep"], []),
         ("zz-top", ["a-order-1", "b-order-1", "upper", "lower", "no-order"], [("sub", ["deep"], [])]),
@@ -120,22 +122,28 @@ def test_access_encryption_and_bots():
         BotSpec("everywhere", "@all:example.org", ("*",), display_name="All Bot"),
         BotSpec("logger", "@log:example.org", ("pub",)),
     )
-    page = build_page(config(
-        space("hub", name="The Hub", join_rule="public"),
-        spec("pub", join_rule="public", spaces=["hub"]),
-        spec("ask", join_rule="knock", spaces=["hub"]),
-        spec("members", join_rule="restricted", spaces=["hub", "other"], encrypted=True),
-        spec("listed-invite", join_rule="invite", directory="public", spaces=["hub"]),
-        spec("unmanaged", spaces=["hub"]),
-        space("other", join_rule="public"),
-        bots=bots,
-    ))
+    page = build_page(
+        config(
+            space("hub", name="The Hub", join_rule="public"),
+            spec("pub", join_rule="public", spaces=["hub"]),
+            spec("ask", join_rule="knock", spaces=["hub"]),
+            spec("members", join_rule="restricted", spaces=["hub", "other"], encrypted=True),
+            spec("listed-invite", join_rule="invite", directory="public", spaces=["hub"]),
+            spec("unmanaged", spaces=["hub"]),
+            space("other", join_rule="public"),
+            bots=bots,
+        )
+    )
     by_alias = {e.alias: e for e in page.entries()}
     labels = {a: (e.access.label if e.access else None) for a, e in by_alias.items()}
     assert labels == {
-        full("hub"): "public", full("pub"): "public", full("ask"): "ask to join",
-        full("members"): f"members of The Hub or {full('other')}", full("listed-invite"): "invite only",
-        full("unmanaged"): None, full("other"): "public",
+        full("hub"): "public",
+        full("pub"): "public",
+        full("ask"): "ask to join",
+        full("members"): f"members of The Hub or {full('other')}",
+        full("listed-invite"): "invite only",
+        full("unmanaged"): None,
+        full("other"): "public",
     }
     assert [e.alias for e in by_alias.values() if e.encrypted] == [full("members")]
     assert [b.label for b in by_alias[full("pub")].bots] == ["All Bot", "logger"]
@@ -219,12 +227,16 @@ def test_title_default_and_how_to_join():
 
 
 def test_a_blank_name_shows_the_alias():
-    page = build_page(config(spec("r", name=" \n"), spec("s", name=""), bots=(BotSpec("b", "@b:x.example", ("r",),
-                                                                                      display_name=" "),)))
+    page = build_page(
+        config(
+            spec("r", name=" \n"), spec("s", name=""), bots=(BotSpec("b", "@b:x.example", ("r",), display_name=" "),)
+        )
+    )
     assert [e.label for e in page.other_rooms] == [full("r"), full("s")]
     assert page.other_rooms[0].bots[0].label == "b"
-    assert f"**[{to_markdown.one_line(full('r'))}]({matrix_to(full('r'))})**" in render(config(spec("r", name=" ")),
-                                                                                         "markdown")
+    assert f"**[{to_markdown.one_line(full('r'))}]({matrix_to(full('r'))})**" in render(
+        config(spec("r", name=" ")), "markdown"
+    )
 
 
 def test_page_model_holds_no_markup():
@@ -239,26 +251,48 @@ def test_page_model_holds_no_markup():
 
 
 def test_markup_paragraphs_lists_and_inlines():
-    blocks = markup.parse("First *em* and **strong**\nsame paragraph `co*de`.\n\n- one\n  more\n* two\n\n3. three\n4) four")
+    blocks = markup.parse(
+        "First *em* and **strong**\nsame paragraph `co*de`.\n\n- one\n  more\n* two\n\n3. three\n4) four"
+    )
     first, bullets, ordered = blocks
-    assert first == markup.Paragraph((
-        markup.Text("First "), markup.Emphasis((markup.Text("em"),)), markup.Text(" and "),
-        markup.Strong((markup.Text("strong"),)), markup.Text("\nsame paragraph "), markup.Code("co*de"),
-        markup.Text("."),
-    ))
+    assert first == markup.Paragraph(
+        (
+            markup.Text("First "),
+            markup.Emphasis((markup.Text("em"),)),
+            markup.Text(" and "),
+            markup.Strong((markup.Text("strong"),)),
+            markup.Text("\nsame paragraph "),
+            markup.Code("co*de"),
+            markup.Text("."),
+        )
+    )
     assert bullets == markup.ListBlock(((markup.Text("one\nmore"),), (markup.Text("two"),)))
     assert ordered == markup.ListBlock(((markup.Text("three"),), (markup.Text("four"),)), start=3)
 
 
-@pytest.mark.parametrize("source", [
-    "[x](javascript:alert(1))", "[x](JavaScript:alert(1))", "[x](data:text/html,hi)", "[x](vbscript:y)",
-    "[x](//evil.example)", "[x](/relative)", "[x](https://a b)", '[x](https://a"onmouseover="y)', "[x](<https://a>)",
-    "![x](https://evil.example/i.png)", "<https://evil.example>", "<b>raw</b>", "# heading",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "[x](javascript:alert(1))",
+        "[x](JavaScript:alert(1))",
+        "[x](data:text/html,hi)",
+        "[x](vbscript:y)",
+        "[x](//evil.example)",
+        "[x](/relative)",
+        "[x](https://a b)",
+        '[x](https://a"onmouseover="y)',
+        "[x](<https://a>)",
+        "![x](https://evil.example/i.png)",
+        "<https://evil.example>",
+        "<b>raw</b>",
+        "# heading",
+    ],
+)
 def test_markup_keeps_everything_else_as_text(source):
     blocks = markup.parse(source)
-    links = [n for b in blocks for n in (b.children if isinstance(b, markup.Paragraph) else ())
-             if isinstance(n, markup.Link)]
+    links = [
+        n for b in blocks for n in (b.children if isinstance(b, markup.Paragraph) else ()) if isinstance(n, markup.Link)
+    ]
     if source.startswith("!["):  # an image is not in the subset: the "!" stays, the link is a link
         assert [link.href for link in links] == ["https://evil.example/i.png"]
     else:
@@ -312,14 +346,50 @@ def commonmark(source: str) -> str:
 
 
 def python_markdown_html(source: str) -> str:
-    return python_markdown.markdown(source, extensions=[
-        "tables", "attr_list", "admonition", "footnotes", "def_list", "md_in_html", "abbr", "fenced_code", "toc",
-    ])
+    return python_markdown.markdown(
+        source,
+        extensions=[
+            "tables",
+            "attr_list",
+            "admonition",
+            "footnotes",
+            "def_list",
+            "md_in_html",
+            "abbr",
+            "fenced_code",
+            "toc",
+        ],
+    )
 
 
 MARKDOWN_READERS = {"commonmark": commonmark, "python-markdown": python_markdown_html}
-PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "h1", "h2", "h3", "h4", "h5", "h6", "div",
-             "section", "p", "ul", "ol", "li", "a", "code", "span", "strong", "em", "footer"}
+PAGE_TAGS = {
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "main",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "div",
+    "section",
+    "p",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "code",
+    "span",
+    "strong",
+    "em",
+    "footer",
+}
 MARKDOWN_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "ul", "ol", "li", "a", "code", "strong", "em", "br"}
 
 
@@ -333,16 +403,22 @@ def hostile_config() -> Config:
         spec("new", name=HOSTILE[0]),
         spec("old", name=EVIL, topic=EVIL, retired=True, successor="new"),
         spec("gone", name=EVIL, retired=True, successor='#x:y.example"><script>alert(5)</script>'),
-        bots=bots, title=EVIL, intro=EVIL + "\n\n- " + HOSTILE[1] + "\n- [x](javascript:alert(1))",
+        bots=bots,
+        title=EVIL,
+        intro=EVIL + "\n\n- " + HOSTILE[1] + "\n- [x](javascript:alert(1))",
     )
 
 
 def expected_links(cfg: Config) -> set[str]:
     """The rooms' matrix.to links, and the http(s) links the intro's Markdown makes on purpose."""
     page = build_page(cfg)
-    intro = {node.href for block in page.intro
-             for nodes in ((block.children,) if isinstance(block, markup.Paragraph) else block.items)
-             for node in nodes if isinstance(node, markup.Link)}
+    intro = {
+        node.href
+        for block in page.intro
+        for nodes in ((block.children,) if isinstance(block, markup.Paragraph) else block.items)
+        for node in nodes
+        if isinstance(node, markup.Link)
+    }
     assert intro == {"https://evil.example/", "https://evil.example/i.png"}  # from HOSTILE[3]
     return {e.link for e in page.entries()} | intro
 
@@ -352,8 +428,17 @@ def test_hostile_strings_stay_text_in_html():
     html = render(cfg, "html")
     doc = Collector(html)
     assert set(doc.tags) <= PAGE_TAGS, set(doc.tags) - PAGE_TAGS
-    assert {name for _, name, _ in doc.attrs} <= {"lang", "charset", "http-equiv", "content", "name", "class",
-                                                     "href", "rel", "start"}
+    assert {name for _, name, _ in doc.attrs} <= {
+        "lang",
+        "charset",
+        "http-equiv",
+        "content",
+        "name",
+        "class",
+        "href",
+        "rel",
+        "start",
+    }
     assert set(doc.hrefs) == expected_links(cfg)
     assert doc.tags.count("h1") == 1 and doc.tags.count("title") == 1 and doc.tags.count("style") == 1
     assert doc.tags.count("h2") == 4  # How to join, the hub, Other rooms, Moved
@@ -375,9 +460,12 @@ def test_hostile_strings_stay_text_in_markdown(reader):
             assert " ".join(line.split()) in doc.text, (reader, line)
 
 
-MARKDOWN_TEXT = st.lists(st.sampled_from(
-    list("ab1 \n\t\r#*_-+=.!:%|~$^`[](){}<>&\\'\"/@") + ["http://", "www.", "&amp;", "<!--", "-->", "```", "\u2028"]
-), max_size=30).map("".join)
+MARKDOWN_TEXT = st.lists(
+    st.sampled_from(
+        [*list("ab1 \n\t\r#*_-+=.!:%|~$^`[](){}<>&\\'\"/@"), "http://", "www.", "&amp;", "<!--", "-->", "```", "\u2028"]
+    ),
+    max_size=30,
+).map("".join)
 
 
 @settings(max_examples=150, deadline=None)
@@ -456,8 +544,9 @@ def test_write_page_writes_only_index_files(tmp_path):
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSYNC_")}
     env["ROOMSYNC_HOMESERVER"] = CLOSED_PORT_URL  # offline: nothing listens there, and there is no token
-    return subprocess.run([sys.executable, "-m", "roomsync", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "roomsync", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_writes_both_formats_offline(tmp_path):
@@ -472,8 +561,9 @@ def test_cli_writes_both_formats_offline(tmp_path):
 
 def test_cli_invalid_config_reports_positions_and_writes_nothing(tmp_path):
     (tmp_path / "rooms").mkdir()
-    (tmp_path / "roomsync.yaml").write_text("server_name: example.org\ndocs:\n  include_private: yes please\n"
-                                            "  titel: x\n")
+    (tmp_path / "roomsync.yaml").write_text(
+        "server_name: example.org\ndocs:\n  include_private: yes please\n  titel: x\n"
+    )
     (tmp_path / "rooms" / "a.yaml").write_text("rooms:\n  - alias: Bad Alias\n")
     proc = run_cli("docs", "--out", "site", cwd=tmp_path)
     assert proc.returncode == 1 and proc.stdout == ""
@@ -499,8 +589,9 @@ def test_cli_usage_and_write_errors_are_one_line(tmp_path):
 def test_docs_section_is_loaded(tmp_path):
     (tmp_path / "rooms").mkdir()
     (tmp_path / "rooms" / "a.yaml").write_text("rooms:\n  - alias: a\n")
-    (tmp_path / "roomsync.yaml").write_text(yaml.safe_dump({"server_name": SERVER, "docs": {
-        "title": "T", "intro": "I", "include_private": True}}))
+    (tmp_path / "roomsync.yaml").write_text(
+        yaml.safe_dump({"server_name": SERVER, "docs": {"title": "T", "intro": "I", "include_private": True}})
+    )
     assert load_config(tmp_path).docs == DocsSettings("T", "I", True)
     (tmp_path / "roomsync.yaml").write_text(f"server_name: {SERVER}\n")
     assert load_config(tmp_path).docs == DocsSettings()

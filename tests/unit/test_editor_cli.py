@@ -31,8 +31,14 @@ PROBLEM_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<
 def roomsync(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """The real entry point in a subprocess, as users run it."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROOMSYNC_", "_ROOMSYNC_"))}
-    return subprocess.run([sys.executable, "-m", "roomsync", *args], cwd=cwd, env={**clean, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "roomsync", *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +57,17 @@ def invoke(*args: str, **env: str):
 # --- validate --format json ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["dup-alias-two-files", "yaml-unclosed-bracket", "dup-key-power-users",
-                                  "missing-settings-file", "alias-newline", "non-utf8-latin1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dup-alias-two-files",
+        "yaml-unclosed-bracket",
+        "dup-key-power-users",
+        "missing-settings-file",
+        "alias-newline",
+        "non-utf8-latin1",
+    ],
+)
 def test_validate_json_lists_the_same_problems_as_the_text_output(name, monkeypatch):
     case = BAD / name
     monkeypatch.chdir(case)
@@ -62,8 +77,9 @@ def test_validate_json_lists_the_same_problems_as_the_text_output(name, monkeypa
     document = json.loads(result.stdout)
     assert document["format_version"] == 1 and document["ok"] is False
     assert document["server_name"] is None and document["rooms"] is None and document["bots"] is None
-    assert [f"{p['file']}:{p['line']}:{p['column']}: {p['message']}" for p in document["problems"]] == \
-        [str(problem) for problem in expected]
+    assert [f"{p['file']}:{p['line']}:{p['column']}: {p['message']}" for p in document["problems"]] == [
+        str(problem) for problem in expected
+    ]
 
 
 def test_validate_json_from_the_entry_point_is_only_json_on_stdout():
@@ -75,7 +91,8 @@ def test_validate_json_from_the_entry_point_is_only_json_on_stdout():
     expected = [PROBLEM_LINE.match(line).groupdict() for line in text.stderr.splitlines()]
     assert json.loads(result.stdout)["problems"] == [
         {"file": e["file"], "line": int(e["line"]), "column": int(e["column"]), "message": e["message"]}
-        for e in expected]
+        for e in expected
+    ]
 
 
 def test_validate_json_names_files_relative_to_the_working_directory(tmp_path, monkeypatch):
@@ -85,15 +102,27 @@ def test_validate_json_names_files_relative_to_the_working_directory(tmp_path, m
     assert [p["file"] for p in document["problems"]] == [str(case / "rooms" / "b.yaml")]  # outside: as given
     shutil.copytree(case, tmp_path / "matrix")
     document = json.loads(invoke("-C", "matrix", "validate", "--format", "json").stdout)
-    assert document["problems"] == [{"file": "matrix/rooms/b.yaml", "line": 3, "column": 12,
-                                     "message": "alias 'general' is already declared at matrix/rooms/a.yaml:2:12"}]
+    assert document["problems"] == [
+        {
+            "file": "matrix/rooms/b.yaml",
+            "line": 3,
+            "column": 12,
+            "message": "alias 'general' is already declared at matrix/rooms/a.yaml:2:12",
+        }
+    ]
 
 
 def test_validate_json_of_a_good_config():
     result = roomsync("validate", "--format", "json", cwd=EXAMPLE)
     assert result.returncode == 0 and result.stderr == "", result
-    assert json.loads(result.stdout) == {"format_version": 1, "ok": True, "problems": [],
-                                         "server_name": "example.org", "rooms": 4, "bots": 2}
+    assert json.loads(result.stdout) == {
+        "format_version": 1,
+        "ok": True,
+        "problems": [],
+        "server_name": "example.org",
+        "rooms": 4,
+        "bots": 2,
+    }
     assert roomsync("validate", cwd=EXAMPLE).stdout == "ok: 4 rooms, 2 bots for example.org\n"  # text stays the default
 
 
@@ -146,13 +175,16 @@ def test_written_schemas_are_self_contained_and_describe_the_files(tmp_path):
     assert list(settings.iter_errors({"server_name": "example.org", "defaults": {"join_rule": "sometimes"}}))
 
 
-@pytest.mark.parametrize(("file", "schemas", "expected"), [
-    ("roomsync.yaml", "schema", "schema/roomsync.schema.json"),
-    ("bots.yaml", "schema", "schema/bots.schema.json"),
-    ("rooms/zuul.yaml", "schema", "../schema/rooms.schema.json"),
-    ("rooms/zuul.yaml", ".roomsync/schema", "../.roomsync/schema/rooms.schema.json"),
-    ("roomsync.yaml", "../shared/schema", "../shared/schema/roomsync.schema.json"),
-])
+@pytest.mark.parametrize(
+    ("file", "schemas", "expected"),
+    [
+        ("roomsync.yaml", "schema", "schema/roomsync.schema.json"),
+        ("bots.yaml", "schema", "schema/bots.schema.json"),
+        ("rooms/zuul.yaml", "schema", "../schema/rooms.schema.json"),
+        ("rooms/zuul.yaml", ".roomsync/schema", "../.roomsync/schema/rooms.schema.json"),
+        ("roomsync.yaml", "../shared/schema", "../shared/schema/roomsync.schema.json"),
+    ],
+)
 def test_modeline_points_at_the_schema_relative_to_the_file(tmp_path, file, schemas, expected):
     line = modeline(Path(file), tmp_path / "config", schemas)
     assert line == f"# yaml-language-server: $schema={expected}"
@@ -163,9 +195,13 @@ def test_modeline_points_at_the_schema_relative_to_the_file(tmp_path, file, sche
 
 def test_modeline_takes_absolute_paths_and_relative_roots(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert modeline(Path("rooms/a.yaml"), Path("matrix")) == "# yaml-language-server: $schema=../schema/rooms.schema.json"
-    assert modeline(tmp_path / "matrix" / "bots.yaml", tmp_path / "matrix", tmp_path / "s") == \
-        "# yaml-language-server: $schema=../s/bots.schema.json"
+    assert (
+        modeline(Path("rooms/a.yaml"), Path("matrix")) == "# yaml-language-server: $schema=../schema/rooms.schema.json"
+    )
+    assert (
+        modeline(tmp_path / "matrix" / "bots.yaml", tmp_path / "matrix", tmp_path / "s")
+        == "# yaml-language-server: $schema=../s/bots.schema.json"
+    )
 
 
 def test_the_example_rooms_repo_starts_each_file_with_its_modeline_and_ships_current_schemas():
@@ -174,7 +210,8 @@ def test_the_example_rooms_repo_starts_each_file_with_its_modeline_and_ships_cur
         assert file.read_text().splitlines()[0] == modeline(file, EXAMPLE), file
     for name in SCHEMA_FILES:
         assert (EXAMPLE / "schema" / name).read_bytes() == (schema_dir() / name).read_bytes(), (
-            f"examples/rooms-repo/schema/{name} is out of date: roomsync schema --out examples/rooms-repo/schema")
+            f"examples/rooms-repo/schema/{name} is out of date: roomsync schema --out examples/rooms-repo/schema"
+        )
 
 
 # --- CLI habits --------------------------------------------------------------------------------
@@ -220,8 +257,15 @@ def test_pre_commit_hook_manifest():
     assert [hook["entry"], *hook.get("args", [])] == ["roomsync", "validate"]
     assert hook["pass_filenames"] is False  # once per commit, not once per file
     changed = ["roomsync.yaml", "bots.yaml", "rooms/zuul.yaml", "matrix/rooms/zuul.yaml", "matrix/roomsync.yaml"]
-    unrelated = ["README.md", "rooms/sub/x.yaml", "rooms/notes.txt", "schema/rooms.schema.json", "xbots.yaml",
-                 "roomsync.yaml.orig", ".zuul.yaml"]
+    unrelated = [
+        "README.md",
+        "rooms/sub/x.yaml",
+        "rooms/notes.txt",
+        "schema/rooms.schema.json",
+        "xbots.yaml",
+        "roomsync.yaml.orig",
+        ".zuul.yaml",
+    ]
     assert all(re.search(hook["files"], path) for path in changed)  # pre-commit: re.search
     assert not any(re.search(hook["files"], path) for path in unrelated)
     example = yaml.safe_load((EXAMPLE / ".pre-commit-config.yaml").read_text())

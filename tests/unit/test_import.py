@@ -26,8 +26,14 @@ MODELINE = "# yaml-language-server: $schema=../schema/rooms.schema.json"
 GERRIT = "@gerrit:opendev.org"
 
 
-def entry_of(live: LiveRoom, local: str = "dev", *, known: dict[str, Known] | None = None,
-             defaults: dict[str, Any] | None = None, bots: tuple[BotSpec, ...] = ()) -> Entry:
+def entry_of(
+    live: LiveRoom,
+    local: str = "dev",
+    *,
+    known: dict[str, Known] | None = None,
+    defaults: dict[str, Any] | None = None,
+    bots: tuple[BotSpec, ...] = (),
+) -> Entry:
     cfg = Config(root=Path("."), server_name=SERVER, homeserver=None, bots=bots)
     return room_entry(live, local, cfg, ME, known or {}, defaults or {})
 
@@ -71,14 +77,35 @@ def test_table_covers_every_simple_field_in_entry_order():
 
 
 def test_entry_has_every_managed_field_at_its_live_value():
-    live = room("10", ADMIN, alt_aliases=[alias("dev-old"), "#dev:matrix.org", alias("dev")], encrypted=True,
-                published=False, state={"m.room.name": {"name": "Dev"}, "m.room.topic": {"topic": "a: b # c"},
-                                        "m.room.avatar": {"url": "mxc://opendev.org/x"},
-                                        "m.room.join_rules": {"join_rule": "knock"},
-                                        "m.room.guest_access": {"guest_access": "can_join"}})
+    live = room(
+        "10",
+        ADMIN,
+        alt_aliases=[alias("dev-old"), "#dev:matrix.org", alias("dev")],
+        encrypted=True,
+        published=False,
+        state={
+            "m.room.name": {"name": "Dev"},
+            "m.room.topic": {"topic": "a: b # c"},
+            "m.room.avatar": {"url": "mxc://opendev.org/x"},
+            "m.room.join_rules": {"join_rule": "knock"},
+            "m.room.guest_access": {"guest_access": "can_join"},
+        },
+    )
     entry = entry_of(live)
-    assert list(entry.fields) == ["alias", "name", "topic", "avatar", "alt_aliases", "directory", "join_rule",
-                                  "history_visibility", "guest_access", "encrypted", "room_version", "power_levels"]
+    assert list(entry.fields) == [
+        "alias",
+        "name",
+        "topic",
+        "avatar",
+        "alt_aliases",
+        "directory",
+        "join_rule",
+        "history_visibility",
+        "guest_access",
+        "encrypted",
+        "room_version",
+        "power_levels",
+    ]
     assert entry.fields["alt_aliases"] == ["dev-old"]  # not the primary, not another server's
     assert entry.fields["room_version"] == "10" and entry.fields["encrypted"] is True
     assert entry.fields["directory"] == "private"
@@ -87,9 +114,16 @@ def test_entry_has_every_managed_field_at_its_live_value():
 
 
 def test_power_levels_all_keys_normalised():
-    levels = {"users": {ME: 100, BOB: 50, GERRIT: 10, CAROL: "20"}, "users_default": 0, "historical": 100,
-              "events": {"m.room.topic": 75, "m.reaction": 10.0}, "state_default": 50, "ban": "50",
-              "notifications": {"room": 20, "org.example": 5}, "org.example.custom": 1}
+    levels = {
+        "users": {ME: 100, BOB: 50, GERRIT: 10, CAROL: "20"},
+        "users_default": 0,
+        "historical": 100,
+        "events": {"m.room.topic": 75, "m.reaction": 10.0},
+        "state_default": 50,
+        "ban": "50",
+        "notifications": {"room": 20, "org.example": 5},
+        "org.example.custom": 1,
+    }
     entry = entry_of(room("10", ADMIN, power_levels=levels), bots=(BotSpec("gerritbot", GERRIT, ("dev",)),))
     pl = entry.fields["power_levels"]
     assert list(pl) == ["users", "users_default", "events", "state_default", "ban", "notifications"]
@@ -115,16 +149,27 @@ def test_a_user_id_validate_refuses_leaves_users_unmanaged():
 
 
 def test_invalid_simple_values_are_left_out_with_a_warning():
-    entry = entry_of(room(state={"m.room.join_rules": {"join_rule": "knock_restricted"},
-                                 "m.room.avatar": {"url": "https://example.org/x.png"}}))
+    entry = entry_of(
+        room(
+            state={
+                "m.room.join_rules": {"join_rule": "knock_restricted"},
+                "m.room.avatar": {"url": "https://example.org/x.png"},
+            }
+        )
+    )
     assert "join_rule" not in entry.fields and "avatar" not in entry.fields
     assert len(entry.warnings) == 2
 
 
 def test_fields_equal_to_defaults_are_left_out():
     live = room(published=True, state={"m.room.join_rules": {"join_rule": "public"}, "m.room.name": {"name": "D"}})
-    defaults = {"join_rule": "public", "directory": "public", "guest_access": "forbidden", "encrypted": False,
-                "name": "Other"}
+    defaults = {
+        "join_rule": "public",
+        "directory": "public",
+        "guest_access": "forbidden",
+        "encrypted": False,
+        "name": "Other",
+    }
     entry = entry_of(live, defaults=defaults)
     for name in ("join_rule", "directory", "guest_access", "encrypted"):
         assert name not in entry.fields, name
@@ -155,16 +200,27 @@ def with_state(live: LiveRoom, extra: dict[tuple[str, str], dict]) -> LiveRoom:
 def test_spaces_canonical_first_long_form_only_with_order_or_suggested():
     space = space_room(SPACE, {"!r:x": {"via": [SERVER], "order": "10", "suggested": True}})
     other = space_room(OTHER, {"!r:x": {"via": [SERVER]}})
-    live = with_state(room(room_id="!r:x"), {("m.space.parent", OTHER): {"via": [SERVER], "canonical": True},
-                                             ("m.space.parent", SPACE): {"via": [SERVER]}})
+    live = with_state(
+        room(room_id="!r:x"),
+        {("m.space.parent", OTHER): {"via": [SERVER], "canonical": True}, ("m.space.parent", SPACE): {"via": [SERVER]}},
+    )
     known = {SPACE: Known("a-space", True, space), OTHER: Known("z-space", True, other)}
-    assert entry_of(live, known=known).fields["spaces"] == ["z-space", {"space": "a-space", "order": "10",
-                                                                        "suggested": True}]
+    assert entry_of(live, known=known).fields["spaces"] == [
+        "z-space",
+        {"space": "a-space", "order": "10", "suggested": True},
+    ]
 
 
 def test_spaces_come_from_either_side_and_from_a_restricted_allow_list():
-    live = with_state(room(room_id="!r:x"), {("m.room.join_rules", ""): {
-        "join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": SPACE}]}})
+    live = with_state(
+        room(room_id="!r:x"),
+        {
+            ("m.room.join_rules", ""): {
+                "join_rule": "restricted",
+                "allow": [{"type": "m.room_membership", "room_id": SPACE}],
+            }
+        },
+    )
     known = {SPACE: Known("declared", True, None), OTHER: Known("not-a-space", False, None)}
     assert entry_of(live, known=known).fields["spaces"] == ["declared"]
     assert "spaces" not in entry_of(room(room_id="!r:x"), known=known).fields
@@ -203,18 +259,41 @@ def test_spaces_before_the_rooms_they_hold():
             fields_["spaces"] = spaces
         return Entry("!" + alias_, fields_)
 
-    entries = [e("zz-room", spaces=["b-top"]), e("lonely"), e("a-sub", True, [{"space": "b-top", "order": "1"}]),
-               e("b-top", True), e("in-sub", spaces=["a-sub"]), e("top-room", spaces=["b-top"])]
+    entries = [
+        e("zz-room", spaces=["b-top"]),
+        e("lonely"),
+        e("a-sub", True, [{"space": "b-top", "order": "1"}]),
+        e("b-top", True),
+        e("in-sub", spaces=["a-sub"]),
+        e("top-room", spaces=["b-top"]),
+    ]
     for _ in range(5):
         random.shuffle(entries)
-        assert [x.alias for x in importer.ordered(entries)] == ["b-top", "a-sub", "top-room", "zz-room", "in-sub",
-                                                                 "lonely"]
+        assert [x.alias for x in importer.ordered(entries)] == [
+            "b-top",
+            "a-sub",
+            "top-room",
+            "zz-room",
+            "in-sub",
+            "lonely",
+        ]
 
 
 def test_render_is_deterministic_and_reads_back():
-    entries = [entry_of(room("10", ADMIN, room_id=f"!{n}:opendev.org", canonical=alias(n), power_levels={
-        "users": {BOB: 50}, "events": {"m.room.topic": 50}}, state={"m.room.topic": {"topic": f"{n}: 'x' # y"}}),
-        local=n) for n in ("b", "a", "c")]
+    entries = [
+        entry_of(
+            room(
+                "10",
+                ADMIN,
+                room_id=f"!{n}:opendev.org",
+                canonical=alias(n),
+                power_levels={"users": {BOB: 50}, "events": {"m.room.topic": 50}},
+                state={"m.room.topic": {"topic": f"{n}: 'x' # y"}},
+            ),
+            local=n,
+        )
+        for n in ("b", "a", "c")
+    ]
     text = importer.render(entries, MODELINE)
     assert text == importer.render(list(reversed(entries)), MODELINE)
     lines = text.splitlines()
@@ -228,9 +307,17 @@ def test_render_is_deterministic_and_reads_back():
 @settings(max_examples=150, deadline=None)
 @given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=40), st.text(max_size=10))
 def test_any_string_reads_back_the_same(topic, name):
-    entry = Entry("!r:opendev.org", {"alias": "r", "name": name, "topic": topic, "alt_aliases": ["r-2"],
-                                     "power_levels": {"events": {topic or "x": 5}},
-                                     "spaces": [{"space": "s", "order": " a#b: c"}]})
+    entry = Entry(
+        "!r:opendev.org",
+        {
+            "alias": "r",
+            "name": name,
+            "topic": topic,
+            "alt_aliases": ["r-2"],
+            "power_levels": {"events": {topic or "x": 5}},
+            "spaces": [{"space": "s", "order": " a#b: c"}],
+        },
+    )
     text = importer.render([entry], MODELINE)
     assert yaml.safe_load(text)["rooms"][0] == entry.fields
 
@@ -249,14 +336,20 @@ def test_render_reads_back_through_roomsync_own_loader(tmp_path):
 def check(root: Path, entries: list[Entry], rooms: dict[str, LiveRoom], reader: str = ME) -> tuple[list[str], int]:
     owners = {a: live.room_id for live in rooms.values() for a in live.claimed_aliases()}
     reading = Reading(me=ME, reader=reader, rooms=rooms, alias_owner=owners)
-    return importer.check(root, importer.render(entries, MODELINE), "rooms/new.yaml", reading,
-                          [e.alias for e in entries])
+    return importer.check(
+        root, importer.render(entries, MODELINE), "rooms/new.yaml", reading, [e.alias for e in entries]
+    )
 
 
 def test_check_is_clean_for_an_exact_import(tmp_path):
     root = write_settings(tmp_path, defaults={"join_rule": "public", "history_visibility": "world_readable"})
-    live = room("10", ADMIN, alt_aliases=[alias("dev-2")], published=True, state={
-        "m.room.join_rules": {"join_rule": "public"}, "m.room.topic": {"topic": "T"}})
+    live = room(
+        "10",
+        ADMIN,
+        alt_aliases=[alias("dev-2")],
+        published=True,
+        state={"m.room.join_rules": {"join_rule": "public"}, "m.room.topic": {"topic": "T"}},
+    )
     entry = entry_of(live, defaults=importer.config_defaults(root))
     assert "join_rule" not in entry.fields and entry.fields["history_visibility"] == "shared"
     assert check(root, [entry], {"dev": live}) == ([], 0)
@@ -267,8 +360,8 @@ def test_check_reports_what_plan_will_still_show(tmp_path):
     live = room(alt_aliases=["#dev:matrix.org"], published=False, power_levels={"ban": "50", "users": {}})
     entry = entry_of(live, bots=(BotSpec("g", GERRIT, ("dev",), power_level=10),))
     warnings, bot_changes = check(root, [entry], {"dev": live})
-    assert any("alt_aliases: \"#dev:matrix.org\" -> (removed)" in w for w in warnings), warnings
-    assert any("power_levels.ban: \"50\" -> 50" in w for w in warnings), warnings
+    assert any('alt_aliases: "#dev:matrix.org" -> (removed)' in w for w in warnings), warnings
+    assert any('power_levels.ban: "50" -> 50' in w for w in warnings), warnings
     assert bot_changes == 2  # the bot's power level and its invite
 
 
@@ -297,16 +390,22 @@ LEVEL = st.integers(0, 100)
 def live_rooms(draw) -> LiveRoom:
     version = draw(st.sampled_from(["10", "11", "12"]))
     creator = draw(st.sampled_from([ADMIN, BOB]))
-    levels = {"users": draw(st.dictionaries(st.sampled_from([BOB, CAROL, ADMIN, GERRIT, ME]), LEVEL)),
-              "users_default": draw(LEVEL), "historical": 100, "state_default": draw(LEVEL), "ban": draw(LEVEL),
-              "events": draw(st.dictionaries(st.sampled_from(["m.room.topic", "m.reaction", "m.room.name"]), LEVEL)),
-              "notifications": {"room": draw(LEVEL)}}
+    levels = {
+        "users": draw(st.dictionaries(st.sampled_from([BOB, CAROL, ADMIN, GERRIT, ME]), LEVEL)),
+        "users_default": draw(LEVEL),
+        "historical": 100,
+        "state_default": draw(LEVEL),
+        "ban": draw(LEVEL),
+        "events": draw(st.dictionaries(st.sampled_from(["m.room.topic", "m.reaction", "m.room.name"]), LEVEL)),
+        "notifications": {"room": draw(LEVEL)},
+    }
     if version == "12":
         for user in (creator, CAROL):
             levels["users"].pop(user, None)
     state: dict[str, dict] = {}
     for event_type, key, values in (
-        ("m.room.name", "name", st.text(max_size=8)), ("m.room.topic", "topic", st.text(max_size=8)),
+        ("m.room.name", "name", st.text(max_size=8)),
+        ("m.room.topic", "topic", st.text(max_size=8)),
         ("m.room.join_rules", "join_rule", st.sampled_from(["public", "invite", "knock"])),
         ("m.room.history_visibility", "history_visibility", st.sampled_from(["world_readable", "shared", "joined"])),
         ("m.room.guest_access", "guest_access", st.sampled_from(["can_join", "forbidden"])),
@@ -314,26 +413,45 @@ def live_rooms(draw) -> LiveRoom:
         if draw(st.booleans()):
             state[event_type] = {key: draw(values)}
     alts = draw(st.lists(st.sampled_from([alias("a1"), alias("a2")]), unique=True))
-    return room(version, creator, power_levels=levels, state=state, alt_aliases=alts, encrypted=draw(st.booleans()),
-                published=draw(st.booleans()), additional_creators=[CAROL] if version == "12" else None)
+    return room(
+        version,
+        creator,
+        power_levels=levels,
+        state=state,
+        alt_aliases=alts,
+        encrypted=draw(st.booleans()),
+        published=draw(st.booleans()),
+        additional_creators=[CAROL] if version == "12" else None,
+    )
 
 
-DEFAULTS = st.fixed_dictionaries({}, optional={
-    "join_rule": st.sampled_from(["public", "invite"]), "guest_access": st.just("forbidden"),
-    "directory": st.sampled_from(["public", "private"]), "encrypted": st.just(False),
-    "history_visibility": st.just("world_readable"), "power_levels": st.just({"ban": 50})})
+DEFAULTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "join_rule": st.sampled_from(["public", "invite"]),
+        "guest_access": st.just("forbidden"),
+        "directory": st.sampled_from(["public", "private"]),
+        "encrypted": st.just(False),
+        "history_visibility": st.just("world_readable"),
+        "power_levels": st.just({"ban": 50}),
+    },
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(live_rooms(), DEFAULTS)
 def test_any_room_imported_plans_clean(tmp_path, live, defaults):
-    root = write_settings(tmp_path / str(random.getrandbits(32)), defaults=defaults,
-                          bots=[{"name": "g", "user": GERRIT, "rooms": ["dev"], "power_level": 10}])
+    root = write_settings(
+        tmp_path / str(random.getrandbits(32)),
+        defaults=defaults,
+        bots=[{"name": "g", "user": GERRIT, "rooms": ["dev"], "power_level": 10}],
+    )
     entry = entry_of(live, defaults=importer.config_defaults(root), bots=(BotSpec("g", GERRIT, ("dev",), 10),))
     (root / "rooms" / "dev.yaml").write_text(importer.render([entry], MODELINE), encoding="utf-8")
     loaded = load_config(root)
-    snapshot = Snapshot(account=ME, rooms={"dev": live}, alias_owner={a: live.room_id for a in live.claimed_aliases()},
-                        reader=ME)
+    snapshot = Snapshot(
+        account=ME, rooms={"dev": live}, alias_owner={a: live.room_id for a in live.claimed_aliases()}, reader=ME
+    )
     planned = make_plan(loaded, snapshot, only="rooms").rooms[0]
     assert planned.changes == () and planned.errors == (), (entry.fields, planned)
 
@@ -364,13 +482,16 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     return exited.value.code, out, err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["import"], "name the rooms to import: ALIAS ..., --space ALIAS or --joined"),
-    (["import", "zuul", "--out", "{root}/roomsync.yaml"], "exists; import never overwrites a file"),
-    (["import", "zuul", "--out", "{root}/missing/zuul.yaml"], "is not a directory"),
-    (["import", "--bogus"], "No such option '--bogus'"),
-    (["adopt", "--bogus"], "No such option '--bogus'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["import"], "name the rooms to import: ALIAS ..., --space ALIAS or --joined"),
+        (["import", "zuul", "--out", "{root}/roomsync.yaml"], "exists; import never overwrites a file"),
+        (["import", "zuul", "--out", "{root}/missing/zuul.yaml"], "is not a directory"),
+        (["import", "--bogus"], "No such option '--bogus'"),
+        (["adopt", "--bogus"], "No such option '--bogus'"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_1(offline, capsys, args, message):
     code, out, err = run_cli(["-C", str(offline), *[a.format(root=offline) for a in args]], capsys)
     assert code == 1 and out == ""
@@ -384,8 +505,10 @@ def test_adopt_without_rooms_or_names_says_what_to_do(offline, capsys):
     """Nothing declared and nothing named: one line, and nothing is asked of the homeserver."""
     code, out, err = run_cli(["-C", str(offline), "adopt"], capsys)
     assert code == 1 and out == ""
-    assert err == "roomsync: error: nothing to adopt: rooms/ declares no rooms; name the rooms to adopt: " \
-                  "roomsync adopt ALIAS ...\n"
+    assert (
+        err == "roomsync: error: nothing to adopt: rooms/ declares no rooms; name the rooms to adopt: "
+        "roomsync adopt ALIAS ...\n"
+    )
 
 
 def test_commands_explain_themselves(capsys):

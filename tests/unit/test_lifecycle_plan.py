@@ -30,8 +30,7 @@ def with_events(live, *extra):
 
 def test_a_newer_declared_version_is_an_upgrade_and_nothing_else_is_sent_before_it():
     live = room("10", state={"m.room.topic": {"topic": "old"}})
-    (rp,) = plan_of(spec("dev", room_version="12", topic="new"), rooms={"dev": live},
-                    room_versions=OFFERED).rooms
+    (rp,) = plan_of(spec("dev", room_version="12", topic="new"), rooms={"dev": live}, room_versions=OFFERED).rooms
     assert rp.status == "upgrade" and rp.upgrade == Upgrade("12")
     assert rp.actions == (Upgrade("12"),), "the rest is planned again against the new room"
     assert {c.field for c in rp.changes} == {"room_version", "topic"}  # shown as it compares today
@@ -54,8 +53,11 @@ def test_a_version_the_server_does_not_offer_is_an_error():
 
 
 def test_an_unstable_version_that_cannot_be_compared_is_an_error():
-    (rp,) = plan_of(spec("dev", room_version="org.matrix.hydra.11"), rooms={"dev": room("10")},
-                    room_versions=OFFERED | {"org.matrix.hydra.11"}).rooms
+    (rp,) = plan_of(
+        spec("dev", room_version="org.matrix.hydra.11"),
+        rooms={"dev": room("10")},
+        room_versions=OFFERED | {"org.matrix.hydra.11"},
+    ).rooms
     assert rp.status == "error" and "cannot tell" in rp.errors[0]
 
 
@@ -66,13 +68,19 @@ def test_an_upgrade_needs_the_power_to_send_the_tombstone():
 
 
 def test_links_that_name_a_room_from_before_its_upgrade_are_repointed_not_removed():
-    hub = with_events(room("12", room_id=SPACE, canonical=alias("hub")),
-                      event("m.space.child", {"via": ["opendev.org"]}, state_key=OLD))
-    hub = dataclasses.replace(hub, state={**hub.state, ("m.room.create", ""): {"room_version": "12", "type": "m.space"}})
-    new = with_events(room("12", room_id=NEW, canonical=alias("dev")),
-                      event("m.room.create", {"room_version": "12", "predecessor": {"room_id": OLD}}),
-                      event("dev.roomsync.managed", {"alias": alias("dev")}),
-                      event("m.space.parent", {"via": ["opendev.org"], "canonical": True}, state_key=SPACE))
+    hub = with_events(
+        room("12", room_id=SPACE, canonical=alias("hub")),
+        event("m.space.child", {"via": ["opendev.org"]}, state_key=OLD),
+    )
+    hub = dataclasses.replace(
+        hub, state={**hub.state, ("m.room.create", ""): {"room_version": "12", "type": "m.space"}}
+    )
+    new = with_events(
+        room("12", room_id=NEW, canonical=alias("dev")),
+        event("m.room.create", {"room_version": "12", "predecessor": {"room_id": OLD}}),
+        event("dev.roomsync.managed", {"alias": alias("dev")}),
+        event("m.space.parent", {"via": ["opendev.org"], "canonical": True}, state_key=SPACE),
+    )
     plan = plan_of(spec("hub", type="space"), spec("dev", spaces=["hub"]), rooms={"hub": hub, "dev": new})
     hub_plan, dev_plan = plan.rooms
     (change,) = hub_plan.changes
@@ -84,8 +92,10 @@ def test_links_that_name_a_room_from_before_its_upgrade_are_repointed_not_remove
 
 
 def test_an_upgraded_room_gets_roomsyncs_marker():
-    new = with_events(room("12", room_id=NEW, canonical=alias("dev")),
-                      event("m.room.create", {"room_version": "12", "predecessor": {"room_id": OLD}}))
+    new = with_events(
+        room("12", room_id=NEW, canonical=alias("dev")),
+        event("m.room.create", {"room_version": "12", "predecessor": {"room_id": OLD}}),
+    )
     (rp,) = plan_of(spec("dev"), rooms={"dev": new}).rooms
     assert [(c.field, c.after) for c in rp.changes] == [("marker", alias("dev"))]
     assert PutState("dev.roomsync.managed", "", {"alias": alias("dev")}) in rp.actions
@@ -96,8 +106,10 @@ def test_an_upgraded_room_gets_roomsyncs_marker():
 
 def test_retiring_leaves_the_directory_tombstones_and_bots_leave():
     bot = BotSpec("statusbot", "@status:opendev.org", ("*",), power_level=50)
-    old = with_events(room("12", room_id=OLD, canonical=alias("old"), published=True),
-                      event("m.room.member", {"membership": "join"}, state_key=bot.user))
+    old = with_events(
+        room("12", room_id=OLD, canonical=alias("old"), published=True),
+        event("m.room.member", {"membership": "join"}, state_key=bot.user),
+    )
     successor = room("12", room_id=NEW, canonical=alias("new"))
     snap = snapshot({"old": old, "new": successor})
     cfg = dataclasses.replace(config(spec("old", retired=True, successor="new"), spec("new")), bots=(bot,))
@@ -111,10 +123,15 @@ def test_retiring_leaves_the_directory_tombstones_and_bots_leave():
 
 
 def test_a_retired_room_already_retired_is_ok():
-    old = with_events(room("12", room_id=OLD, canonical=alias("old"), published=False),
-                      event("m.room.tombstone", {"body": "moved", "replacement_room": NEW}))
-    plan = plan_of(spec("old", retired=True, successor="new"), spec("new"),
-                   rooms={"old": old, "new": room("12", room_id=NEW, canonical=alias("new"))})
+    old = with_events(
+        room("12", room_id=OLD, canonical=alias("old"), published=False),
+        event("m.room.tombstone", {"body": "moved", "replacement_room": NEW}),
+    )
+    plan = plan_of(
+        spec("old", retired=True, successor="new"),
+        spec("new"),
+        rooms={"old": old, "new": room("12", room_id=NEW, canonical=alias("new"))},
+    )
     assert plan.rooms[0].status == "ok" and not plan.rooms[0].actions
 
 
@@ -127,14 +144,19 @@ def test_the_successor_may_take_an_alias_from_the_room_it_replaces():
     old = room("12", room_id=OLD, canonical=alias("old"), alt_aliases=[alias("old-alt")])
     new = room("12", room_id=NEW, canonical=alias("new"))
     owners = {alias("old"): OLD, alias("old-alt"): OLD, alias("new"): NEW}
-    plan = plan_of(spec("old", retired=True, successor="new"), spec("new", alt_aliases=["old-alt"]),
-                   rooms={"old": old, "new": new}, owners=owners)
+    plan = plan_of(
+        spec("old", retired=True, successor="new"),
+        spec("new", alt_aliases=["old-alt"]),
+        rooms={"old": old, "new": new},
+        owners=owners,
+    )
     successor = plan.rooms[1]
     assert not successor.errors
     assert successor.actions[:2] == (DeleteAlias(alias("old-alt")), PutAlias(alias("old-alt")))
     # Anyone else's alias is still never moved.
-    other = plan_of(spec("old"), spec("new", alt_aliases=["old-alt"]), rooms={"old": old, "new": new},
-                    owners=owners).rooms[1]
+    other = plan_of(
+        spec("old"), spec("new", alt_aliases=["old-alt"]), rooms={"old": old, "new": new}, owners=owners
+    ).rooms[1]
     assert other.status == "error" and "already points at another room" in other.errors[0]
 
 
@@ -143,18 +165,25 @@ def test_the_successor_may_take_an_alias_from_the_room_it_replaces():
 
 def test_a_room_found_by_its_former_alias_is_renamed_in_place():
     live = room("12", room_id=OLD, canonical=alias("infra"))
-    (rp,) = plan_of(spec("opendev", formerly=["infra"]), rooms={"opendev": live},
-                    owners={alias("infra"): OLD}).rooms
+    (rp,) = plan_of(spec("opendev", formerly=["infra"]), rooms={"opendev": live}, owners={alias("infra"): OLD}).rooms
     assert rp.status == "change"
     assert [(c.field, c.before, c.after) for c in rp.changes] == [("alias", alias("infra"), alias("opendev"))]
-    assert rp.actions == (PutAlias(alias("opendev")), DeleteAlias(alias("infra")),
-                          PutState("m.room.canonical_alias", "", {"alias": alias("opendev")}))
+    assert rp.actions == (
+        PutAlias(alias("opendev")),
+        DeleteAlias(alias("infra")),
+        PutState("m.room.canonical_alias", "", {"alias": alias("opendev")}),
+    )
 
 
 def test_a_rename_that_keeps_the_old_alias_lists_it():
     live = room("12", room_id=OLD, canonical=alias("infra"))
-    (rp,) = plan_of(spec("opendev", formerly=["infra"], alt_aliases=["infra"]), rooms={"opendev": live},
-                    owners={alias("infra"): OLD}).rooms
+    (rp,) = plan_of(
+        spec("opendev", formerly=["infra"], alt_aliases=["infra"]),
+        rooms={"opendev": live},
+        owners={alias("infra"): OLD},
+    ).rooms
     assert DeleteAlias(alias("infra")) not in rp.actions
-    assert PutState("m.room.canonical_alias", "", {"alias": alias("opendev"), "alt_aliases": [alias("infra")]}) \
+    assert (
+        PutState("m.room.canonical_alias", "", {"alias": alias("opendev"), "alt_aliases": [alias("infra")]})
         in rp.actions
+    )

@@ -36,21 +36,30 @@ def run(*args: str, cwd: Path, code: str | None = None) -> subprocess.CompletedP
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("name, token_env, expected", [
-    ("gerritbot", None, "ROOMSYNC_BOT_GERRITBOT_TOKEN"),
-    ("irc-logger.2", None, "ROOMSYNC_BOT_IRC_LOGGER_2_TOKEN"),
-    ("statusbot", "STATUSBOT_TOKEN", "STATUSBOT_TOKEN"),
-])
+@pytest.mark.parametrize(
+    "name, token_env, expected",
+    [
+        ("gerritbot", None, "ROOMSYNC_BOT_GERRITBOT_TOKEN"),
+        ("irc-logger.2", None, "ROOMSYNC_BOT_IRC_LOGGER_2_TOKEN"),
+        ("statusbot", "STATUSBOT_TOKEN", "STATUSBOT_TOKEN"),
+    ],
+)
 def test_bot_env_name(name, token_env, expected):
     assert bot_env_name(name, token_env) == expected
 
 
 def test_prepare_gives_every_local_bot_a_token_env_and_skips_other_servers(tmp_path):
-    config = load_config(config_dir(tmp_path, [
-        {"name": "gerritbot", "user": "@gerrit:opendev.org", "rooms": ["zuul"]},
-        {"name": "observer", "user": "@observer:opendev.org", "rooms": ["*"], "token_env": "OBSERVER_TOKEN"},
-        {"name": "bridge", "user": "@bridge:matrix.org", "rooms": ["zuul"]},
-    ], well_known={"server": "matrix.opendev.org:443"}))
+    config = load_config(
+        config_dir(
+            tmp_path,
+            [
+                {"name": "gerritbot", "user": "@gerrit:opendev.org", "rooms": ["zuul"]},
+                {"name": "observer", "user": "@observer:opendev.org", "rooms": ["*"], "token_env": "OBSERVER_TOKEN"},
+                {"name": "bridge", "user": "@bridge:matrix.org", "rooms": ["zuul"]},
+            ],
+            well_known={"server": "matrix.opendev.org:443"},
+        )
+    )
     local, account, bots, notes = prepare(config)
     assert account == "@roomsync:opendev.org" and local.account == account  # the default account
     assert [(b.name, b.user, b.env) for b in bots] == [
@@ -58,7 +67,9 @@ def test_prepare_gives_every_local_bot_a_token_env_and_skips_other_servers(tmp_p
         ("observer", "@observer:opendev.org", "OBSERVER_TOKEN"),
     ]
     assert [(b.name, b.token_env) for b in local.bots] == [
-        ("gerritbot", "ROOMSYNC_BOT_GERRITBOT_TOKEN"), ("observer", "OBSERVER_TOKEN")]
+        ("gerritbot", "ROOMSYNC_BOT_GERRITBOT_TOKEN"),
+        ("observer", "OBSERVER_TOKEN"),
+    ]
     assert notes == ["note: bot bridge (@bridge:matrix.org) is on another server: skipped"]
     assert local.well_known == {} and local.rooms == config.rooms
 
@@ -68,14 +79,25 @@ def test_prepare_keeps_the_configured_account(tmp_path):
     assert prepare(config)[1] == "@provisioner:opendev.org"
 
 
-@pytest.mark.parametrize("bots, settings, message", [
-    ([{"name": "a-b", "user": "@ab:opendev.org", "rooms": ["zuul"]},
-      {"name": "a_b", "user": "@a_b:opendev.org", "rooms": ["zuul"]}],
-     {}, "bots a-b and a_b would both get their token as ROOMSYNC_BOT_A_B_TOKEN"),
-    ([{"name": "x", "user": "@x:opendev.org", "rooms": ["zuul"], "token_env": "ROOMSYNC_ACCESS_TOKEN"}],
-     {}, "bot x's token variable ROOMSYNC_ACCESS_TOKEN is one of roomsync's own"),
-    ([], {"account": "@roomsync:matrix.org"}, "is not on server_name opendev.org"),
-])
+@pytest.mark.parametrize(
+    "bots, settings, message",
+    [
+        (
+            [
+                {"name": "a-b", "user": "@ab:opendev.org", "rooms": ["zuul"]},
+                {"name": "a_b", "user": "@a_b:opendev.org", "rooms": ["zuul"]},
+            ],
+            {},
+            "bots a-b and a_b would both get their token as ROOMSYNC_BOT_A_B_TOKEN",
+        ),
+        (
+            [{"name": "x", "user": "@x:opendev.org", "rooms": ["zuul"], "token_env": "ROOMSYNC_ACCESS_TOKEN"}],
+            {},
+            "bot x's token variable ROOMSYNC_ACCESS_TOKEN is one of roomsync's own",
+        ),
+        ([], {"account": "@roomsync:matrix.org"}, "is not on server_name opendev.org"),
+    ],
+)
 def test_prepare_refuses_what_it_cannot_export(tmp_path, bots, settings, message):
     with pytest.raises(RoomsyncError, match=message):
         prepare(load_config(config_dir(tmp_path, bots, **settings)))
@@ -83,8 +105,10 @@ def test_prepare_refuses_what_it_cannot_export(tmp_path, bots, settings, message
 
 def test_env_file_is_sourceable_key_value_lines():
     text = env_file_text("http://127.0.0.1:8008", "syt_cm9vbXN5bmM_abc_1", {"GERRITBOT_TOKEN": "syt_Z2Vycml0_x_2"})
-    assert text == ("ROOMSYNC_HOMESERVER=http://127.0.0.1:8008\nROOMSYNC_ACCESS_TOKEN=syt_cm9vbXN5bmM_abc_1\n"
-                    "GERRITBOT_TOKEN=syt_Z2Vycml0_x_2\n")
+    assert text == (
+        "ROOMSYNC_HOMESERVER=http://127.0.0.1:8008\nROOMSYNC_ACCESS_TOKEN=syt_cm9vbXN5bmM_abc_1\n"
+        "GERRITBOT_TOKEN=syt_Z2Vycml0_x_2\n"
+    )
     out = subprocess.run(["sh", "-c", f"set -a; {text.replace(chr(10), '; ')} env"], capture_output=True, text=True)
     assert "GERRITBOT_TOKEN=syt_Z2Vycml0_x_2" in out.stdout.splitlines()
     with pytest.raises(RoomsyncError) as raised:
@@ -133,6 +157,13 @@ def test_help_explains_the_command(tmp_path):
     result = run("local", "--help", cwd=tmp_path)
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for words in ("--port PORT", "--env-file FILE", "--data DIR", "ROOMSYNC_BOT_<NAME>_TOKEN", "SIGTERM",
-                  "pip install 'roomsync[local]'", "no federation"):
+    for words in (
+        "--port PORT",
+        "--env-file FILE",
+        "--data DIR",
+        "ROOMSYNC_BOT_<NAME>_TOKEN",
+        "SIGTERM",
+        "pip install 'roomsync[local]'",
+        "no federation",
+    ):
         assert words in text, words

@@ -76,8 +76,17 @@ def test_create_visibility_follows_directory():
 
 
 def test_create_initial_state_carries_managed_simple_fields():
-    rp = plan_room(spec("dev", name="Dev", topic="Talk", avatar="mxc://opendev.org/abc", join_rule="public",
-                        history_visibility="world_readable", guest_access="forbidden"))
+    rp = plan_room(
+        spec(
+            "dev",
+            name="Dev",
+            topic="Talk",
+            avatar="mxc://opendev.org/abc",
+            join_rule="public",
+            history_visibility="world_readable",
+            guest_access="forbidden",
+        )
+    )
     state = initial_state(rp)
     assert state["m.room.name"] == {"name": "Dev"}
     assert state["m.room.topic"] == {"topic": "Talk"}
@@ -175,8 +184,9 @@ def test_create_alt_aliases_set_canonical_alias_after_create_room():
     rp = plan_room(spec("dev", alt_aliases=["a", "b"]))
     assert isinstance(rp.actions[0], CreateRoom)
     put = of_type(rp, PutState)
-    assert put == [PutState("m.room.canonical_alias", "", {"alias": alias("dev"),
-                                                           "alt_aliases": [alias("a"), alias("b")]})]
+    assert put == [
+        PutState("m.room.canonical_alias", "", {"alias": alias("dev"), "alt_aliases": [alias("a"), alias("b")]})
+    ]
     assert rp.actions.index(put[0]) > rp.actions.index(PutAlias(alias("b")))
 
 
@@ -214,15 +224,22 @@ def test_create_changes_list_each_power_level_leaf():
 def test_create_changes_list_each_alt_alias():
     rp = plan_room(spec("dev", alt_aliases=["a", "b"]))
     assert [c for c in rp.changes if c.field == "alt_aliases"] == [
-        Change("alt_aliases", None, alias("a")), Change("alt_aliases", None, alias("b"))]
+        Change("alt_aliases", None, alias("a")),
+        Change("alt_aliases", None, alias("b")),
+    ]
 
 
 # --- simple state fields -----------------------------------------------------------------
 
 
 def test_unmanaged_field_is_never_changed():
-    live = room(state={"m.room.name": {"name": "Something else"}, "m.room.topic": {"topic": "x"},
-                       "m.room.history_visibility": {"history_visibility": "shared"}})
+    live = room(
+        state={
+            "m.room.name": {"name": "Something else"},
+            "m.room.topic": {"topic": "x"},
+            "m.room.history_visibility": {"history_visibility": "shared"},
+        }
+    )
     rp = plan_room(spec("dev", history_visibility="shared"), live)
     assert rp.status == "ok" and rp.actions == () and rp.changes == ()
 
@@ -240,12 +257,15 @@ def test_missing_topic_is_set_with_before_none():
     assert puts(rp) == {"m.room.topic": {"topic": "T"}}
 
 
-@pytest.mark.parametrize("field,event_type,key,old,new", [
-    ("avatar", "m.room.avatar", "url", "mxc://opendev.org/old", "mxc://opendev.org/new"),
-    ("join_rule", "m.room.join_rules", "join_rule", "invite", "public"),
-    ("history_visibility", "m.room.history_visibility", "history_visibility", "shared", "joined"),
-    ("guest_access", "m.room.guest_access", "guest_access", "can_join", "forbidden"),
-])
+@pytest.mark.parametrize(
+    "field,event_type,key,old,new",
+    [
+        ("avatar", "m.room.avatar", "url", "mxc://opendev.org/old", "mxc://opendev.org/new"),
+        ("join_rule", "m.room.join_rules", "join_rule", "invite", "public"),
+        ("history_visibility", "m.room.history_visibility", "history_visibility", "shared", "joined"),
+        ("guest_access", "m.room.guest_access", "guest_access", "can_join", "forbidden"),
+    ],
+)
 def test_each_simple_field_maps_to_its_event(field, event_type, key, old, new):
     rp = plan_room(spec("dev", **{field: new}), room(state={event_type: {key: old}}))
     assert rp.changes == (Change(field, old, new),)
@@ -253,8 +273,11 @@ def test_each_simple_field_maps_to_its_event(field, event_type, key, old, new):
 
 
 def test_equal_values_give_no_actions():
-    live = room(state={"m.room.name": {"name": "Dev"}, "m.room.join_rules": {"join_rule": "invite"}},
-                canonical=alias("dev"), published=False)
+    live = room(
+        state={"m.room.name": {"name": "Dev"}, "m.room.join_rules": {"join_rule": "invite"}},
+        canonical=alias("dev"),
+        published=False,
+    )
     rp = plan_room(spec("dev", name="Dev", join_rule="invite", directory="private"), live)
     assert rp.status == "ok" and rp.actions == () and rp.changes == () and rp.errors == ()
 
@@ -277,8 +300,9 @@ def test_unencrypting_is_an_error_without_action():
 
 
 def test_unmanaged_encryption_on_encrypted_room_is_ok():
-    assert plan_room(spec("dev", name="Dev"), room(encrypted=True, state={"m.room.name": {"name": "Dev"}})
-                     ).status == "ok"
+    assert (
+        plan_room(spec("dev", name="Dev"), room(encrypted=True, state={"m.room.name": {"name": "Dev"}})).status == "ok"
+    )
 
 
 def test_directory_public_on_unpublished_room():
@@ -293,8 +317,9 @@ def test_directory_private_on_published_room():
 
 
 def test_directory_unmanaged_is_never_changed():
-    assert plan_room(spec("dev", name="Dev"), room(published=True, state={"m.room.name": {"name": "Dev"}})
-                     ).actions == ()
+    assert (
+        plan_room(spec("dev", name="Dev"), room(published=True, state={"m.room.name": {"name": "Dev"}})).actions == ()
+    )
 
 
 # --- power levels ------------------------------------------------------------------------
@@ -309,8 +334,9 @@ def test_power_levels_only_declared_keys_are_compared():
 def test_power_levels_put_state_carries_the_full_new_content():
     live = room(power_levels={"users": {BOB: 50}, "ban": 80, "kick": 80, "historical": 100})
     rp = plan_room(spec("dev", power_levels={"kick": 50}), live)
-    assert rp.actions == (PutState("m.room.power_levels", "",
-                                   {"users": {BOB: 50}, "ban": 80, "kick": 50, "historical": 100}),)
+    assert rp.actions == (
+        PutState("m.room.power_levels", "", {"users": {BOB: 50}, "ban": 80, "kick": 50, "historical": 100}),
+    )
 
 
 def test_power_levels_equal_give_nothing():
@@ -416,15 +442,21 @@ def test_adding_an_alt_alias():
 
 
 def test_alt_alias_already_pointing_here_is_not_put_again():
-    rp = plan_room(spec("dev", alt_aliases=["a"]), room(canonical=alias("dev")),
-                   alias_owner={alias("dev"): ROOM_ID, alias("a"): ROOM_ID})
+    rp = plan_room(
+        spec("dev", alt_aliases=["a"]),
+        room(canonical=alias("dev")),
+        alias_owner={alias("dev"): ROOM_ID, alias("a"): ROOM_ID},
+    )
     assert of_type(rp, PutAlias) == []
     assert "m.room.canonical_alias" in puts(rp)
 
 
 def test_alt_alias_owned_by_another_room_is_an_error():
-    rp = plan_room(spec("dev", alt_aliases=["a"]), room(canonical=alias("dev")),
-                   alias_owner={alias("dev"): ROOM_ID, alias("a"): OTHER_ROOM})
+    rp = plan_room(
+        spec("dev", alt_aliases=["a"]),
+        room(canonical=alias("dev")),
+        alias_owner={alias("dev"): ROOM_ID, alias("a"): OTHER_ROOM},
+    )
     assert rp.status == "error"
     assert any(alias("a") in e for e in rp.errors)
     assert PutAlias(alias("a")) not in rp.actions
@@ -527,14 +559,18 @@ def test_account_with_enough_power_has_no_error():
 
 
 def test_account_event_specific_level_is_used():
-    live = room("10", creator=ADMIN, power_levels={"users": {ADMIN: 100, ME: 50}, "state_default": 50,
-                                                   "events": {"m.room.name": 75}})
+    live = room(
+        "10",
+        creator=ADMIN,
+        power_levels={"users": {ADMIN: 100, ME: 50}, "state_default": 50, "events": {"m.room.name": 75}},
+    )
     assert plan_room(spec("dev", name="N"), live).status == "error"
 
 
 def test_account_without_power_is_fine_when_nothing_changes():
-    live = room("10", creator=ADMIN, power_levels={"users": {ADMIN: 100, ME: 0}},
-                state={"m.room.topic": {"topic": "T"}})
+    live = room(
+        "10", creator=ADMIN, power_levels={"users": {ADMIN: 100, ME: 0}}, state={"m.room.topic": {"topic": "T"}}
+    )
     assert plan_room(spec("dev", topic="T"), live).status == "ok"
 
 
@@ -556,15 +592,20 @@ def test_v12_non_creator_account_is_checked():
 
 
 def test_directory_change_needs_canonical_alias_power():
-    live = room("10", creator=ADMIN, published=False,
-                power_levels={"users": {ADMIN: 100, ME: 10}, "events": {"m.room.canonical_alias": 50}})
+    live = room(
+        "10",
+        creator=ADMIN,
+        published=False,
+        power_levels={"users": {ADMIN: 100, ME: 10}, "events": {"m.room.canonical_alias": 50}},
+    )
     rp = plan_room(spec("dev", directory="public"), live)
     assert any("m.room.canonical_alias" in e for e in rp.errors)
 
 
 def test_giving_more_power_than_the_account_has_is_an_error():
-    live = room("10", creator=ADMIN, power_levels={"users": {ADMIN: 100, ME: 60}, "events": {
-        "m.room.power_levels": 50}})
+    live = room(
+        "10", creator=ADMIN, power_levels={"users": {ADMIN: 100, ME: 60}, "events": {"m.room.power_levels": 50}}
+    )
     rp = plan_room(spec("dev", power_levels={"users": {ADMIN: 100, ME: 60, BOB: 80}}), live)
     assert rp.status == "error"
     assert any(BOB in e for e in rp.errors)
@@ -584,8 +625,10 @@ def test_plan_counts_and_flags():
     plan = whole_plan(
         (spec("new", name="N"), None),
         (spec("old", topic="T"), room(room_id="!old:opendev.org", canonical=alias("old"))),
-        (spec("same", name="S"), room(room_id="!same:opendev.org", canonical=alias("same"),
-                                      state={"m.room.name": {"name": "S"}})),
+        (
+            spec("same", name="S"),
+            room(room_id="!same:opendev.org", canonical=alias("same"), state={"m.room.name": {"name": "S"}}),
+        ),
         (spec("bad", name="B"), Unreadable("!bad:opendev.org", "nope")),
     )
     assert [r.status for r in plan.rooms] == ["create", "change", "ok", "error"]
@@ -608,17 +651,28 @@ def test_plan_with_only_errors_has_no_changes():
 
 
 FULL = dict(
-    name="Dev", topic="Talk about development", avatar="mxc://opendev.org/abc", join_rule="public",
-    history_visibility="world_readable", guest_access="forbidden", directory="public", encrypted=True,
+    name="Dev",
+    topic="Talk about development",
+    avatar="mxc://opendev.org/abc",
+    join_rule="public",
+    history_visibility="world_readable",
+    guest_access="forbidden",
+    directory="public",
+    encrypted=True,
     alt_aliases=["dev-alt", "development"],
-    power_levels={"users": {BOB: 50, CAROL: 0}, "ban": 60, "events": {"m.room.topic": 10},
-                  "notifications": {"room": 20}, "invite": 0},
+    power_levels={
+        "users": {BOB: 50, CAROL: 0},
+        "ban": 60,
+        "events": {"m.room.topic": 10},
+        "notifications": {"room": 20},
+        "invite": 0,
+    },
 )
 
 
 @pytest.mark.parametrize("version", ["12", "org.matrix.hydra.11", "11", "10"])
 def test_created_room_plans_ok_next_time(version):
-    world, second = roundtrip(spec("dev", room_version=version, **FULL))
+    _world, second = roundtrip(spec("dev", room_version=version, **FULL))
     assert second.status == "ok", second
     assert second.actions == () and second.changes == ()
 
@@ -646,8 +700,11 @@ SIMPLE_VALUES = {
     "topic": ("m.room.topic", "topic", st.text(max_size=8)),
     "avatar": ("m.room.avatar", "url", st.sampled_from(["mxc://opendev.org/a", "mxc://opendev.org/b"])),
     "join_rule": ("m.room.join_rules", "join_rule", st.sampled_from(["public", "invite", "knock"])),
-    "history_visibility": ("m.room.history_visibility", "history_visibility",
-                           st.sampled_from(["world_readable", "shared", "invited", "joined"])),
+    "history_visibility": (
+        "m.room.history_visibility",
+        "history_visibility",
+        st.sampled_from(["world_readable", "shared", "invited", "joined"]),
+    ),
     "guest_access": ("m.room.guest_access", "guest_access", st.sampled_from(["can_join", "forbidden"])),
 }
 LEVEL = st.integers(0, 100)
@@ -675,15 +732,26 @@ def scenarios(draw):
     if version != "12" or creator != ME:
         live_levels["users"][ME] = 100
     state = {}
-    for name, (event_type, key, values) in SIMPLE_VALUES.items():
+    for event_type, key, values in SIMPLE_VALUES.values():
         if draw(st.booleans()):
             state[event_type] = {key: draw(st.one_of(values, st.integers()))}  # junk too
     encrypted = draw(st.booleans())
     canonical = draw(st.sampled_from([None, alias("dev"), alias("old")]))
-    live_alts = draw(st.lists(st.sampled_from([alias(a) for a in LOCAL_ALTS] + [alias("dev"), "#x:matrix.org"]),
-                              unique=True, max_size=3))
-    live = room(version, creator, power_levels=live_levels, state=state, encrypted=encrypted,
-                canonical=canonical, alt_aliases=live_alts, published=draw(st.booleans()))
+    live_alts = draw(
+        st.lists(
+            st.sampled_from([alias(a) for a in LOCAL_ALTS] + [alias("dev"), "#x:matrix.org"]), unique=True, max_size=3
+        )
+    )
+    live = room(
+        version,
+        creator,
+        power_levels=live_levels,
+        state=state,
+        encrypted=encrypted,
+        canonical=canonical,
+        alt_aliases=live_alts,
+        published=draw(st.booleans()),
+    )
     owners = {alias("dev"): ROOM_ID, **{a: ROOM_ID for a in live.claimed_aliases()}}
 
     fields: dict[str, Any] = {}
@@ -711,8 +779,9 @@ def scenarios(draw):
     return live, owners, spec("dev", **fields)
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(scenarios())
 def test_applying_a_plan_then_replanning_gives_no_actions(scenario):
     live, owners, room_spec = scenario

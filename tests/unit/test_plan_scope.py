@@ -19,7 +19,10 @@ STATUS = BotSpec("statusbot", "@status:opendev.org", ("*",))
 SPACE_ID, DEV_ID, OTHER_ID = "!space:opendev.org", "!dev:opendev.org", "!other:opendev.org"
 
 
-def with_bots(*bots: BotSpec, specs=(spec("dev"),)):
+DEV_ONLY = (spec("dev"),)
+
+
+def with_bots(*bots: BotSpec, specs=DEV_ONLY):
     return dataclasses.replace(config(*specs), bots=bots)
 
 
@@ -34,14 +37,16 @@ def test_a_bot_with_a_token_is_one_change_invite_and_join():
     plan = make_plan(with_bots(GERRIT), snapshot({"dev": room()}), tokens={"GERRITBOT_TOKEN"})
     (room_plan,) = plan.rooms
     assert [(c.field, c.before, c.after) for c in member_changes(room_plan)] == [
-        ("member.@gerrit:opendev.org", None, "join")]
+        ("member.@gerrit:opendev.org", None, "join")
+    ]
     assert [type(a) for a in room_plan.actions if isinstance(a, (Invite, JoinAs))] == [Invite, JoinAs]
     assert room_plan.notes == ()
 
 
 def test_a_bot_already_invited_is_only_joined():
-    live = parse_room(DEV_ID, [*_events(room()), event("m.room.member", {"membership": "invite"},
-                                                        state_key=GERRIT.user)])
+    live = parse_room(
+        DEV_ID, [*_events(room()), event("m.room.member", {"membership": "invite"}, state_key=GERRIT.user)]
+    )
     plan = make_plan(with_bots(GERRIT), snapshot({"dev": live}), tokens={"GERRITBOT_TOKEN"})
     (room_plan,) = plan.rooms
     assert [(c.before, c.after) for c in member_changes(room_plan)] == [("invite", "join")]
@@ -65,8 +70,10 @@ def test_profile_notes_of_several_bots_are_one_line():
     bots = tuple(BotSpec(f"bot{i}", f"@bot{i}:opendev.org", ("dev",), display_name=f"Bot {i}") for i in range(4))
     plan = make_plan(with_bots(*bots), snapshot({"dev": room()}))
     notes = [line for line in render.plan_text(plan).splitlines() if "profile differs" in line]
-    assert notes == ["  bots bot0, bot1, bot2, bot3: the profile differs from bots.yaml, but without "
-                     "token_env roomsync cannot set it"]
+    assert notes == [
+        "  bots bot0, bot1, bot2, bot3: the profile differs from bots.yaml, but without "
+        "token_env roomsync cannot set it"
+    ]
 
 
 # --- summary: rooms, bots and .well-known each counted in their own place ---------------------
@@ -104,9 +111,13 @@ def _events(live):
 
 
 def test_a_link_to_a_space_the_reader_cannot_read_is_not_a_change():
-    child = parse_room(DEV_ID, [*_events(room(room_id=DEV_ID)),
-                                event("m.space.parent", {"via": ["opendev.org"], "canonical": True},
-                                      state_key=SPACE_ID)])
+    child = parse_room(
+        DEV_ID,
+        [
+            *_events(room(room_id=DEV_ID)),
+            event("m.space.parent", {"via": ["opendev.org"], "canonical": True}, state_key=SPACE_ID),
+        ],
+    )
     specs = (spec("community", type="space"), spec("dev", spaces=["community"]))
     rooms = {"community": Unreadable(SPACE_ID, "not joined"), "dev": child}
     plan = make_plan(config(*specs), snapshot(rooms, {alias("community"): SPACE_ID, alias("dev"): DEV_ID}))
@@ -117,9 +128,13 @@ def test_a_link_to_a_space_the_reader_cannot_read_is_not_a_change():
 
 def test_a_restricted_allow_naming_an_unreadable_space_is_not_a_change():
     content = {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": SPACE_ID}]}
-    child = parse_room(DEV_ID, [*_events(room(room_id=DEV_ID, state={"m.room.join_rules": content})),
-                                event("m.space.parent", {"via": ["opendev.org"], "canonical": True},
-                                      state_key=SPACE_ID)])
+    child = parse_room(
+        DEV_ID,
+        [
+            *_events(room(room_id=DEV_ID, state={"m.room.join_rules": content})),
+            event("m.space.parent", {"via": ["opendev.org"], "canonical": True}, state_key=SPACE_ID),
+        ],
+    )
     specs = (spec("community", type="space"), spec("dev", join_rule="restricted", spaces=["community"]))
     rooms = {"community": Unreadable(SPACE_ID, "not joined"), "dev": child}
     plan = make_plan(config(*specs), snapshot(rooms, {alias("community"): SPACE_ID, alias("dev"): DEV_ID}))
@@ -131,12 +146,19 @@ def test_a_restricted_allow_naming_an_unreadable_space_is_not_a_change():
 
 def _space_world():
     space = room("12", room_id=SPACE_ID, canonical=alias("community"))
-    space = dataclasses.replace(space, state={**space.state, ("m.room.create", ""): {"room_version": "12",
-                                                                                     "type": "m.space"}})
-    specs = (spec("community", type="space", topic="all of us"), spec("dev", spaces=["community"]),
-             spec("other", spaces=["community"], topic="new"))
-    rooms = {"community": space, "dev": room(room_id=DEV_ID, canonical=alias("dev")),
-             "other": room(room_id=OTHER_ID, canonical=alias("other"))}
+    space = dataclasses.replace(
+        space, state={**space.state, ("m.room.create", ""): {"room_version": "12", "type": "m.space"}}
+    )
+    specs = (
+        spec("community", type="space", topic="all of us"),
+        spec("dev", spaces=["community"]),
+        spec("other", spaces=["community"], topic="new"),
+    )
+    rooms = {
+        "community": space,
+        "dev": room(room_id=DEV_ID, canonical=alias("dev")),
+        "other": room(room_id=OTHER_ID, canonical=alias("other")),
+    }
     return config(*specs), snapshot(rooms)
 
 

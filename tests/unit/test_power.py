@@ -8,7 +8,6 @@ from roomsync import power
 
 from .planning import ADMIN, BOB, CAROL, ME, room
 
-
 # --- user_level ------------------------------------------------------------------------------
 
 
@@ -74,8 +73,13 @@ def test_state_level_without_power_levels_is_zero():
 
 # --- power_change_problems -------------------------------------------------------------------
 
-OLD = {"users": {ADMIN: 100, ME: 50, BOB: 50, CAROL: 10}, "ban": 50, "kick": 75,
-       "events": {"m.room.name": 50, "m.room.tombstone": 100}, "notifications": {"room": 50}}
+OLD = {
+    "users": {ADMIN: 100, ME: 50, BOB: 50, CAROL: 10},
+    "ban": 50,
+    "kick": 75,
+    "events": {"m.room.name": 50, "m.room.tombstone": 100},
+    "notifications": {"room": 50},
+}
 
 
 def older_room():

@@ -14,11 +14,19 @@ from .planning import BOB, ME, alias, room, spec, whole_plan
 def mixed_plan() -> Plan:
     return whole_plan(
         (spec("new", name="Nouvelle salle ✓", topic="T"), None),
-        (spec("old", name="New", power_levels={"users": {BOB: 50}}),
-         room(room_id="!old:opendev.org", canonical=alias("old"), state={"m.room.name": {"name": "Old"}},
-              power_levels={"users": {"@carol:opendev.org": 10}})),
-        (spec("same", name="S"), room(room_id="!same:opendev.org", canonical=alias("same"),
-                                      state={"m.room.name": {"name": "S"}})),
+        (
+            spec("old", name="New", power_levels={"users": {BOB: 50}}),
+            room(
+                room_id="!old:opendev.org",
+                canonical=alias("old"),
+                state={"m.room.name": {"name": "Old"}},
+                power_levels={"users": {"@carol:opendev.org": 10}},
+            ),
+        ),
+        (
+            spec("same", name="S"),
+            room(room_id="!same:opendev.org", canonical=alias("same"), state={"m.room.name": {"name": "S"}}),
+        ),
     )
 
 
@@ -82,8 +90,9 @@ def test_text_shows_errors():
 
 
 def test_text_change_line_per_change_for_hand_built_plan():
-    rp = RoomPlan(alias("x"), "!x:opendev.org", changes=(Change("topic", "a", "b"), Change("name", None, "n")),
-                  actions=("fake",))  # type: ignore[arg-type]
+    rp = RoomPlan(
+        alias("x"), "!x:opendev.org", changes=(Change("topic", "a", "b"), Change("name", None, "n")), actions=("fake",)
+    )  # type: ignore[arg-type]
     lines = render.plan_text(Plan("opendev.org", ME, (rp,))).splitlines()
     assert '    topic: "a" -> "b"' in lines
     assert '    name: (none) -> "n"' in lines
@@ -106,10 +115,12 @@ def test_json_has_one_entry_per_change():
     document = json.loads(render.plan_json(plan))
     expected = [
         {"room_alias": r.alias, "room_id": r.room_id, "field": c.field, "before": c.before, "after": c.after}
-        for r in plan.rooms for c in r.changes
+        for r in plan.rooms
+        for c in r.changes
     ]
-    got = [{k: entry[k] for k in ("room_alias", "room_id", "field", "before", "after")}
-           for entry in document["changes"]]
+    got = [
+        {k: entry[k] for k in ("room_alias", "room_id", "field", "before", "after")} for entry in document["changes"]
+    ]
     assert got == expected
 
 
@@ -125,13 +136,21 @@ def test_json_change_entry_for_a_create():
 def test_json_summary_counts():
     summary = json.loads(render.plan_json(mixed_plan()))["summary"]
     assert {k: summary[k] for k in ("create", "change", "unchanged", "errors", "has_changes")} == {
-        "create": 1, "change": 1, "unchanged": 1, "errors": 0, "has_changes": True}
+        "create": 1,
+        "change": 1,
+        "unchanged": 1,
+        "errors": 0,
+        "has_changes": True,
+    }
 
 
 def test_json_rooms_list_every_room_with_status():
     rooms = json.loads(render.plan_json(mixed_plan()))["rooms"]
     assert [(r["alias"], r["action"]) for r in rooms] == [
-        (alias("new"), "create"), (alias("old"), "change"), (alias("same"), "ok")]
+        (alias("new"), "create"),
+        (alias("old"), "change"),
+        (alias("same"), "ok"),
+    ]
 
 
 def test_json_without_changes():

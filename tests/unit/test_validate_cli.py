@@ -75,9 +75,7 @@ def test_validate_relative_paths_from_the_case_dir() -> None:
     case = BAD / "dup-alias-two-files"
     result = roomsync("validate", cwd=case)
     assert result.returncode == 1
-    assert result.stderr == (
-        "rooms/b.yaml:3:12: alias 'general' is already declared at rooms/a.yaml:2:12\n"
-    )
+    assert result.stderr == ("rooms/b.yaml:3:12: alias 'general' is already declared at rooms/a.yaml:2:12\n")
 
 
 def test_validate_good_config_needs_no_token_and_no_network() -> None:
@@ -179,8 +177,9 @@ def test_apply_is_sync(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--yes" in sync_help and "--room" in sync_help
 
 
-@pytest.mark.parametrize("text, seconds", [("50m", 3000), ("1h30m", 5400), ("90s", 90), ("600", 600),
-                                           ("1.5h", 5400), ("2m30s", 150)])
+@pytest.mark.parametrize(
+    "text, seconds", [("50m", 3000), ("1h30m", 5400), ("90s", 90), ("600", 600), ("1.5h", 5400), ("2m30s", 150)]
+)
 def test_durations(text: str, seconds: float) -> None:
     assert cli.Duration().convert(text, None, None) == seconds
 

@@ -15,8 +15,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -27,8 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 ROOMSYNC, EXAMPLE = "roomsync", "example"
 ZUUL_FILES = {ROOMSYNC: REPO / ".zuul.yaml", EXAMPLE: REPO / "examples" / "rooms-repo" / ".zuul.yaml"}
 REUSABLE = ("roomsync-validate", "roomsync-plan", "roomsync-sync", "roomsync-drift")
-SECRET_VARIABLES = {"roomsync-plan": {"roomsync_observer"}, "roomsync-drift": {"roomsync_observer"},
-                    "roomsync-sync": {"roomsync_admin", "roomsync_observer"}}
+SECRET_VARIABLES = {
+    "roomsync-plan": {"roomsync_observer"},
+    "roomsync-drift": {"roomsync_observer"},
+    "roomsync-sync": {"roomsync_admin", "roomsync_observer"},
+}
 PIPELINES = {  # each project's jobs, and exactly the pipelines each runs in
     ROOMSYNC: {
         "roomsync-validate": {"check", "gate"},
@@ -49,8 +53,10 @@ PIPELINES = {  # each project's jobs, and exactly the pipelines each runs in
 # check runs changes nobody has reviewed; gate is post-review (as in OpenDev and Zuul's quick-start).
 PRE_REVIEW = {"check"}
 # Anything that names a token, or a variable holding one: a task mentioning it needs no_log.
-TOKEN = re.compile(r"access_token|ROOMSYNC_ACCESS_TOKEN|\b(roomsync_admin|roomsync_observer|roomsync_credentials"
-                   r"|roomsync_bot_tokens)\b")
+TOKEN = re.compile(
+    r"access_token|ROOMSYNC_ACCESS_TOKEN|\b(roomsync_admin|roomsync_observer|roomsync_credentials"
+    r"|roomsync_bot_tokens)\b"
+)
 # Keys of a task that are not the task itself.
 BLOCK_KEYS = ("block", "rescue", "always")
 
@@ -129,8 +135,10 @@ def pipeline_jobs(tenant: dict, source: str) -> dict[str, list[dict]]:
     out = {}
     for pipeline, body in tenant["project"][source].items():
         if isinstance(body, dict) and "jobs" in body:
-            out[pipeline] = [{"name": j} if isinstance(j, str) else {"name": next(iter(j)), **(next(iter(j.values())) or {})}
-                             for j in body["jobs"]]
+            out[pipeline] = [
+                {"name": j} if isinstance(j, str) else {"name": next(iter(j)), **(next(iter(j.values())) or {})}
+                for j in body["jobs"]
+            ]
     return out
 
 
@@ -248,9 +256,16 @@ def test_secrets_are_placeholders_zuul_can_load(tenant, source):
 
 @pytest.mark.parametrize("source", sorted(ZUUL_FILES))
 def test_no_job_with_a_secret_runs_before_review_and_the_admin_token_only_after_merge(tenant, source):
-    admin = {name for name, s in tenant["secret"].items()
-             if s["_source"] == source and any(u["name"] == "roomsync_admin" and u["secret"] == name
-                                               for job in tenant["job"].values() for u in secret_uses(job))}
+    admin = {
+        name
+        for name, s in tenant["secret"].items()
+        if s["_source"] == source
+        and any(
+            u["name"] == "roomsync_admin" and u["secret"] == name
+            for job in tenant["job"].values()
+            for u in secret_uses(job)
+        )
+    }
     assert len(admin) == 1
     for pipeline, entries in pipeline_jobs(tenant, source).items():
         for entry in entries:
@@ -280,7 +295,9 @@ def test_sync_and_drift_hold_a_semaphore_of_one(tenant):
         semaphores = as_list(tenant["job"][name].get("semaphores") or tenant["job"][name].get("semaphore"))
         assert semaphores, f"{name} holds no semaphore"
         assert all(tenant["semaphore"][s]["max"] == 1 for s in semaphores)
-    assert as_list(tenant["job"]["roomsync-sync"]["semaphores"]) == as_list(tenant["job"]["roomsync-drift"]["semaphores"])
+    assert as_list(tenant["job"]["roomsync-sync"]["semaphores"]) == as_list(
+        tenant["job"]["roomsync-drift"]["semaphores"]
+    )
 
 
 def files_of(tenant: dict, name: str) -> list[str]:
@@ -300,15 +317,20 @@ def test_plan_and_sync_run_only_when_the_rooms_change(tenant):
     roomsync_code = ["roomsync/cli.py", "schema/rooms.schema.json"]
     roomsync_irrelevant = ["tests/unit/test_plan.py", "scripts/test", "playbooks/roomsync-plan/run.yaml"]
     for names, extra_relevant, extra_irrelevant in (
-        (("roomsync-plan", "roomsync-sync", "example-rooms-plan", "example-rooms-sync", "roomsync-docs"), [],
-         roomsync_code),
+        (
+            ("roomsync-plan", "roomsync-sync", "example-rooms-plan", "example-rooms-sync", "roomsync-docs"),
+            [],
+            roomsync_code,
+        ),
         (("roomsync-rooms-plan", "roomsync-rooms-sync"), roomsync_code, roomsync_irrelevant),
     ):
         for name in names:
             matches = matcher(files_of(tenant, name))
             assert files_of(tenant, name), f"{name} has no files matcher"
-            assert all(matches(p) for p in relevant + extra_relevant), (name, [p for p in relevant + extra_relevant
-                                                                              if not matches(p)])
+            assert all(matches(p) for p in relevant + extra_relevant), (
+                name,
+                [p for p in relevant + extra_relevant if not matches(p)],
+            )
             assert not any(matches(p) for p in irrelevant + extra_irrelevant), name
     for name in ("roomsync-rooms-drift", "example-rooms-drift", "roomsync-validate", "roomsync-test"):
         assert not any(j.get("files") or j.get("irrelevant-files") for j in ancestry(tenant, name)), name
@@ -356,8 +378,11 @@ def test_every_task_touching_a_token_has_no_log():
 
 
 def test_tokens_reach_roomsync_only_through_the_environment():
-    command = [task for where, task, _ in every_task()
-               if where == "roles/roomsync-run/tasks/main.yaml" and "ansible.builtin.command" in task]
+    command = [
+        task
+        for where, task, _ in every_task()
+        if where == "roles/roomsync-run/tasks/main.yaml" and "ansible.builtin.command" in task
+    ]
     assert len(command) == 1
     (task,) = command
     assert "ROOMSYNC_ACCESS_TOKEN" in str(task["environment"])
@@ -413,13 +438,25 @@ def test_role_readme_documents_every_variable(role):
 
 def test_playbooks_pass_ansible_syntax_check(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_ROLES_PATH=str(REPO / "roles"),
-               ANSIBLE_ACTION_PLUGINS=str(REPO / "tests" / "ansible" / "action_plugins"),
-               ANSIBLE_LOCAL_TEMP=str(tmp_path), ANSIBLE_NOCOLOR="1")
+    env.update(
+        ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+        ANSIBLE_ACTION_PLUGINS=str(REPO / "tests" / "ansible" / "action_plugins"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path),
+        ANSIBLE_NOCOLOR="1",
+    )
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check", "-i", "localhost,",
-         *map(str, all_playbooks())],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "--syntax-check",
+            "-i",
+            "localhost,",
+            *map(str, all_playbooks()),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -482,8 +519,9 @@ def test_bot_functional_job_starts_runs_the_bots_command_and_stops(tenant):
     (pre,) = plays(job["pre-run"])
     assert role_includes(pre) == [("ensure-roomsync", "main", {}), ("roomsync-test-homeserver", "main", {})]
     (run,) = plays(job["run"])
-    assert role_includes(run) == [("roomsync-test-homeserver", "run",
-                                   {"roomsync_local_command": "{{ roomsync_bot_test_command | default('') }}"})]
+    assert role_includes(run) == [
+        ("roomsync-test-homeserver", "run", {"roomsync_local_command": "{{ roomsync_bot_test_command | default('') }}"})
+    ]
     (post,) = plays(as_list(job["post-run"])[0])
     assert role_includes(post) == [("roomsync-test-homeserver", "stop", {})]
     defaults = yaml.safe_load((HOMESERVER_ROLE / "defaults" / "main.yaml").read_text())
@@ -494,17 +532,30 @@ def test_the_homeserver_role_keeps_tokens_out_of_ansible():
     tasks = {p.name: p.read_text() for p in (HOMESERVER_ROLE / "tasks").glob("*.yaml")}
     assert set(tasks) == {"main.yaml", "run.yaml", "stop.yaml"}
     for name, text in tasks.items():
-        for reads_a_file in ("slurp", "lookup(", "include_vars", "ansible.builtin.fetch:\n    src: \"{{ roomsync_local_env"):
+        for reads_a_file in (
+            "slurp",
+            "lookup(",
+            "include_vars",
+            'ansible.builtin.fetch:\n    src: "{{ roomsync_local_env',
+        ):
             assert reads_a_file not in text, f"{name}: {reads_a_file}"
     # Of the env file, a task's registered output holds at most the homeserver line ...
-    registering = {t["register"]: t for t in yaml.safe_load(tasks["main.yaml"])
-                   if "register" in t and "roomsync_local_env_file" in yaml.safe_dump(t)}
+    registering = {
+        t["register"]: t
+        for t in yaml.safe_load(tasks["main.yaml"])
+        if "register" in t and "roomsync_local_env_file" in yaml.safe_dump(t)
+    }
     assert set(registering) == {"_roomsync_local_wait", "_roomsync_local_url"}
     assert registering["_roomsync_local_url"]["ansible.builtin.command"]["argv"] == [
-        "sed", "-n", "s/^ROOMSYNC_HOMESERVER=//p", "{{ roomsync_local_env_file }}"]
+        "sed",
+        "-n",
+        "s/^ROOMSYNC_HOMESERVER=//p",
+        "{{ roomsync_local_env_file }}",
+    ]
     wait = registering["_roomsync_local_wait"]["ansible.builtin.shell"]["cmd"]
     assert [line.strip() for line in wait.splitlines() if "roomsync_local_env_file" in line] == [
-        "while [ ! -s {{ roomsync_local_env_file | quote }} ]; do"]  # only whether it exists
+        "while [ ! -s {{ roomsync_local_env_file | quote }} ]; do"
+    ]  # only whether it exists
     # ... and the command's own shell sources it.
     (command,) = [t for t in yaml.safe_load(tasks["run.yaml"]) if "ansible.builtin.shell" in t]
     script = command["ansible.builtin.shell"]["cmd"].splitlines()

@@ -33,8 +33,9 @@ def merge(new: dict, old: dict) -> dict:
 
 
 def merge_data(new: dict, old: dict) -> dict:
-    appended = {key: list(old.get("zuul", {}).get(key) or []) + list(new.get("zuul", {}).get(key) or [])
-                for key in APPENDED}
+    appended = {
+        key: list(old.get("zuul", {}).get(key) or []) + list(new.get("zuul", {}).get(key) or []) for key in APPENDED
+    }
     comments = {path: list(items) for path, items in (old.get("zuul", {}).get("file_comments") or {}).items()}
     for path, items in (new.get("zuul", {}).get("file_comments") or {}).items():
         comments.setdefault(path, []).extend(items)
