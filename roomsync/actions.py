@@ -132,6 +132,7 @@ class SetRateLimit:
 
 Action = (
     CreateRoom
+    | Upgrade
     | PutAlias
     | DeleteAlias
     | PutState

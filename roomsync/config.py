@@ -47,7 +47,8 @@ def _strict_integer(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = validators.extend(
+# jsonschema's extend() is untyped; the class it makes is used only through validator() below.
+_Validator: Any = validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft202012Validator,
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
 )
@@ -66,7 +67,8 @@ def _schemas() -> dict[str, Any]:
 @cache
 def validator(name: str) -> jsonschema.protocols.Validator:
     registry = Registry().with_resources((sid, Resource.from_contents(c)) for sid, c in _schemas().items())
-    return _Validator(registry.contents(name), registry=registry)
+    made: jsonschema.protocols.Validator = _Validator(registry.contents(name), registry=registry)
+    return made
 
 
 @cache
@@ -142,11 +144,12 @@ def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
 
 
 def _known_keys(error: jsonschema.ValidationError) -> list[str]:
-    known = set(error.schema.get("properties", {}))
-    for sub in error.schema.get("allOf", []):
+    schema: Any = error.schema  # a dict here: the failing keyword is in it
+    known = set(schema.get("properties", {}))
+    for sub in schema.get("allOf", []):
         ref = sub.get("$ref", "")
         if ref.endswith("/fields"):
-            known |= set(validator("rooms.schema.json").schema["$defs"]["fields"]["properties"])
+            known |= set(_schemas()["rooms.schema.json"]["$defs"]["fields"]["properties"])
     return sorted(known)
 
 
@@ -184,14 +187,12 @@ def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
                 problems.append(loaded.problem((*path, key), f"unknown field '{key}'{more}", key=True))
             continue
         if kind == "type":
-            expected = error.validator_value
-            expected = " or ".join(
-                _EXPECTED.get(t, t) for t in (expected if isinstance(expected, list) else [expected])
-            )
+            named = error.validator_value
+            expected = " or ".join(_EXPECTED.get(t) or str(t) for t in (named if isinstance(named, list) else [named]))
             got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
             message = f"{field} must be {expected}, not {got}"
             if not path and error.instance is None:
-                needs = " and ".join(f"'{k}'" for k in validator(schema).schema.get("required", []))
+                needs = " and ".join(f"'{k}'" for k in _schemas()[schema].get("required", []))
                 message = f"the file is empty; it must set {needs}" if needs else "the file is empty"
         elif kind == "enum":
             choices = ", ".join(str(c) for c in error.validator_value)
@@ -355,8 +356,8 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     problems += settings.problems
     if settings.data is not None or not settings.problems:
         problems += _schema_problems(settings, "roomsync.schema.json")
-    data = settings.data if isinstance(settings.data, dict) else {}
-    server_name = data.get("server_name") if isinstance(data.get("server_name"), str) else ""
+    data: dict[str, Any] = settings.data if isinstance(settings.data, dict) else {}
+    server_name: str = data["server_name"] if isinstance(data.get("server_name"), str) else ""
     if server_name and (problem := ids.server_name_problem(server_name)):
         problems.append(settings.problem(("server_name",), problem))
         server_name = ""
@@ -364,14 +365,14 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
         problems.append(settings.problem(("account",), problem))
     if isinstance(data.get("homeserver"), str) and (problem := homeserver_problem(data["homeserver"])):
         problems.append(settings.problem(("homeserver",), problem))
-    delegated = data.get("well_known") if isinstance(data.get("well_known"), dict) else {}
+    delegated: dict[str, Any] = data["well_known"] if isinstance(data.get("well_known"), dict) else {}
     if isinstance(delegated.get("server"), str) and ids.server_name_problem(delegated["server"]):
         problems.append(
             settings.problem(
                 ("well_known", "server"), f"well_known.server '{delegated['server']}' must be host or host:port"
             )
         )
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     problems += _room_field_problems(settings, ("defaults",), defaults, defaults)
 
     rooms: list[RoomSpec] = []
@@ -414,7 +415,7 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
 
     problems += _space_problems(located, complete)
     problems += _lifecycle_problems(located, aliases, complete)
-    account = data.get("account") if isinstance(data.get("account"), str) else None
+    account: str | None = data["account"] if isinstance(data.get("account"), str) else None
     known_rooms = {spec.alias for spec in rooms if not spec.retired} if complete and not partial else None
     retired = {spec.alias: f"room '{spec.alias}' is retired: bots no longer serve it" for spec in rooms if spec.retired}
     bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired)

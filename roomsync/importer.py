@@ -79,7 +79,8 @@ class Entry:
 
     @property
     def alias(self) -> str:
-        return self.fields["alias"]
+        alias: str = self.fields["alias"]
+        return alias
 
     @property
     def is_space(self) -> bool:
@@ -128,7 +129,7 @@ def config_defaults(root: Path) -> Mapping[str, Any]:
 def _same(name: str, value: Any, default: Any) -> bool:
     if name == "spaces":
         return _links(value) == _links(default)
-    return value == default
+    return bool(value == default)
 
 
 def _links(value: Any) -> tuple[SpaceLink, ...] | None:
@@ -138,8 +139,8 @@ def _links(value: Any) -> tuple[SpaceLink, ...] | None:
     for item in value:
         if isinstance(item, str):
             links.append(SpaceLink(item))
-        elif isinstance(item, Mapping):
-            links.append(SpaceLink(item.get("space"), item.get("order"), bool(item.get("suggested", False))))
+        elif isinstance(item, Mapping) and isinstance(item.get("space"), str):
+            links.append(SpaceLink(item["space"], item.get("order"), bool(item.get("suggested", False))))
     return tuple(links)
 
 
@@ -296,7 +297,7 @@ def _space_names(entry: Entry) -> list[str]:
     return [s if isinstance(s, str) else s["space"] for s in entry.fields.get("spaces") or []]
 
 
-class _Flow(list):
+class _Flow(list[Any]):
     """A list written in flow style: alt_aliases: [zuul-ci], spaces: [{space: s, order: '10'}]."""
 
 

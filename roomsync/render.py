@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .actions import BOTS, ROOMS, Change, Plan, RoomPlan
@@ -27,9 +28,8 @@ def value(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False)
 
 
-def transition(change: Change, create: bool = False, arrow: str = "->", show: Any = None) -> str:
+def transition(change: Change, create: bool = False, arrow: str = "->", show: Callable[[Any], str] = value) -> str:
     """`before -> after` as text and Markdown both say it: (none) for new, (removed) for gone."""
-    show = show or value
     if create and change.before is None:
         return show(change.after)
     if change.after is None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 Check = Callable[[Any], bool]
+Schema = Mapping[str, Any]
 IGNORED = {"$schema", "$id", "$defs", "title", "description", "$comment", "default", "examples"}
 
 
@@ -90,53 +91,53 @@ class Compiler:
             raise CompileError(f"cannot compile {sorted(unknown)}")
         if "unevaluatedProperties" in schema and (schema.get("anyOf") or schema.get("oneOf")):
             raise CompileError("unevaluatedProperties next to anyOf")
-        checks = [_KEYWORDS[k](self, base, schema, v) for k, v in schema.items() if k in _KEYWORDS]
-        checks = [c for c in checks if c is not None]
+        compiled = (_KEYWORDS[k](self, base, schema, v) for k, v in schema.items() if k in _KEYWORDS)
+        checks = [c for c in compiled if c is not None]
         if len(checks) == 1:
             return checks[0]
         return lambda value: all(check(value) for check in checks)
 
 
-def _type(c: Compiler, base: str, schema: Mapping, names: Any) -> Check:
+def _type(c: Compiler, base: str, schema: Schema, names: Any) -> Check:
     names = names if isinstance(names, list) else [names]
     return lambda value: any(_is_type(n, value) for n in names)
 
 
-def _enum(c: Compiler, base: str, schema: Mapping, choices: list) -> Check:
+def _enum(c: Compiler, base: str, schema: Schema, choices: list[Any]) -> Check:
     return lambda value: any(_json_equal(value, choice) for choice in choices)
 
 
-def _pattern(c: Compiler, base: str, schema: Mapping, pattern: str) -> Check:
+def _pattern(c: Compiler, base: str, schema: Schema, pattern: str) -> Check:
     search = re.compile(pattern).search
     return lambda value: not isinstance(value, str) or search(value) is not None
 
 
-def _min_length(c: Compiler, base: str, schema: Mapping, n: int) -> Check:
+def _min_length(c: Compiler, base: str, schema: Schema, n: int) -> Check:
     return lambda value: not isinstance(value, str) or len(value) >= n
 
 
-def _max_length(c: Compiler, base: str, schema: Mapping, n: int) -> Check:
+def _max_length(c: Compiler, base: str, schema: Schema, n: int) -> Check:
     return lambda value: not isinstance(value, str) or len(value) <= n
 
 
-def _minimum(c: Compiler, base: str, schema: Mapping, n: float) -> Check:
+def _minimum(c: Compiler, base: str, schema: Schema, n: float) -> Check:
     return lambda value: not _is_type("number", value) or value >= n
 
 
-def _maximum(c: Compiler, base: str, schema: Mapping, n: float) -> Check:
+def _maximum(c: Compiler, base: str, schema: Schema, n: float) -> Check:
     return lambda value: not _is_type("number", value) or value <= n
 
 
-def _required(c: Compiler, base: str, schema: Mapping, names: list[str]) -> Check:
+def _required(c: Compiler, base: str, schema: Schema, names: list[str]) -> Check:
     return lambda value: not isinstance(value, dict) or all(n in value for n in names)
 
 
-def _properties(c: Compiler, base: str, schema: Mapping, properties: Mapping) -> Check:
+def _properties(c: Compiler, base: str, schema: Schema, properties: Schema) -> Check:
     checks = {name: c._node(base, sub) for name, sub in properties.items()}
     return lambda value: not isinstance(value, dict) or all(checks[k](v) for k, v in value.items() if k in checks)
 
 
-def _additional(c: Compiler, base: str, schema: Mapping, extra: Any) -> Check:
+def _additional(c: Compiler, base: str, schema: Schema, extra: Any) -> Check:
     known = set(schema.get("properties", {}))
     if extra is False:
         return lambda value: not isinstance(value, dict) or known.issuperset(value)
@@ -144,19 +145,19 @@ def _additional(c: Compiler, base: str, schema: Mapping, extra: Any) -> Check:
     return lambda value: not isinstance(value, dict) or all(check(v) for k, v in value.items() if k not in known)
 
 
-def _unevaluated(c: Compiler, base: str, schema: Mapping, extra: Any) -> Check:
+def _unevaluated(c: Compiler, base: str, schema: Schema, extra: Any) -> Check:
     if extra is not False:
         raise CompileError("unevaluatedProperties other than false")
     known = c.evaluated_keys(base, schema)
     return lambda value: not isinstance(value, dict) or known.issuperset(value)
 
 
-def _items(c: Compiler, base: str, schema: Mapping, items: Any) -> Check:
+def _items(c: Compiler, base: str, schema: Schema, items: Any) -> Check:
     check = c._node(base, items)
     return lambda value: not isinstance(value, list) or all(check(v) for v in value)
 
 
-def _unique(c: Compiler, base: str, schema: Mapping, unique: bool) -> Check | None:
+def _unique(c: Compiler, base: str, schema: Schema, unique: bool) -> Check | None:
     if not unique:
         return None
 
@@ -168,21 +169,21 @@ def _unique(c: Compiler, base: str, schema: Mapping, unique: bool) -> Check | No
     return check
 
 
-def _any_of(c: Compiler, base: str, schema: Mapping, branches: list) -> Check:
+def _any_of(c: Compiler, base: str, schema: Schema, branches: list[Any]) -> Check:
     checks = [c._node(base, b) for b in branches]
     return lambda value: any(check(value) for check in checks)
 
 
-def _all_of(c: Compiler, base: str, schema: Mapping, branches: list) -> Check:
+def _all_of(c: Compiler, base: str, schema: Schema, branches: list[Any]) -> Check:
     checks = [c._node(base, b) for b in branches]
     return lambda value: all(check(value) for check in checks)
 
 
-def _dollar_ref(c: Compiler, base: str, schema: Mapping, ref: str) -> Check:
+def _dollar_ref(c: Compiler, base: str, schema: Schema, ref: str) -> Check:
     return c.compile(*c._ref(base, ref))
 
 
-_KEYWORDS: dict[str, Callable[[Compiler, str, Mapping, Any], Check | None]] = {
+_KEYWORDS: dict[str, Callable[[Compiler, str, Schema, Any], Check | None]] = {
     "type": _type,
     "enum": _enum,
     "pattern": _pattern,

@@ -21,7 +21,7 @@ from .model import Config
 FORMAT_VERSION = 1
 
 
-def problem_dict(problem: Problem) -> dict:
+def problem_dict(problem: Problem) -> dict[str, object]:
     return {
         "file": problem.mark.file,
         "line": problem.mark.line,
@@ -33,13 +33,13 @@ def problem_dict(problem: Problem) -> dict:
 def validation_json(problems: Iterable[Problem] = (), config: Config | None = None) -> str:
     """The document for a config that loaded (config given) or for the problems that stopped it."""
     listed = [problem_dict(p) for p in problems]
-    ok = config is not None and not listed
+    loaded = config if config is not None and not listed else None
     document = {
         "format_version": FORMAT_VERSION,
-        "ok": ok,
+        "ok": loaded is not None,
         "problems": listed,
-        "server_name": config.server_name if ok else None,
-        "rooms": len(config.rooms) if ok else None,
-        "bots": len(config.bots) if ok else None,
+        "server_name": loaded.server_name if loaded else None,
+        "rooms": len(loaded.rooms) if loaded else None,
+        "bots": len(loaded.bots) if loaded else None,
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

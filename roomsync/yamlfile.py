@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -52,21 +52,29 @@ def one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
-def _mark(display: str, yaml_mark: yaml.Mark | None) -> Mark:
+class _YamlMark(Protocol):
+    """Where PyYAML (pure Python or libyaml) says a node or an error is, counted from 0."""
+
+    line: int
+    column: int
+
+
+def _mark(display: str, yaml_mark: _YamlMark | None) -> Mark:
     if yaml_mark is None:
         return Mark(display, 1, 1)
     return Mark(display, yaml_mark.line + 1, yaml_mark.column + 1)
 
 
-def _decode(raw: bytes, display: str) -> tuple[str | None, Problem | None]:
+def _decode(raw: bytes, display: str) -> str | Problem:
+    """The text, or where it stops being UTF-8."""
     try:
-        return raw.decode("utf-8"), None
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         # Columns count characters, as YAML marks (and editors) do, not bytes.
         column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
-        return None, Problem(Mark(display, line, column), f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")
+        return Problem(Mark(display, line, column), f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")
 
 
 def load_yaml(path: Path, display: str) -> LoadedFile:
@@ -85,9 +93,9 @@ def load_yaml(path: Path, display: str) -> LoadedFile:
     except OSError as exc:
         loaded.problems.append(Problem(start, f"cannot read file: {exc.strerror or exc}"))
         return loaded
-    text, problem = _decode(raw, display)
-    if problem:
-        loaded.problems.append(problem)
+    text = _decode(raw, display)
+    if isinstance(text, Problem):
+        loaded.problems.append(text)
         return loaded
 
     try:

@@ -126,7 +126,7 @@ class Page:
 
 def is_private(spec: RoomSpec) -> bool:
     """Invite-only and not in the room directory: not listed unless include_private."""
-    return spec.get("join_rule") == INVITE and spec.get("directory") != "public"
+    return bool(spec.get("join_rule") == INVITE and spec.get("directory") != "public")
 
 
 def is_retired(spec: RoomSpec) -> bool:
@@ -192,7 +192,11 @@ def build_page(config: Config) -> Page:
 
 def how_to_join(page: Page) -> tuple[markup.Block, ...]:
     """The "How to join" text, as blocks both renderers already know how to write."""
-    T, B, C = markup.Text, (lambda text: markup.Strong((markup.Text(text),))), markup.Code
+    T, C = markup.Text, markup.Code
+
+    def B(text: str) -> markup.Strong:
+        return markup.Strong((markup.Text(text),))
+
     server = page.server_name
     steps = markup.ListBlock(
         (
@@ -245,7 +249,7 @@ def _access(spec: RoomSpec, by_alias: dict[str, RoomSpec], config: Config) -> Ac
     rule = spec.get("join_rule")
     if rule not in (PUBLIC, KNOCK, RESTRICTED, INVITE):
         return None
-    names = ()
+    names: tuple[str, ...] = ()
     if rule == RESTRICTED:
         names = tuple(
             (by_alias[link.space].get("name") if link.space in by_alias else None) or config.alias(link.space)

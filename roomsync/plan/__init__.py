@@ -37,7 +37,7 @@ from ..actions import (
     SetRateLimit,
 )
 from ..live import LiveRoom, Snapshot, Unreadable
-from ..model import Config
+from ..model import Config, RoomSpec
 from . import bots, links, preflight, rooms
 from .rooms import DEFAULT_EVENT_LEVELS
 from .scope import Draft, Scope
@@ -135,7 +135,7 @@ def make_plan(
     )
 
 
-def _links_only(scope: Scope, spec, live: LiveRoom) -> RoomPlan | None:
+def _links_only(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan | None:
     """A room outside a --room selection: only its links with selected rooms, if they differ."""
     draft = Draft()
     links.plan_space_links(scope, spec, live, draft)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..actions import (
     BOTS,
+    Action,
     AdminJoin,
     BotPlan,
     Change,
@@ -84,7 +85,7 @@ def plan_profile(scope: Scope, bot: BotSpec, snapshot: Snapshot) -> BotPlan:
         return BotPlan(bot.name, bot.user, notes=tuple(notes))
     if changes and scope.token_missing(bot):
         notes.append(_missing_token(bot, "set the profile of"))
-    actions = (SetProfile(bot.user, bot.token_env, bot.display_name, bot.avatar),) if changes else ()
+    actions = (SetProfile(bot.user, bot.token_env, bot.display_name, bot.avatar),) if changes and bot.token_env else ()
     return BotPlan(bot.name, bot.user, tuple(changes), actions, tuple(notes))
 
 
@@ -159,7 +160,7 @@ def plan_bots(scope: Scope, whole: bool) -> tuple[tuple[BotPlan, ...], tuple[str
             and ((planned := plan_bot(scope, bot)).errors or planned.create)
         ):
             plans.append(planned)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if scope.snapshot.accounts is None and any(is_local(scope, bot) for bot in scope.config.bots):
         reader = scope.snapshot.reader or scope.me
         notes = (
@@ -182,7 +183,7 @@ def plan_bot(scope: Scope, bot: BotSpec) -> BotPlan:
             for name, want in (("display_name", bot.display_name), ("avatar", bot.avatar))
             if want is not None
         ]
-        actions: list = [CreateAccount(bot.user, bot.display_name, bot.avatar)]
+        actions: list[Action] = [CreateAccount(bot.user, bot.display_name, bot.avatar)]
         if bot.rate_limit == "exempt":  # a new account has no override: "default" is what it has
             changes.append(Change("rate_limit", None, "exempt", BOTS))
             actions.append(SetRateLimit(bot.user, exempt=True))

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import fields
-from ..actions import PutState, RoomRef
+from ..actions import Action, PutState, RoomRef
 from ..ids import localpart_of
 from ..live import LiveRoom
 from ..model import RoomSpec
@@ -25,7 +25,7 @@ def _join_rules_content(rule: str, allow: list[RoomRef]) -> dict[str, Any]:
     return {"join_rule": rule, "allow": [{"type": "m.room_membership", "room_id": ref} for ref in allow]}
 
 
-def initial_join_rules(scope: Scope, spec: RoomSpec, draft: Draft, follow_ups: list) -> dict[str, Any]:
+def initial_join_rules(scope: Scope, spec: RoomSpec, draft: Draft, follow_ups: list[Action]) -> dict[str, Any]:
     """The join rules event for createRoom; a restricted room gets its allow list right after.
 
     A restricted room names its spaces by id, known only once they exist: it starts
@@ -121,7 +121,9 @@ def plan_space_links(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
     )
 
 
-def _links(scope: Scope, live_links: dict[str, Mapping]) -> tuple[dict[str, Mapping], dict[str, str]]:
+def _links(
+    scope: Scope, live_links: dict[str, Mapping[str, Any]]
+) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:
     """Live links to declared rooms, by alias; and those that name a declared room's id from
     before its upgrade (alias -> old id). A room we cannot read is still a declared room: the
     link exists. Links to undeclared rooms are not ours."""
@@ -148,8 +150,8 @@ def _diff_links(
     draft: Draft,
     label: str,
     event_type: str,
-    want: dict[str, dict],
-    have: dict[str, Mapping],
+    want: dict[str, dict[str, Any]],
+    have: dict[str, Mapping[str, Any]],
     stale: dict[str, str],
 ) -> None:
     for alias, content in want.items():
@@ -194,7 +196,7 @@ def _check_targets(scope: Scope, aliases: list[str], draft: Draft) -> None:
             )
 
 
-def _normal(content: Mapping[str, Any]) -> tuple:
+def _normal(content: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         list(content.get("via") or []),
         content.get("order"),
