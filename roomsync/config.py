@@ -343,75 +343,20 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     declared: rooms/ may be missing or empty, and bots.yaml may name rooms not declared yet.
     """
     root = Path(root)
-    problems: list[Problem] = []
-
-    settings = load_yaml(root / SETTINGS_FILE, display_path(root / SETTINGS_FILE))
-    if not (root / SETTINGS_FILE).exists():
-        settings.problems = [
-            Problem(
-                Mark(settings.display, 1, 1),
-                "file not found: run roomsync in the config directory, or name it with -C DIR",
-            )
-        ]
-    problems += settings.problems
-    if settings.data is not None or not settings.problems:
-        problems += _schema_problems(settings, "roomsync.schema.json")
-    data: dict[str, Any] = settings.data if isinstance(settings.data, dict) else {}
-    server_name: str = data["server_name"] if isinstance(data.get("server_name"), str) else ""
-    if server_name and (problem := ids.server_name_problem(server_name)):
-        problems.append(settings.problem(("server_name",), problem))
-        server_name = ""
-    if isinstance(data.get("account"), str) and (problem := ids.user_id_problem(data["account"])):
-        problems.append(settings.problem(("account",), problem))
-    if isinstance(data.get("homeserver"), str) and (problem := homeserver_problem(data["homeserver"])):
-        problems.append(settings.problem(("homeserver",), problem))
-    delegated: dict[str, Any] = data["well_known"] if isinstance(data.get("well_known"), dict) else {}
-    if isinstance(delegated.get("server"), str) and ids.server_name_problem(delegated["server"]):
-        problems.append(
-            settings.problem(
-                ("well_known", "server"), f"well_known.server '{delegated['server']}' must be host or host:port"
-            )
-        )
+    settings, data, server_name, problems = _read_settings(root)
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     problems += _room_field_problems(settings, ("defaults",), defaults, defaults)
 
-    rooms: list[RoomSpec] = []
-    located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]] = []
-    aliases = _AliasRegistry()
     paths, file_problems = _rooms_files(root)
     if not (root / SETTINGS_FILE).exists() and not (root / ROOMS_DIR).is_dir():
         file_problems = []  # neither is there: the wrong directory, which roomsync.yaml's problem says
     if partial:  # no rooms/, or nothing in it, is where adopting a homeserver starts
         file_problems = [p for p in file_problems if p.mark.file != settings.display]
     problems += file_problems
-    complete = bool(server_name) and not file_problems  # every declared room is known
-    for path in paths:
-        loaded = load_yaml(path, display_path(path))
-        problems += loaded.problems
-        if loaded.data is None and loaded.problems:
-            complete = False
-            continue
-        schema_problems = _schema_problems(loaded, "rooms.schema.json")
-        problems += schema_problems
-        if schema_problems or not server_name:
-            complete = False
-            continue
-        for index, entry in enumerate(loaded.data["rooms"]):
-            at = ("rooms", index)
-            room_problems = aliases.claim(loaded, (*at, "alias"), entry["alias"], server_name)
-            for alt_index, alt in enumerate(entry.get("alt_aliases", [])):
-                if alt == entry["alias"]:
-                    room_problems.append(
-                        loaded.problem((*at, "alt_aliases", alt_index), f"alt alias '{alt}' is the room's own alias")
-                    )
-                else:
-                    room_problems += aliases.claim(loaded, (*at, "alt_aliases", alt_index), alt, server_name)
-            merged = {**defaults, **{k: v for k, v in entry.items() if k != "alias"}}
-            room_problems += _room_field_problems(loaded, at, entry, merged)
-            problems += room_problems
-            spec = RoomSpec(alias=entry["alias"], fields=merged, mark=loaded.mark(at))
-            rooms.append(spec)
-            located.append((spec, loaded, at))
+    located, aliases, room_problems, all_read = _read_rooms(paths, defaults, server_name)
+    problems += room_problems
+    complete = bool(server_name) and not file_problems and all_read  # every declared room is known
+    rooms = [spec for spec, _loaded, _at in located]
 
     problems += _space_problems(located, complete)
     problems += _lifecycle_problems(located, aliases, complete)
@@ -428,12 +373,87 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
         homeserver=data.get("homeserver"),
         rooms=tuple(rooms),
         bots=bots,
-        account=data.get("account"),
+        account=account,
         well_known=data.get("well_known") or {},
         min_admins=data.get("min_admins", 0),
         max_removals=data.get("max_removals", 10),
         docs=_docs_settings(data.get("docs") or {}),
     )
+
+
+def _read_settings(root: Path) -> tuple[LoadedFile, dict[str, Any], str, list[Problem]]:
+    """roomsync.yaml: the file, its mapping ({} if unusable), the server name ("" if unusable), problems."""
+    settings = load_yaml(root / SETTINGS_FILE, display_path(root / SETTINGS_FILE))
+    if not (root / SETTINGS_FILE).exists():
+        settings.problems = [
+            Problem(
+                Mark(settings.display, 1, 1),
+                "file not found: run roomsync in the config directory, or name it with -C DIR",
+            )
+        ]
+    problems = list(settings.problems)
+    if settings.data is not None or not settings.problems:
+        problems += _schema_problems(settings, "roomsync.schema.json")
+    data: dict[str, Any] = settings.data if isinstance(settings.data, dict) else {}
+    server_name: str = data["server_name"] if isinstance(data.get("server_name"), str) else ""
+    if server_name and (problem := ids.server_name_problem(server_name)):
+        problems.append(settings.problem(("server_name",), problem))
+        server_name = ""
+    if isinstance(data.get("account"), str) and (problem := ids.user_id_problem(data["account"])):
+        problems.append(settings.problem(("account",), problem))
+    if isinstance(data.get("homeserver"), str) and (problem := homeserver_problem(data["homeserver"])):
+        problems.append(settings.problem(("homeserver",), problem))
+    delegated: dict[str, Any] = data["well_known"] if isinstance(data.get("well_known"), dict) else {}
+    if isinstance(delegated.get("server"), str) and ids.server_name_problem(delegated["server"]):
+        message = f"well_known.server '{delegated['server']}' must be host or host:port"
+        problems.append(settings.problem(("well_known", "server"), message))
+    return settings, data, server_name, problems
+
+
+Located = list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]]
+
+
+def _read_rooms(
+    paths: list[Path], defaults: dict[str, Any], server_name: str
+) -> tuple[Located, _AliasRegistry, list[Problem], bool]:
+    """The rooms of every rooms file, each with where it was declared; the aliases they claim;
+    the problems; and whether every file could be read (else some rooms are unknown)."""
+    located: Located = []
+    aliases = _AliasRegistry()
+    problems: list[Problem] = []
+    all_read = True
+    for path in paths:
+        loaded = load_yaml(path, display_path(path))
+        problems += loaded.problems
+        if loaded.data is None and loaded.problems:
+            all_read = False
+            continue
+        schema_problems = _schema_problems(loaded, "rooms.schema.json")
+        problems += schema_problems
+        if schema_problems or not server_name:
+            all_read = False
+            continue
+        for index, entry in enumerate(loaded.data["rooms"]):
+            at = ("rooms", index)
+            problems += _claim_aliases(aliases, loaded, at, entry, server_name)
+            merged = {**defaults, **{k: v for k, v in entry.items() if k != "alias"}}
+            problems += _room_field_problems(loaded, at, entry, merged)
+            located.append((RoomSpec(alias=entry["alias"], fields=merged, mark=loaded.mark(at)), loaded, at))
+    return located, aliases, problems, all_read
+
+
+def _claim_aliases(
+    aliases: _AliasRegistry, loaded: LoadedFile, at: tuple[Any, ...], entry: dict[str, Any], server_name: str
+) -> list[Problem]:
+    problems = aliases.claim(loaded, (*at, "alias"), entry["alias"], server_name)
+    for alt_index, alt in enumerate(entry.get("alt_aliases", [])):
+        if alt == entry["alias"]:
+            problems.append(
+                loaded.problem((*at, "alt_aliases", alt_index), f"alt alias '{alt}' is the room's own alias")
+            )
+        else:
+            problems += aliases.claim(loaded, (*at, "alt_aliases", alt_index), alt, server_name)
+    return problems
 
 
 def _docs_settings(section: dict[str, Any]) -> DocsSettings:
