@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__, editor, wellknown
+from . import editor, wellknown
 from .actions import BOTS, ROOMS, JoinAs, Plan, SetProfile
 from .cligroup import VERBOSE_HELP, RoomsyncGroup, log_level
 from .config import homeserver_problem, load_config
@@ -150,6 +150,15 @@ def _run(config: Config, work: Callable[[Homeserver], Any], client: type[Homeser
 # --- commands --------------------------------------------------------------------------------
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # The version is looked up only when asked for: see roomsync/__init__.py.
+    if value and not ctx.resilient_parsing:
+        import roomsync
+
+        click.echo(f"roomsync, version {roomsync.__version__}")
+        ctx.exit()
+
+
 @click.group(cls=RoomsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "-C",
@@ -160,7 +169,14 @@ def _run(config: Config, work: Callable[[Homeserver], Any], client: type[Homeser
     help="Config directory holding roomsync.yaml and rooms/ (default: the current directory).",
 )
 @click.option("-v", "--verbose", count=True, help=VERBOSE_HELP + " Also accepted after the command.")
-@click.version_option(__version__, prog_name="roomsync")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def main(ctx: click.Context, directory: Path, verbose: int) -> None:
     """Keep a Matrix homeserver's rooms as declared in git.
