@@ -115,7 +115,9 @@ def release_job(zuul_job, node, index: PackageIndex, tag: str | None) -> ZuulJob
     job.variables["zuul"].update(project=ROOMSYNC_PROJECT, pipeline="release")
     if tag:
         job.variables["zuul"]["tag"] = tag
-    venv_reusing_test_packages(node.home / ".roomsync-release-venv")  # the role's default virtualenv
+    venv = node.home / ".roomsync-release-venv"  # the role's default
+    if not venv.exists():
+        venv_reusing_test_packages(venv)
     return job
 
 
@@ -155,9 +157,8 @@ def test_release_job_builds_checks_and_uploads_the_tagged_release(node, zuul_job
 
 
 def test_release_job_uploads_nothing_that_is_not_the_tags_release(node, zuul_job, package_index):  # noqa: F811
-    # Built outside a release pipeline: no tag, nothing is built.
+    # Built outside a release pipeline: no tag, nothing is built. (pre.yaml: the test above.)
     untagged = release_job(zuul_job, node, package_index, None)
-    assert untagged.run("pre").code == 0
     run = untagged.run("run")
     assert run.code != 0, run
     assert "this build has none: nothing is built or uploaded" in run.out, run
