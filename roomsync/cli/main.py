@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
 from ..errors import ConfigError, RoomsyncError
 from .bots import bot_token_cmd
 from .common import EXIT_ERROR, EXIT_OK, PROGRESS, RedactTokens, redact
@@ -60,6 +59,15 @@ class RoomsyncGroup(click.Group):
         super().add_command(cmd, name)
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # The version is looked up only when asked for: see roomsync/__init__.py.
+    if value and not ctx.resilient_parsing:
+        import roomsync
+
+        click.echo(f"roomsync, version {roomsync.__version__}")
+        ctx.exit()
+
+
 @click.group(cls=RoomsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "-C",
@@ -70,7 +78,14 @@ class RoomsyncGroup(click.Group):
     help="Config directory holding roomsync.yaml and rooms/ (default: the current directory).",
 )
 @click.option("-v", "--verbose", count=True, help=VERBOSE_HELP + " Also accepted after the command.")
-@click.version_option(__version__, prog_name="roomsync")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def main(ctx: click.Context, directory: Path, verbose: int) -> None:
     """Keep a Matrix homeserver's rooms as declared in git.

@@ -7,7 +7,9 @@ roomsync's roles/ on the roles path, and a stand-in `zuul_return`
 (tests/ansible/action_plugins) that writes to ZUUL_JOB_OUTPUT_FILE. The node is localhost
 (-c local) with its own home directory, where two source trees lie as Zuul's workspace
 preparation leaves them: the rooms repo (`zuul.project`) and roomsync's repository (a
-required project, in `zuul.projects`). Most tests set `roomsync_command` so that nothing is
+required project, in `zuul.projects`; a git repository whose commit is tagged 0.1.0, so it
+builds as that release). zuul-jobs' roles the jobs use come from tests/ansible/roles,
+stand-ins with the same variables. Most tests set `roomsync_command` so that nothing is
 pip-installed; test_pre_run_installs_roomsync_from_the_required_project installs it.
 """
 
@@ -55,6 +57,17 @@ def project(name: str) -> dict[str, str]:
 ROOMS_PROJECT = project("example/rooms")  # the community's rooms repo: the change under test
 ROOMSYNC_PROJECT = project("opendev/roomsync")  # roomsync's repository: a required project
 ROOMSYNC_TREE = ("pyproject.toml", "README.md", "roomsync", "schema")  # what pip needs of it
+ROOMSYNC_TAG = "0.1.0"  # the tag on roomsync's checkout: the version it builds as
+# roomsync's roles, then the stand-ins for zuul-jobs' roles (upload-pypi)
+ROLES_PATH = os.pathsep.join(str(REPO / d) for d in ("roles", "tests/ansible/roles"))
+GIT_ENV = {  # commits that do not depend on the machine's git configuration
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Zuul Test",
+    "GIT_AUTHOR_EMAIL": "zuul@example.org",
+    "GIT_COMMITTER_NAME": "Zuul Test",
+    "GIT_COMMITTER_EMAIL": "zuul@example.org",
+}
 PIPELINES = {
     "roomsync-validate": "check",
     "roomsync-plan": "gate",
@@ -115,7 +128,7 @@ class ZuulJob:
         vars_file.write_text(json.dumps(self.variables))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ROOMSYNC_", "ANSIBLE_"))}
         env.update(
-            ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+            ANSIBLE_ROLES_PATH=ROLES_PATH,
             ANSIBLE_ACTION_PLUGINS=str(REPO / "tests" / "ansible" / "action_plugins"),
             ANSIBLE_LOCAL_TEMP=str(self.root / "ansible-tmp"),
             ANSIBLE_REMOTE_TEMP=str(self.root / "ansible-remote-tmp"),
@@ -163,7 +176,24 @@ def node(tmp_path: Path) -> Node:
             shutil.copytree(source, laid.roomsync / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, laid.roomsync / name)
+    git(laid.roomsync, "init", "-q")
+    commit(laid.roomsync, "roomsync as Zuul checks it out", tag=ROOMSYNC_TAG)
     return laid
+
+
+def git(tree: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=tree, env={**os.environ, **GIT_ENV}, check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+
+
+def commit(tree: Path, message: str, tag: str | None = None) -> str:
+    """Commit everything in tree, tag the commit (an annotated tag, as a release's) if asked; the commit's id."""
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "--allow-empty", "-m", message)
+    if tag:
+        git(tree, "tag", "-a", tag, "-m", f"roomsync {tag}")
+    return git(tree, "rev-parse", "HEAD")
 
 
 @pytest.fixture
@@ -345,7 +375,7 @@ def test_pre_run_installs_roomsync_from_the_required_project_not_from_the_change
     run = job.run("pre", "roomsync-base")
     assert run.code == 0, run
     got = installed(venv)
-    assert got["version"] == "0.1.0"
+    assert got["version"] == ROOMSYNC_TAG == "0.1.0"
     assert Path(got["file"]).is_relative_to(venv)
     assert json.loads(got["direct_url"])["url"] == node.roomsync.as_uri()  # the required project's tree
     assert str(node.roomsync) in run.out and "the change under test" not in run.out, run

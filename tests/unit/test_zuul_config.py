@@ -43,6 +43,7 @@ PIPELINES = {  # each project's jobs, and exactly the pipelines each runs in
         "roomsync-rooms-drift": {"periodic"},
         "roomsync-docs": {"post"},
         "roomsync-build-docs": {"check", "gate"},
+        "roomsync-release": {"release"},
     },
     EXAMPLE: {
         "roomsync-validate": {"check", "gate"},
@@ -57,8 +58,14 @@ PRE_REVIEW = {"check"}
 # Anything that names a token, or a variable holding one: a task mentioning it needs no_log.
 TOKEN = re.compile(
     r"access_token|ROOMSYNC_ACCESS_TOKEN|\b(roomsync_admin|roomsync_observer|roomsync_credentials"
-    r"|roomsync_bot_tokens)\b"
+    r"|roomsync_bot_tokens|pypi_info)\b"
 )
+# The release: its job, its secret, and the variable zuul-jobs' upload-pypi role reads it from.
+RELEASE_JOB, RELEASE_SECRET, RELEASE_VARIABLE = "roomsync-release", "roomsync-pypi", "pypi_info"
+# Roles the jobs take from zuul-jobs (the tests use stand-ins from tests/ansible/roles).
+ZUUL_JOBS, ZUUL_JOBS_ROLES = "zuul/zuul-jobs", {"upload-pypi"}
+# Each secret's encrypted field, and the fields it may have in clear text.
+SECRET_FIELDS = {"access_token": {"homeserver"}, "password": {"username"}}
 # Keys of a task that are not the task itself.
 BLOCK_KEYS = ("block", "rescue", "always")
 
@@ -218,7 +225,11 @@ def test_the_reusable_jobs_hold_no_secret_and_install_from_the_required_project(
 
 @pytest.mark.parametrize("source", sorted(ZUUL_FILES))
 def test_child_jobs_pass_their_own_secrets_under_the_names_the_playbooks_read(tenant, source):
-    children = {name: job for name, job in tenant["job"].items() if job["_source"] == source and job.get("secrets")}
+    children = {
+        name: job
+        for name, job in tenant["job"].items()
+        if job["_source"] == source and job.get("secrets") and name != RELEASE_JOB
+    }
     assert {job["parent"] for job in children.values()} == set(SECRET_VARIABLES), source
     for name, job in children.items():
         variables = {use["name"] for use in secret_uses(job)}
@@ -239,12 +250,14 @@ def test_secrets_are_placeholders_zuul_can_load(tenant, source):
     text = ZUUL_FILES[source].read_text()
     assert "zuul-client encrypt" in text
     mine = {name: s for name, s in tenant["secret"].items() if s["_source"] == source}
-    assert len(mine) == 2
+    assert len(mine) == (3 if source == ROOMSYNC else 2)
     for name, secret in mine.items():
         data = secret["data"]
-        assert set(data) <= {"access_token", "homeserver"}
-        assert isinstance(data["access_token"], Encrypted), f"{name}.access_token is not !encrypted/pkcs1-oaep"
-        for chunk in data["access_token"]:
+        (encrypted,) = [f for f in SECRET_FIELDS if f in data]
+        assert set(data) <= {encrypted} | SECRET_FIELDS[encrypted]
+        assert isinstance(data[encrypted], Encrypted), f"{name}.{encrypted} is not !encrypted/pkcs1-oaep"
+        assert not any(isinstance(v, Encrypted) for f, v in data.items() if f != encrypted)
+        for chunk in data[encrypted]:
             try:  # Zuul base64-decodes every chunk when it loads the file
                 decoded = base64.b64decode(chunk, validate=True).decode()
             except (binascii.Error, UnicodeDecodeError) as exc:
@@ -252,8 +265,9 @@ def test_secrets_are_placeholders_zuul_can_load(tenant, source):
             assert decoded.startswith("PLACEHOLDER") and name in decoded
         users = [job_name for job_name, job in tenant["job"].items() if name in secrets_of(job)]
         assert users and all(tenant["job"][u]["_source"] == source for u in users)
-    if source == ROOMSYNC:  # roomsync's own secrets serve its own rooms/ only
-        assert all(name.startswith("roomsync-rooms-") for name in mine)
+    if source == ROOMSYNC:  # roomsync's own secrets serve its own rooms/ and its release only
+        assert all(name.startswith("roomsync-rooms-") for name in set(mine) - {RELEASE_SECRET})
+        assert RELEASE_SECRET in mine
 
 
 @pytest.mark.parametrize("source", sorted(ZUUL_FILES))
@@ -422,10 +436,17 @@ def roles_used() -> set[tuple[str, str]]:
     return used
 
 
-def test_referenced_roles_exist_with_readme_and_defaults():
+def test_referenced_roles_exist_with_readme_and_defaults(tenant):
     used = roles_used()
     assert {"ensure-roomsync", "roomsync-run"} <= {name for name, _ in used}
+    assert {name for name, _ in used} >= ZUUL_JOBS_ROLES
+    for name in ZUUL_JOBS_ROLES:  # the jobs that use them name zuul-jobs; the tests have a stand-in
+        assert not (REPO / "roles" / name).exists(), f"{name} is zuul-jobs' role, not roomsync's"
+        assert (REPO / "tests" / "ansible" / "roles" / name / "tasks" / "main.yaml").is_file(), name
+    assert tenant["job"][RELEASE_JOB]["roles"] == [{"zuul": ZUUL_JOBS}]  # the one job that uses them
     for name, tasks_from in used:
+        if name in ZUUL_JOBS_ROLES:
+            continue
         role = REPO / "roles" / name
         assert (role / "tasks" / f"{tasks_from.removesuffix('.yaml')}.yaml").is_file(), f"role {name} ({tasks_from})"
         assert (role / "README.md").is_file() and (role / "defaults" / "main.yaml").is_file(), name
@@ -447,7 +468,7 @@ def test_role_readme_documents_every_variable(role):
 def test_playbooks_pass_ansible_syntax_check(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(
-        ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+        ANSIBLE_ROLES_PATH=os.pathsep.join(str(REPO / d) for d in ("roles", "tests/ansible/roles")),
         ANSIBLE_ACTION_PLUGINS=str(REPO / "tests" / "ansible" / "action_plugins"),
         ANSIBLE_LOCAL_TEMP=str(tmp_path),
         ANSIBLE_NOCOLOR="1",
@@ -516,6 +537,46 @@ def test_build_docs_job_runs_tox_docs_with_warnings_as_errors_and_returns_the_si
         "ruff format --check .",
         "mypy",
     ]
+
+
+# --- roomsync-release: a tag becomes a release on PyPI --------------------------------------------
+
+
+def test_release_job_gets_the_pypi_secret_under_the_name_upload_pypi_reads(tenant):
+    job = tenant["job"][RELEASE_JOB]
+    assert job["_source"] == ROOMSYNC and not job.get("abstract")
+    # Its own playbooks read it (no parent to pass it to), under upload-pypi's variable name.
+    assert secret_uses(job) == [{"name": RELEASE_VARIABLE, "secret": RELEASE_SECRET}]
+    assert [name for name, j in tenant["job"].items() if RELEASE_SECRET in secrets_of(j)] == [RELEASE_JOB]
+    assert tenant["secret"][RELEASE_SECRET]["data"]["username"] == "__token__"  # a PyPI API token
+    (entry,) = pipeline_jobs(tenant, ROOMSYNC)["release"]
+    assert entry["name"] == RELEASE_JOB and post_review(tenant, entry)
+    # Only zuul-jobs' role reads the secret: roomsync's playbooks and role never name it.
+    texts = [(REPO / p).read_text() for p in playbooks_of(job)]
+    texts += [p.read_text() for p in (REPO / "roles" / "roomsync-release").rglob("*.yaml")]
+    assert texts and not any(RELEASE_VARIABLE in text for text in texts)
+
+
+def test_release_job_builds_and_checks_in_run_and_uploads_in_post_only_after_success(tenant):
+    job = tenant["job"][RELEASE_JOB]
+    (pre,) = plays(job["pre-run"])
+    assert role_includes(pre) == [("roomsync-release", "tools", {})]
+    (run,) = plays(job["run"])
+    assert role_includes(run) == [("roomsync-release", "main", {})]
+    (post,) = plays(job["post-run"])
+    assert role_includes(post) == [("roomsync-release", "upload", {})]
+    (upload_task,) = post["tasks"]
+    assert upload_task["when"] == "zuul_success | bool"
+    tasks = REPO / "roles" / "roomsync-release" / "tasks"
+    (upload,) = yaml.safe_load((tasks / "upload.yaml").read_text())
+    assert upload["ansible.builtin.include_role"]["name"] == "upload-pypi"
+    assert upload["vars"]["pypi_path"] == "{{ roomsync_release_dist_dir }}"  # what the run built and checked
+    build = (tasks / "main.yaml").read_text()
+    for step in ("'-m', 'build'", "'twine', 'check', '--strict'", "state: absent", "roomsync_release_tag"):
+        assert step in build, step
+    defaults = yaml.safe_load((REPO / "roles" / "roomsync-release" / "defaults" / "main.yaml").read_text())
+    assert defaults["roomsync_release_tag"] == "{{ zuul.tag | default('') }}"
+    assert defaults["roomsync_release_build_isolation"] is True
 
 
 # --- roomsync-bot-functional: the job bots' repositories inherit ----------------------------------
