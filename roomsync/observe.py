@@ -296,8 +296,8 @@ async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, Li
 
 async def read_bot_accounts(hs: Homeserver, config: Config) -> dict[str, BotAccount | None] | None:
     """Every local bot's account: one admin GET per bot, plus one per bot that declares rate_limit,
-    many in flight. None when the token is not a Synapse server admin's: the first bot's answer
-    says so, so a plain token costs one request, not one per bot."""
+    many in flight. None when the admin API is absent for this token (not a server admin's, or not
+    exposed): the first admin answer of the run says so, and no bot's account is asked after it."""
     local = [bot for bot in config.bots if bot.user.endswith(f":{config.server_name}")]
     if not local:
         return {}
