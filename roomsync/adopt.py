@@ -82,7 +82,7 @@ def assess(live: LiveRoom | None, me: str, errors: tuple[str, ...] = (), invited
     if live is None:
         return Assessment(False, "invite" if invited else None, 0)
     level = power.user_level(live, me)
-    blocked = ()
+    blocked: tuple[str, ...] = ()
     if level >= ADMIN_LEVEL:
         blocked = tuple(e for e in errors if isinstance(e, RoomError) and e.kind == LACKS_POWER)
     return Assessment(True, live.membership(me), level, blocked)
@@ -138,7 +138,7 @@ async def adopt(hs: Homeserver, config: Config, names: tuple[str, ...]) -> tuple
         )
     reader = await hs.whoami()
     me = config.account or reader
-    admin = await hs.is_server_admin(reader)
+    admin = await hs.admin.is_server_admin(reader)
     server = config.server_name
     outcomes: list[Outcome] = []
 
@@ -206,7 +206,7 @@ async def _read(hs: Homeserver, room_id: str, joined: bool, admin: bool) -> Live
         if joined:
             return parse_room(room_id, await hs.room_state(room_id))
         if admin:
-            events = await hs.admin_room_state(room_id)
+            events = await hs.admin.room_state(room_id)
             return parse_room(room_id, events) if events is not None else None
     except MatrixError:
         return None
@@ -264,14 +264,14 @@ async def _adopt_room(
     done = []
     try:
         if before.level < ADMIN_LEVEL or not before.joined:
-            await hs.make_room_admin(room_id, me)
+            await hs.admin.make_room_admin(room_id, me)
             if before.level < ADMIN_LEVEL:
                 done.append(f"power {_shown(before.level)} -> {ADMIN_LEVEL} (make_room_admin)")
         if not before.joined:
             if reader == me:
                 await hs.join(room_id)
             else:
-                await hs.admin_join(room_id, me)
+                await hs.admin.join(room_id, me)
             done.insert(0, "joined")
     except MatrixError as exc:
         hint = "" if reader == me else f" (run adopt with {me}'s own token to let it join by itself)"

@@ -228,7 +228,7 @@ class _Run:
             case AdminJoin(user=user):
                 if user in self.failed_accounts:
                     raise RoomsyncError(f"{user} was not joined: {self.failed_accounts[user]}")
-                await hs.admin_join(room_id, user)
+                await hs.admin.join(room_id, user)
             case Kick(user=user):
                 try:
                     await hs.kick(room_id, user, KICK_REASON)
@@ -338,11 +338,11 @@ async def _bot_accounts(run: _Run, bot: BotPlan, result: RoomResult) -> None:
         try:
             match action:
                 case CreateAccount(user=user, display_name=display_name, avatar=avatar):
-                    await hs.admin_create_bot(user, display_name, avatar)
+                    await hs.admin.create_bot(user, display_name, avatar)
                 case SetAccount(user=user, user_type=user_type, display_name=display_name, avatar=avatar):
-                    await hs.admin_update_user(user, user_type=user_type, displayname=display_name, avatar_url=avatar)
+                    await hs.admin.update_user(user, user_type=user_type, displayname=display_name, avatar_url=avatar)
                 case SetRateLimit(user=user, exempt=exempt):
-                    await hs.set_rate_limit_exempt(user, exempt)
+                    await hs.admin.set_rate_limit_exempt(user, exempt)
             result.done.append(describe(action))
         except (HomeserverError, RoomsyncError) as exc:
             result.status, result.error = "failed", str(exc)

@@ -92,7 +92,7 @@ async def mint_to_file(
             f"the access token belongs to {bot.user} itself; mint its token with the provisioning account's token"
         )
     try:
-        account = await hs.admin_user(bot.user)
+        account = await hs.admin.user(bot.user)
     except MatrixError as exc:
         if exc.status in (403, 404):
             raise RoomsyncError(
@@ -112,7 +112,7 @@ async def mint_to_file(
             f"the account {bot.user} is a server admin: roomsync does not hand out a token with "
             "server-wide power; take the admin right away first"
         )
-    token = await hs.admin_login_as(bot.user)
+    token = await hs.admin.login_as(bot.user)
     remember(token)
     try:
         write_secret(path, token, force)

@@ -84,7 +84,7 @@ async def run_import(
     server = config.server_name
     reader = await hs.whoami()
     me = config.account or reader
-    published = await hs.admin_published_rooms()  # None: not a server admin
+    published = await hs.admin.published_rooms()  # None: not a server admin
     admin = published is not None
     joined = set(await hs.joined_rooms())
 
@@ -102,10 +102,11 @@ async def run_import(
             if target.room_id in joined:
                 events = await hs.room_state(target.room_id)
             elif admin:
-                events = await hs.admin_room_state(target.room_id)
-                if events is None:
+                found = await hs.admin.room_state(target.room_id)
+                if found is None:
                     target.problem = "this homeserver does not know the room"
                     return
+                events = found
             else:
                 target.problem = (
                     f"{reader} is not joined there, and its token is not a Synapse server admin's "
@@ -207,7 +208,7 @@ async def run_import(
 
     # The declared spaces' own links name the imported rooms, with order and suggested.
     declared_spaces = {
-        spec.alias: declared_ids[spec.alias] for spec in config.rooms if spec.is_space and declared_ids.get(spec.alias)
+        spec.alias: space_id for spec in config.rooms if spec.is_space and (space_id := declared_ids.get(spec.alias))
     }
     space_targets = {alias: targets.get(room_id) or _Target(room_id) for alias, room_id in declared_spaces.items()}
     await asyncio.gather(*(read(t) for t in space_targets.values() if t.live is None and t.problem is None))
@@ -223,10 +224,10 @@ async def run_import(
 
     known: dict[str, importer.Known] = {}
     for spec in config.rooms:
-        room_id = declared_ids.get(spec.alias)
-        if room_id:
+        declared = declared_ids.get(spec.alias)
+        if declared:
             live = space_targets[spec.alias].live if spec.alias in space_targets else None
-            known[room_id] = importer.Known(spec.alias, spec.is_space, live)
+            known[declared] = importer.Known(spec.alias, spec.is_space, live)
     for alias, target in chosen.items():
         assert target.live is not None
         known[target.room_id] = importer.Known(alias, target.live.room_type == "m.space", target.live)
@@ -245,11 +246,11 @@ async def run_import(
     rooms: dict[str, LiveRoom | Unreadable] = {}
     alias_owner: dict[str, str] = {}
     for spec in config.rooms:
-        room_id = declared_ids.get(spec.alias)
-        if room_id:
-            alias_owner[config.alias(spec.alias)] = room_id
-            live = known[room_id].live
-            rooms[spec.alias] = live if live is not None else Unreadable(room_id, "not read by import")
+        declared = declared_ids.get(spec.alias)
+        if declared:
+            alias_owner[config.alias(spec.alias)] = declared
+            live = known[declared].live
+            rooms[spec.alias] = live if live is not None else Unreadable(declared, "not read by import")
     for alias, target in chosen.items():
         assert target.live is not None
         rooms[alias] = target.live

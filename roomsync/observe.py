@@ -13,6 +13,9 @@ one filtered /sync and then each room's whole state, many in flight.
 - Directory visibility: one admin room list when the account is a server admin; otherwise
   /publicRooms, and one GET per room declared public that it does not list (it leaves out
   published rooms that are invite-only or restricted and not world-readable).
+- Synapse's admin API (the directory's admin room list, bot accounts, the account's rate-limit
+  exemption) is asked once: when its first answer shows it absent (not a server admin's token,
+  or not exposed), the other admin reads are not sent.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from . import wellknown
 from .actions import NOT_JOINED, RoomError
@@ -108,8 +111,8 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     missing = any(spec.alias not in by_alias and not spec.retired for spec in config.rooms)
     other_version = any(
         spec.manages("room_version")
-        and isinstance(by_alias.get(spec.alias), LiveRoom)
-        and by_alias[spec.alias].room_version != spec.get("room_version")
+        and isinstance(current := by_alias.get(spec.alias), LiveRoom)
+        and current.room_version != spec.get("room_version")
         for spec in config.rooms
     )
     version, offered = (await hs.room_versions()) if missing or other_version else ("12", None)
@@ -134,7 +137,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         if room.content(MANAGED_MARKER)
     )
     warnings = []
-    if await hs.rate_limit_exempt(me) is False:
+    if await hs.admin.rate_limit_exempt(me) is False:
         warnings.append(
             f"{me} is subject to the homeserver's rate limits; large syncs will wait "
             "(see 'Rate limits' in the README to exempt it)"
@@ -179,16 +182,20 @@ def _owners(config: Config, alias_owner: dict[str, str]) -> tuple[dict[str, str 
 
 
 async def _follow_upgrades(
-    config: Config, owners: dict[str, str | None], rooms: dict[str, LiveRoom], joined: set[str], read: Callable
+    config: Config,
+    owners: dict[str, str | None],
+    rooms: dict[str, LiveRoom],
+    joined: set[str],
+    read: Callable[[set[str]], Awaitable[dict[str, LiveRoom]]],
 ) -> None:
     """A room found tombstoned by an upgrade (its replacement names it as predecessor) is the
     replacement now: a sync killed right after /upgrade, or aliases Synapse did not move, still
     lead to the new room. A retired room's own tombstone is never followed."""
     for _ in range(3):  # an upgrade of an upgrade, at most
         hops = {
-            spec.alias: rooms[owners[spec.alias]].replacement
+            spec.alias: replacement
             for spec in config.rooms
-            if not spec.retired and owners[spec.alias] in rooms and rooms[owners[spec.alias]].replacement
+            if not spec.retired and (owner := owners[spec.alias]) in rooms and (replacement := rooms[owner].replacement)
         }
         unread = {room_id for room_id in hops.values() if room_id in joined and room_id not in rooms}
         rooms.update(await read(unread) if unread else {})
@@ -262,7 +269,7 @@ async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, Li
     ]
     if not wanted:
         return
-    published = await hs.admin_published_rooms()
+    published = await hs.admin.published_rooms()
     if published is None:
         # /publicRooms lists published rooms, but leaves out invite-only and restricted ones that
         # are not world-readable: a room declared public that it does not list is asked alone.
@@ -280,6 +287,7 @@ async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, Li
         }
     for spec in wanted:
         room = by_alias[spec.alias]
+        assert isinstance(room, LiveRoom)  # as chosen above
         by_alias[spec.alias] = dataclasses.replace(room, published=room.room_id in published)
 
 
@@ -288,15 +296,15 @@ async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, Li
 
 async def read_bot_accounts(hs: Homeserver, config: Config) -> dict[str, BotAccount | None] | None:
     """Every local bot's account: one admin GET per bot, plus one per bot that declares rate_limit,
-    many in flight. None when the token is not a Synapse server admin's: the first bot's answer
-    says so, so a plain token costs one request, not one per bot."""
+    many in flight. None when the admin API is absent for this token (not a server admin's, or not
+    exposed): the first admin answer of the run says so, and no bot's account is asked after it."""
     local = [bot for bot in config.bots if bot.user.endswith(f":{config.server_name}")]
     if not local:
         return {}
     try:
         first = await _read_account(hs, local[0])
     except MatrixError as exc:
-        if exc.status in (403, 404):  # not a server admin; or no Synapse admin API at all
+        if exc.status in (403, 404):  # NoAdminAPI: not a server admin, or no admin API exposed
             return None
         raise
     rest = await asyncio.gather(*(_read_account(hs, bot) for bot in local[1:]))
@@ -304,8 +312,8 @@ async def read_bot_accounts(hs: Homeserver, config: Config) -> dict[str, BotAcco
 
 
 async def _read_account(hs: Homeserver, bot: BotSpec) -> BotAccount | None:
-    user = await hs.admin_user(bot.user)
+    user = await hs.admin.user(bot.user)
     if user is None:
         return None
-    override = await hs.rate_limit_override(bot.user) if bot.rate_limit else None
+    override = await hs.admin.rate_limit_override(bot.user) if bot.rate_limit else None
     return parse_account(user, override)

@@ -76,14 +76,14 @@ def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
         return hs.requests
 
     # whoami, the joined rooms, which are declared (sliding sync), their state (sliding sync), the
-    # admin room list (refused: not a server admin), /publicRooms, the first bot's account
-    # (refused too, so the others are not asked), one profile per bot, and whether the account
-    # is exempt from rate limits (refused).
+    # admin room list (refused: not a server admin, so no other admin request is sent: not the
+    # bots' accounts, not whether the account is exempt from rate limits), /publicRooms, and one
+    # profile per bot.
     baseline = cost()
-    assert baseline == 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1
+    assert baseline == 1 + 1 + 1 + 1 + 1 + 1 + 2
     # Without sliding sync: one filtered /sync, then one state read per declared room.
     fallback = cost(sliding=False)
-    assert fallback == 1 + 1 + 1 + 30 + 1 + 1 + 1 + 2 + 1 <= len(rooms) + len(bots) + 10
+    assert fallback == 1 + 1 + 1 + 30 + 1 + 1 + 2 <= len(rooms) + len(bots) + 10
 
     # Rooms the account joined that the config does not name, and members by the hundred: the
     # same number of requests.
