@@ -16,7 +16,7 @@ MAX_CLASS_LINES = 250
 MAX_FUNCTION_LINES = 80
 # What the planner may not import: it turns config and a snapshot into actions, nothing more.
 IO_MODULES = {"asyncio", "aiohttp", "nio", "socket", "subprocess", "urllib", "http", "requests"}
-IO_SIBLINGS = {"client", "observe", "apply", "cli", "localserver", "wellknown_fetch"}
+IO_SIBLINGS = {"client", "observe", "apply", "cli", "localserver", "localsynapse"}
 
 
 def _definitions() -> list[tuple[str, ast.AST, int]]:
