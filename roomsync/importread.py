@@ -80,36 +80,56 @@ def alias_argument(value: str, server_name: str) -> tuple[str | None, str | None
 async def run_import(
     hs: Homeserver, config: Config, selection: Selection, modeline: str, shown_as: str, defaults: Mapping[str, Any]
 ) -> Imported:
-    result = Imported()
-    server = config.server_name
-    reader = await hs.whoami()
-    me = config.account or reader
-    published = await hs.admin.published_rooms()  # None: not a server admin
-    admin = published is not None
-    joined = set(await hs.joined_rooms())
+    run = await _ImportRun.start(hs, config)
+    await run.gather(selection)
+    chosen = run.choose()
+    await run.read_directory(chosen)
+    known = await run.known_rooms(chosen)
+    run.write(chosen, known, modeline, shown_as, defaults)
+    return run.result
 
-    declared_ids = dict(
-        zip(
-            [spec.alias for spec in config.rooms],
-            await asyncio.gather(*(hs.resolve_alias(config.alias(spec.alias)) for spec in config.rooms)),
-            strict=True,
-        )
-    )
-    declared_by_id = {room_id: alias for alias, room_id in declared_ids.items() if room_id}
 
-    async def read(target: _Target) -> None:
+@dataclasses.dataclass
+class _ImportRun:
+    """One import: what the homeserver holds, the rooms found, and the result being built."""
+
+    hs: Homeserver
+    config: Config
+    reader: str
+    me: str
+    published: set[str] | None  # from the admin API; None: not a server admin
+    joined: set[str]
+    declared_ids: dict[str, str | None]  # declared alias local part -> its room id, if it exists
+    result: Imported = dataclasses.field(default_factory=Imported)
+    targets: dict[str, _Target] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, hs: Homeserver, config: Config) -> _ImportRun:
+        reader = await hs.whoami()
+        published = await hs.admin.published_rooms()
+        joined = set(await hs.joined_rooms())
+        ids = await asyncio.gather(*(hs.resolve_alias(config.alias(spec.alias)) for spec in config.rooms))
+        declared_ids = dict(zip([spec.alias for spec in config.rooms], ids, strict=True))
+        return cls(hs, config, reader, config.account or reader, published, joined, declared_ids)
+
+    @property
+    def declared_by_id(self) -> dict[str, str]:
+        return {room_id: alias for alias, room_id in self.declared_ids.items() if room_id}
+
+    async def read(self, target: _Target) -> None:
+        """The target's state, from /state when joined, else from the admin API; or why not."""
         try:
-            if target.room_id in joined:
-                events = await hs.room_state(target.room_id)
-            elif admin:
-                found = await hs.admin.room_state(target.room_id)
+            if target.room_id in self.joined:
+                events = await self.hs.room_state(target.room_id)
+            elif self.published is not None:
+                found = await self.hs.admin.room_state(target.room_id)
                 if found is None:
                     target.problem = "this homeserver does not know the room"
                     return
                 events = found
             else:
                 target.problem = (
-                    f"{reader} is not joined there, and its token is not a Synapse server admin's "
+                    f"{self.reader} is not joined there, and its token is not a Synapse server admin's "
                     f"(which reads any room); run `roomsync adopt` first, or import with a server "
                     "admin's token"
                 )
@@ -119,162 +139,181 @@ async def run_import(
             return
         target.live = parse_room(target.room_id, events)
 
-    targets: dict[str, _Target] = {}
-
-    async def named(value: str, space: bool) -> _Target | None:
-        full, why = alias_argument(value, server)
+    async def named(self, value: str, space: bool) -> _Target | None:
+        """The room an ALIAS or --space argument names, or None with an error said."""
+        full, why = alias_argument(value, self.config.server_name)
         if full is None:
-            result.errors.append(why or value)
+            self.result.errors.append(why or value)
             return None
-        room_id = await hs.resolve_alias(full)
+        room_id = await self.hs.resolve_alias(full)
         if room_id is None:
-            result.errors.append(f"{full} does not exist")
+            self.result.errors.append(f"{full} does not exist")
             return None
-        if room_id in declared_by_id and not space:
-            result.errors.append(
-                f"{full} is already declared ({_where(config, declared_by_id[room_id])}); import "
+        if room_id in self.declared_by_id and not space:
+            self.result.errors.append(
+                f"{full} is already declared ({_where(self.config, self.declared_by_id[room_id])}); import "
                 "writes only rooms that are not declared yet"
             )
             return None
-        target = targets.setdefault(room_id, _Target(room_id))
+        target = self.targets.setdefault(room_id, _Target(room_id))
         target.named = target.named or full.removeprefix("#").split(":", 1)[0]
         return target
 
-    for value in selection.aliases:
-        await named(value, space=False)
-    roots = [t for t in [await named(value, space=True) for value in selection.spaces] if t is not None]
-    if selection.joined:
-        for room_id in sorted(joined):
-            targets.setdefault(room_id, _Target(room_id, origin="joined"))
-    await asyncio.gather(*(read(t) for t in targets.values()))
+    async def gather(self, selection: Selection) -> None:
+        """Every room the selection names, with its state: named, joined, and down each --space."""
+        for value in selection.aliases:
+            await self.named(value, space=False)
+        roots = [t for t in [await self.named(value, space=True) for value in selection.spaces] if t is not None]
+        if selection.joined:
+            for room_id in sorted(self.joined):
+                self.targets.setdefault(room_id, _Target(room_id, origin="joined"))
+        await asyncio.gather(*(self.read(t) for t in self.targets.values()))
+        for root in roots:
+            if root.live is not None and root.live.room_type != "m.space":
+                self.result.errors.append(
+                    f"#{root.named}:{self.config.server_name} is not a space (--space takes a space's alias)"
+                )
+        await self.walk([t for t in roots if t.live is not None])
 
-    # --space: down the hierarchy, one level at a time.
-    level = [t for t in roots if t.live is not None]
-    walked = {t.room_id for t in level}
-    for root in roots:
-        if root.live is not None and root.live.room_type != "m.space":
-            result.errors.append(f"#{root.named}:{server} is not a space (--space takes a space's alias)")
-    while level:
-        found = []
-        for parent in level:
-            if parent.live is None or parent.live.room_type != "m.space":
-                continue
-            where = f"in {parent.live.canonical_alias or parent.room_id}"
-            for child_id in sorted(parent.live.children()):
-                if child_id in walked:
+    async def walk(self, level: list[_Target]) -> None:
+        """--space: down the hierarchy, one level at a time; every child is walked in turn."""
+        walked = {t.room_id for t in level}
+        while level:
+            found = []
+            for parent in level:
+                if parent.live is None or parent.live.room_type != "m.space":
                     continue
-                walked.add(child_id)
-                found.append(targets.setdefault(child_id, _Target(child_id, origin=where)))
-        await asyncio.gather(*(read(t) for t in found if t.live is None and t.problem is None))
-        level = found  # every child is walked in turn, named or joined ones too
+                where = f"in {parent.live.canonical_alias or parent.room_id}"
+                for child_id in sorted(parent.live.children()):
+                    if child_id in walked:
+                        continue
+                    walked.add(child_id)
+                    found.append(self.targets.setdefault(child_id, _Target(child_id, origin=where)))
+            await asyncio.gather(*(self.read(t) for t in found if t.live is None and t.problem is None))
+            level = found
 
-    # Which rooms are imported, and under which alias.
-    chosen: dict[str, _Target] = {}  # alias local part -> target
-    already = 0
-    for target in targets.values():
-        label = f"#{target.named}:{server}" if target.named else target.room_id
-        if target.room_id in declared_by_id:
-            if target.named is None:
-                already += 1
-            continue  # a declared --space root: only what it holds is imported
-        if target.problem:
-            if admin and target.origin.startswith("in ") and "does not know" in target.problem:
-                result.skipped.append(f"{target.room_id} ({target.origin}): not on this homeserver")
+    def choose(self) -> dict[str, _Target]:
+        """Which rooms are imported, and under which alias local part."""
+        server, result = self.config.server_name, self.result
+        chosen: dict[str, _Target] = {}
+        already = 0
+        for target in self.targets.values():
+            label = f"#{target.named}:{server}" if target.named else target.room_id
+            if target.room_id in self.declared_by_id:
+                if target.named is None:
+                    already += 1
+                continue  # a declared --space root: only what it holds is imported
+            if target.problem:
+                if self.published is not None and target.origin.startswith("in ") and "does not know" in target.problem:
+                    result.skipped.append(f"{target.room_id} ({target.origin}): not on this homeserver")
+                else:
+                    origin = f" ({target.origin})" if target.origin.startswith("in ") else ""
+                    result.errors.append(f"{label}{origin}: {target.problem}")
+                continue
+            live = target.live
+            assert live is not None
+            if target.named is None and live.content(TOMBSTONE):
+                result.skipped.append(f"{_label(live)}: replaced by an upgrade (it has a tombstone)")
+                continue
+            alias = choose_alias(live, target.named, server)
+            if alias is None and target.named:
+                result.errors.append(
+                    f"{label}: the room has no alias a rooms file can declare (aliases are lowercase "
+                    "letters, digits and . _ = / + -)"
+                )
+            elif alias is None:
+                result.skipped.append(f"{_label(live)}: no alias on {server} (a direct chat?)")
+            elif alias in chosen or alias in self.declared_ids:
+                result.errors.append(f"{_label(live)}: its alias #{alias}:{server} is already taken by another room")
             else:
-                origin = f" ({target.origin})" if target.origin.startswith("in ") else ""
-                result.errors.append(f"{label}{origin}: {target.problem}")
-            continue
-        live = target.live
-        assert live is not None
-        if target.named is None and live.content(TOMBSTONE):
-            result.skipped.append(f"{_label(live)}: replaced by an upgrade (it has a tombstone)")
-            continue
-        alias = choose_alias(live, target.named, server)
-        if alias is None and target.named:
-            result.errors.append(
-                f"{label}: the room has no alias a rooms file can declare (aliases are lowercase "
-                "letters, digits and . _ = / + -)"
+                chosen[alias] = target
+        if already:
+            result.skipped.append(f"{already} {'room' if already == 1 else 'rooms'} already declared in rooms/")
+        return chosen
+
+    async def read_directory(self, chosen: dict[str, _Target]) -> None:
+        """Directory visibility of the imported rooms (one request each without the admin API)."""
+        published = self.published
+        if published is None:
+            ids = [t.room_id for t in chosen.values()]
+            answers = await asyncio.gather(*(self.hs.published(room_id) for room_id in ids))
+            published = {room_id for room_id, public in zip(ids, answers, strict=True) if public}
+        for target in chosen.values():
+            assert target.live is not None
+            target.live = dataclasses.replace(target.live, published=target.live.room_id in published)
+
+    async def known_rooms(self, chosen: dict[str, _Target]) -> dict[str, importer.Known]:
+        """Every room `spaces` may name: the declared ones (spaces read, for their links' order
+        and suggested flags) and the imported ones, by room id."""
+        declared_spaces = {
+            spec.alias: space_id
+            for spec in self.config.rooms
+            if spec.is_space and (space_id := self.declared_ids.get(spec.alias))
+        }
+        spaces = {alias: self.targets.get(room_id) or _Target(room_id) for alias, room_id in declared_spaces.items()}
+        await asyncio.gather(*(self.read(t) for t in spaces.values() if t.live is None and t.problem is None))
+        known: dict[str, importer.Known] = {}
+        for spec in self.config.rooms:
+            if declared := self.declared_ids.get(spec.alias):
+                live = spaces[spec.alias].live if spec.alias in spaces else None
+                known[declared] = importer.Known(spec.alias, spec.is_space, live)
+        for alias, target in chosen.items():
+            assert target.live is not None
+            known[target.room_id] = importer.Known(alias, target.live.room_type == "m.space", target.live)
+        return known
+
+    def write(
+        self,
+        chosen: dict[str, _Target],
+        known: dict[str, importer.Known],
+        modeline: str,
+        shown_as: str,
+        defaults: Mapping[str, Any],
+    ) -> None:
+        """The rooms file, checked by planning it against what was read, and what to say about it."""
+        server, result = self.config.server_name, self.result
+        entries = []
+        for alias, target in sorted(chosen.items()):
+            assert target.live is not None
+            entry = importer.room_entry(target.live, alias, self.config, self.me, known, defaults)
+            entries.append(entry)
+            result.warnings += [f"#{alias}:{server}: {warning}" for warning in entry.warnings]
+        result.rooms = len(entries)
+        if not entries:
+            return
+        result.text = importer.render(entries, modeline)
+        warnings, bot_changes = importer.check(
+            self.config.root, result.text, shown_as, self.reading(chosen, known), sorted(chosen)
+        )
+        result.warnings += warnings
+        if bot_changes:
+            result.notes.append(
+                f"bots.yaml asks for {bot_changes} bot {'change' if bot_changes == 1 else 'changes'} in "
+                "these rooms (memberships, bots' power levels): plan shows them in its bots section, "
+                "and sync makes them"
             )
-            continue
-        if alias is None:
-            result.skipped.append(f"{_label(live)}: no alias on {server} (a direct chat?)")
-            continue
-        if alias in chosen or alias in declared_ids:
-            result.errors.append(f"{_label(live)}: its alias #{alias}:{server} is already taken by another room")
-            continue
-        chosen[alias] = target
-    if already:
-        result.skipped.append(f"{already} {'room' if already == 1 else 'rooms'} already declared in rooms/")
+        pending = sorted(alias for alias, t in chosen.items() if t.live is not None and not _managed(t.live, self.me))
+        if pending:
+            result.notes.append(
+                f"{self.me} is not joined with power 100 in {len(pending)} of these rooms: run `roomsync "
+                f"adopt {' '.join(pending)}` before `roomsync plan` and `roomsync sync`"
+            )
 
-    # The declared spaces' own links name the imported rooms, with order and suggested.
-    declared_spaces = {
-        spec.alias: space_id for spec in config.rooms if spec.is_space and (space_id := declared_ids.get(spec.alias))
-    }
-    space_targets = {alias: targets.get(room_id) or _Target(room_id) for alias, room_id in declared_spaces.items()}
-    await asyncio.gather(*(read(t) for t in space_targets.values() if t.live is None and t.problem is None))
-
-    # Directory visibility of the imported rooms.
-    ids = [t.room_id for t in chosen.values()]
-    if published is None:
-        answers = await asyncio.gather(*(hs.published(room_id) for room_id in ids))
-        published = {room_id for room_id, public in zip(ids, answers, strict=True) if public}
-    for target in chosen.values():
-        assert target.live is not None
-        target.live = dataclasses.replace(target.live, published=target.live.room_id in published)
-
-    known: dict[str, importer.Known] = {}
-    for spec in config.rooms:
-        declared = declared_ids.get(spec.alias)
-        if declared:
-            live = space_targets[spec.alias].live if spec.alias in space_targets else None
-            known[declared] = importer.Known(spec.alias, spec.is_space, live)
-    for alias, target in chosen.items():
-        assert target.live is not None
-        known[target.room_id] = importer.Known(alias, target.live.room_type == "m.space", target.live)
-
-    entries = []
-    for alias, target in sorted(chosen.items()):
-        assert target.live is not None
-        entry = importer.room_entry(target.live, alias, config, me, known, defaults)
-        entries.append(entry)
-        result.warnings += [f"#{alias}:{server}: {warning}" for warning in entry.warnings]
-    result.rooms = len(entries)
-    if not entries:
-        return result
-    result.text = importer.render(entries, modeline)
-
-    rooms: dict[str, LiveRoom | Unreadable] = {}
-    alias_owner: dict[str, str] = {}
-    for spec in config.rooms:
-        declared = declared_ids.get(spec.alias)
-        if declared:
-            alias_owner[config.alias(spec.alias)] = declared
-            live = known[declared].live
-            rooms[spec.alias] = live if live is not None else Unreadable(declared, "not read by import")
-    for alias, target in chosen.items():
-        assert target.live is not None
-        rooms[alias] = target.live
-        for claimed in target.live.claimed_aliases():
-            alias_owner.setdefault(claimed, target.room_id)
-    reading = importer.Reading(me=me, reader=reader, rooms=rooms, alias_owner=alias_owner)
-    warnings, bot_changes = importer.check(config.root, result.text, shown_as, reading, sorted(chosen))
-    result.warnings += warnings
-    if bot_changes:
-        result.notes.append(
-            f"bots.yaml asks for {bot_changes} bot {'change' if bot_changes == 1 else 'changes'} in "
-            "these rooms (memberships, bots' power levels): plan shows them in its bots section, "
-            "and sync makes them"
-        )
-
-    pending = sorted(
-        alias for alias, target in chosen.items() if target.live is not None and not _managed(target.live, me)
-    )
-    if pending:
-        result.notes.append(
-            f"{me} is not joined with power 100 in {len(pending)} of these rooms: run `roomsync "
-            f"adopt {' '.join(pending)}` before `roomsync plan` and `roomsync sync`"
-        )
-    return result
+    def reading(self, chosen: dict[str, _Target], known: dict[str, importer.Known]) -> importer.Reading:
+        """What was read, as the planner's snapshot needs it to check the file."""
+        rooms: dict[str, LiveRoom | Unreadable] = {}
+        alias_owner: dict[str, str] = {}
+        for spec in self.config.rooms:
+            if declared := self.declared_ids.get(spec.alias):
+                alias_owner[self.config.alias(spec.alias)] = declared
+                live = known[declared].live
+                rooms[spec.alias] = live if live is not None else Unreadable(declared, "not read by import")
+        for alias, target in chosen.items():
+            assert target.live is not None
+            rooms[alias] = target.live
+            for claimed in target.live.claimed_aliases():
+                alias_owner.setdefault(claimed, target.room_id)
+        return importer.Reading(me=self.me, reader=self.reader, rooms=rooms, alias_owner=alias_owner)
 
 
 def choose_alias(live: LiveRoom, named: str | None, server_name: str) -> str | None:
