@@ -309,20 +309,24 @@ async def apply_plan(
         await asyncio.gather(*(own_actions(room) for room in todo))
         await asyncio.gather(*(links(room) for room in todo))
         for bot in bots:
-            result = bot_results[bot.name]
-            for action in bot.actions:
-                if not isinstance(action, SetProfile):
-                    continue
-                if result.status == "failed":
-                    result.not_attempted.append(describe(action))
-                    continue
-                try:
-                    client = await run.as_bot(action.token_env)
-                    await client.set_profile(action.user, action.display_name, action.avatar)
-                    result.done.append(describe(action))
-                except (HomeserverError, RoomsyncError) as exc:
-                    result.status, result.error = "failed", str(exc)
+            await _bot_profile(run, bot, bot_results[bot.name])
     return list(results.values()) + list(bot_results.values())
+
+
+async def _bot_profile(run: _Run, bot: BotPlan, result: RoomResult) -> None:
+    """A bot's profile, set with its own token, after its rooms (it may have just joined them)."""
+    for action in bot.actions:
+        if not isinstance(action, SetProfile):
+            continue
+        if result.status == "failed":
+            result.not_attempted.append(describe(action))
+            continue
+        try:
+            client = await run.as_bot(action.token_env)
+            await client.set_profile(action.user, action.display_name, action.avatar)
+            result.done.append(describe(action))
+        except (HomeserverError, RoomsyncError) as exc:
+            result.status, result.error = "failed", str(exc)
 
 
 async def _bot_accounts(run: _Run, bot: BotPlan, result: RoomResult) -> None:

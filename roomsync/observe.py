@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from . import wellknown
 from .actions import NOT_JOINED, RoomError
@@ -67,22 +68,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     joined, found = await asyncio.gather(hs.joined_rooms(), hs.joined_state(INDEX))
     index = {room_id: parse_room(room_id, events) for room_id, events in found.items()}
     joined_ids = set(joined) | set(index)
-
-    claims: dict[str, set[str]] = defaultdict(set)
-    for room in index.values():
-        for alias in room.claimed_aliases():
-            claims[alias].add(room.room_id)
-    declared = [config.alias(spec.alias) for spec in config.rooms]
-    declared += [config.alias(alt) for spec in config.rooms for alt in (spec.alt_aliases or ())]
-    declared += [config.alias(former) for spec in config.rooms for former in spec.formerly]
-    alias_owner = {alias: next(iter(owners)) for alias, owners in claims.items() if len(owners) == 1}
-    unknown = [alias for alias in declared if alias not in alias_owner]
-    for alias, room_id in zip(unknown, await asyncio.gather(*(hs.resolve_alias(a) for a in unknown)), strict=True):
-        if room_id:
-            alias_owner[alias] = room_id
-        else:
-            alias_owner.pop(alias, None)
-
+    alias_owner = await _alias_owners(hs, config, index)
     owners, conflicts = _owners(config, alias_owner)
     members = [me, reader, *(bot.user for bot in config.bots)]
 
@@ -108,42 +94,16 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         by_alias[spec.alias] = rooms.get(room_id) or Unreadable(room_id, _not_joined(reader, me, room_id))
 
     await _read_directory(hs, config, by_alias)
-    missing = any(spec.alias not in by_alias and not spec.retired for spec in config.rooms)
-    other_version = any(
-        spec.manages("room_version")
-        and isinstance(current := by_alias.get(spec.alias), LiveRoom)
-        and current.room_version != spec.get("room_version")
-        for spec in config.rooms
-    )
-    version, offered = (await hs.room_versions()) if missing or other_version else ("12", None)
+    version, offered = await _room_versions(hs, config, by_alias)
     accounts = await read_bot_accounts(hs, config)
-    # A server admin's reading of a bot's account has its profile: no second request for it.
-    known = {
-        user: {"displayname": a.displayname, "avatar_url": a.avatar_url}
-        for user, a in (accounts or {}).items()
-        if a is not None
-    }
-    with_profile = [
-        bot.user
-        for bot in config.bots
-        if (bot.display_name is not None or bot.avatar is not None) and bot.user not in known
-    ]
-    profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile)), strict=True))
-    profiles.update(known)
+    profiles = await _bot_profiles(hs, config, accounts)
     fetched = await _fetch_well_known(config)
     managed = tuple(
         (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
         for room in index.values()
         if room.content(MANAGED_MARKER)
     )
-    warnings = []
-    if await hs.admin.rate_limit_exempt(me) is False:
-        warnings.append(
-            f"{me} is subject to the homeserver's rate limits; large syncs will wait "
-            "(see 'Rate limits' in the README to exempt it)"
-        )
-    if hs.rate_limited:
-        warnings.append(f"the homeserver rate-limited {hs.rate_limited} requests of this plan")
+    warnings = await _run_warnings(hs, me)
     return Snapshot(
         account=me,
         rooms=by_alias,
@@ -158,6 +118,72 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         warnings=tuple(warnings),
         accounts=accounts,
     )
+
+
+async def _alias_owners(hs: Homeserver, config: Config, index: dict[str, LiveRoom]) -> dict[str, str]:
+    """Full alias -> room id of every declared alias (primary, alt, former) that exists: from the
+    joined rooms' canonical_alias events where one room alone claims it, else resolved."""
+    claims: dict[str, set[str]] = defaultdict(set)
+    for room in index.values():
+        for alias in room.claimed_aliases():
+            claims[alias].add(room.room_id)
+    declared = [config.alias(spec.alias) for spec in config.rooms]
+    declared += [config.alias(alt) for spec in config.rooms for alt in (spec.alt_aliases or ())]
+    declared += [config.alias(former) for spec in config.rooms for former in spec.formerly]
+    alias_owner = {alias: next(iter(owners)) for alias, owners in claims.items() if len(owners) == 1}
+    unknown = [alias for alias in declared if alias not in alias_owner]
+    for alias, room_id in zip(unknown, await asyncio.gather(*(hs.resolve_alias(a) for a in unknown)), strict=True):
+        if room_id:
+            alias_owner[alias] = room_id
+        else:
+            alias_owner.pop(alias, None)
+    return alias_owner
+
+
+async def _room_versions(
+    hs: Homeserver, config: Config, by_alias: dict[str, LiveRoom | Unreadable]
+) -> tuple[str, frozenset[str] | None]:
+    """The server's default and offered room versions, asked only when a room will be created or
+    its declared version differs from the live one."""
+    missing = any(spec.alias not in by_alias and not spec.retired for spec in config.rooms)
+    other_version = any(
+        spec.manages("room_version")
+        and isinstance(current := by_alias.get(spec.alias), LiveRoom)
+        and current.room_version != spec.get("room_version")
+        for spec in config.rooms
+    )
+    return (await hs.room_versions()) if missing or other_version else ("12", None)
+
+
+async def _bot_profiles(
+    hs: Homeserver, config: Config, accounts: dict[str, BotAccount | None] | None
+) -> dict[str, dict[str, Any]]:
+    """The profiles of the bots that declare one. A server admin's reading of a bot's account has
+    its profile: no second request for it."""
+    known = {
+        user: {"displayname": a.displayname, "avatar_url": a.avatar_url}
+        for user, a in (accounts or {}).items()
+        if a is not None
+    }
+    with_profile = [
+        bot.user
+        for bot in config.bots
+        if (bot.display_name is not None or bot.avatar is not None) and bot.user not in known
+    ]
+    profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile)), strict=True))
+    return {**profiles, **known}
+
+
+async def _run_warnings(hs: Homeserver, me: str) -> list[str]:
+    warnings = []
+    if await hs.admin.rate_limit_exempt(me) is False:
+        warnings.append(
+            f"{me} is subject to the homeserver's rate limits; large syncs will wait "
+            "(see 'Rate limits' in the guide to exempt it)"
+        )
+    if hs.rate_limited:
+        warnings.append(f"the homeserver rate-limited {hs.rate_limited} requests of this plan")
+    return warnings
 
 
 def _owners(config: Config, alias_owner: dict[str, str]) -> tuple[dict[str, str | None], dict[str, str]]:
