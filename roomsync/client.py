@@ -323,12 +323,16 @@ class Homeserver:
         available = versions.get("available") if isinstance(versions.get("available"), dict) else {}
         return str(versions.get("default", "1")), frozenset(str(v) for v in available)
 
-    async def upgrade_room(self, room_id: str, version: str) -> str:
-        """Synapse's room upgrade: a new room, aliases and directory moved, the old one tombstoned."""
+    async def upgrade_room(self, room_id: str, version: str, creators: tuple[str, ...] = ()) -> str:
+        """Synapse's room upgrade: a new room, aliases and directory moved, the old one tombstoned.
+        `creators`: the new room's additional creators (room version 12 and later)."""
+        body: dict[str, Any] = {"new_version": version}
+        if creators:
+            body["additional_creators"] = list(creators)
         answer = await self.call(
             "POST",
             f"{CLIENT}/rooms/{seg(room_id)}/upgrade",
-            {"new_version": version},
+            body,
             what=f"upgrade {room_id} to version {version}",
         )
         return answer["replacement_room"]
