@@ -14,7 +14,7 @@ from roomsync.live import LiveRoom
 from roomsync.model import MEMBERS_RECORD, BotSpec, RoomSpec
 from roomsync.plan import make_plan
 from roomsync.render import plan_text
-from tests.unit.planning import ME, MARK, changes, config, of_type, plan_room, puts, room, snapshot, spec
+from tests.unit.planning import MARK, ME, changes, config, of_type, plan_room, puts, room, snapshot, spec
 
 ALICE, ROOT1, ROOT2, CORE = "@alice:matrix.org", "@root-one:matrix.org", "@root-two:example.org", "@core-one:matrix.org"
 HUMAN = "@founder:opendev.org"
