@@ -270,3 +270,31 @@ def test_a_record_that_names_someone_no_longer_declared_is_updated(membership: s
     assert puts(planned)[MEMBERS_RECORD] == {"declared": [ALICE]}
     assert not of_type(planned, Invite) and not of_type(planned, Kick)
     assert of_type(planned, PutState)
+
+
+# --- import writes them back -------------------------------------------------------------------
+
+
+def test_import_writes_creators_and_the_members_of_private_rooms() -> None:
+    from roomsync.importer import creators, members
+
+    live = with_members(room("12", additional_creators=[ROOT1]), **{ALICE: "join", CORE: "invite", ROOT2: "leave"})
+    assert creators(live, ME) == [ROOT1]
+    assert creators(room("12"), ME) is None  # only the account: nothing to declare
+    assert creators(room("12", creator=HUMAN), ME) == [HUMAN]
+    assert creators(room("11", creator=HUMAN), ME) is None
+    private = dataclasses.replace(live, state={**live.state, ("m.room.join_rules", ""): {"join_rule": "invite"}})
+    assert members(private, ME, set()) == [ALICE, CORE]
+    assert members(private, ME, {CORE}) == [ALICE]  # bots are bots.yaml's
+    public = dataclasses.replace(live, state={**live.state, ("m.room.join_rules", ""): {"join_rule": "public"}})
+    assert members(public, ME, set()) is None
+
+
+def test_imported_people_plan_clean() -> None:
+    from roomsync.importer import creators, members
+
+    live = with_members(room("12", additional_creators=[ROOT1]), **{ALICE: "join", CORE: "invite"})
+    live = dataclasses.replace(live, state={**live.state, ("m.room.join_rules", ""): {"join_rule": "invite"}})
+    imported = spec("dev", join_rule="invite", creators=creators(live, ME), members=members(live, ME, set()))
+    planned = plan_room(imported, live)
+    assert not planned.errors and not planned.changes and not planned.actions
