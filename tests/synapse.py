@@ -1,7 +1,7 @@
 """Run a throw-away Synapse homeserver for tests.
 
 The process itself (config, free port, start, stop, kill) is roomsync's own
-LocalSynapse (roomsync/localserver.py), the one `roomsync local` and the demo run,
+LocalSynapse (roomsync/localsynapse.py), the one `roomsync local` and the demo run,
 so the suite exercises that code path on every start. The HTTP side here is
 independent of the code under test on purpose: requests and registration use only
 the standard library, never roomsync's client.
@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from roomsync.localserver import LocalServerError, LocalSynapse
+from roomsync.localsynapse import LocalServerError, LocalSynapse
 
 __all__ = ["SynapseServer", "q"]
 

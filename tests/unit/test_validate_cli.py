@@ -13,6 +13,7 @@ import click
 import pytest
 
 from roomsync import cli
+from roomsync.cli.reconcile import Duration
 
 from .test_config import BAD, BAD_CASES, GOOD, REPO, read_expect
 
@@ -181,10 +182,10 @@ def test_apply_is_sync(capsys: pytest.CaptureFixture[str]) -> None:
     "text, seconds", [("50m", 3000), ("1h30m", 5400), ("90s", 90), ("600", 600), ("1.5h", 5400), ("2m30s", 150)]
 )
 def test_durations(text: str, seconds: float) -> None:
-    assert cli.Duration().convert(text, None, None) == seconds
+    assert Duration().convert(text, None, None) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "soon", "5x", "m", "-5m", "0", "5m5", "1h 30m"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(click.BadParameter):
-        cli.Duration().convert(text, None, None)
+        Duration().convert(text, None, None)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from roomsync import cli
+from roomsync.cli.reconcile import Duration
 
 REPO = Path(__file__).resolve().parents[2]
 ROOMSYNC, EXAMPLE = "roomsync", "example"
@@ -314,7 +314,7 @@ def matcher(files: list[str]):
 def test_plan_and_sync_run_only_when_the_rooms_change(tenant):
     relevant = ["rooms/zuul.yaml", "rooms/new/x.yaml", "bots.yaml", "roomsync.yaml"]
     irrelevant = ["README.md", "rooms.yaml.orig", "xbots.yaml", "docs/roomsync.yaml", ".zuul.yaml"]
-    roomsync_code = ["roomsync/cli.py", "schema/rooms.schema.json"]
+    roomsync_code = ["roomsync/cli/main.py", "schema/rooms.schema.json"]
     roomsync_irrelevant = ["tests/unit/test_plan.py", "scripts/test", "playbooks/roomsync-plan/run.yaml"]
     for names, extra_relevant, extra_irrelevant in (
         (
@@ -578,7 +578,7 @@ def test_the_homeserver_role_waits_and_stops_within_bounds():
 def test_sync_job_stops_starting_rooms_before_its_timeout(tenant):
     job = tenant["job"]["roomsync-sync"]
     budget = job["vars"]["roomsync_sync_time_budget"]
-    seconds = cli.Duration().convert(budget, None, None)
+    seconds = Duration().convert(budget, None, None)
     assert 0 < seconds <= job["timeout"] - 300, "room for the rooms in flight to finish before the timeout"
     run = (REPO / "playbooks/roomsync-sync/run.yaml").read_text()
     assert "'--time-budget', roomsync_sync_time_budget" in run
