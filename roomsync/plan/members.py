@@ -28,7 +28,7 @@ def plan_members(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Dra
         return
     record = recorded(live)
     invited = False
-    for user in sorted(declared - {scope.me}):
+    for user in sorted(declared - {scope.me} - scope.bot_users):  # bots.yaml decides where bots are
         membership = live.membership(user) if live else None
         if membership in STAYING:
             continue
