@@ -99,7 +99,7 @@ FIELDS: dict[str, RoomField] = {
     ),
 }
 
-# Every field of a room entry, in the order import writes them (the README's order).
+# Every field of a room entry, in the order import writes them (the guide's order).
 ENTRY_ORDER = (
     "alias",
     "type",

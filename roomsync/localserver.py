@@ -208,7 +208,7 @@ async def _sync(config: Config, url: str, token: str, bot_tokens: dict[str, str]
 
     assert config.account, "prepare() names the account"
     async with Homeserver(url, token) as hs:
-        # What the README advises for a real server: exempt the account from rate limits.
+        # What the guide advises for a real server: exempt the account from rate limits.
         await hs.call(
             "POST",
             f"{ADMIN}/users/{seg(config.account)}/override_ratelimit",

@@ -147,7 +147,7 @@ def _bots_text(plan: Plan) -> list[str]:
 
 
 def plan_json(plan: Plan) -> str:
-    """The machine-readable plan; see "JSON plan format" in the README. Bump the version on change."""
+    """The machine-readable plan; see "JSON plan format" in the guide. Bump the version on change."""
     rooms = [
         {
             "alias": room.alias,

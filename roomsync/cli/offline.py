@@ -20,7 +20,7 @@ from .common import EXIT_ERROR, _config
     default="text",
     show_default=True,
     help="json prints one document on stdout, problems included (file, line, column, message); "
-    'see README, "validate --format json".',
+    'see "JSON validate format" in the guide.',
 )
 @click.pass_context
 def validate(ctx: click.Context, fmt: str) -> None:

@@ -310,7 +310,7 @@ def test_this_repositorys_own_join_page(browser, tmp_path):
     open_page(browser, page, 800, 900)
     facts = dom_facts(browser)
     shot = screenshot(browser, tmp_path / "join-page.png", facts["innerWidth"], facts["height"])
-    print(f"screenshot: {shot}")  # README's docs/join-page.png is this picture
+    print(f"screenshot: {shot}")  # the guide's doc/source/images/join-page.png is this picture
 
     model = build_page(load_config(REPO))
     expected = {entry.link for entry in model.entries()}

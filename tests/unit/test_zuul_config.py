@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import configparser
 import os
 import re
 import subprocess
@@ -41,6 +42,7 @@ PIPELINES = {  # each project's jobs, and exactly the pipelines each runs in
         "roomsync-rooms-sync": {"post"},
         "roomsync-rooms-drift": {"periodic"},
         "roomsync-docs": {"post"},
+        "roomsync-build-docs": {"check", "gate"},
     },
     EXAMPLE: {
         "roomsync-validate": {"check", "gate"},
@@ -285,7 +287,7 @@ def test_plan_and_drift_read_with_the_observer_and_validate_needs_no_token(tenan
         assert "roomsync_observer" in (REPO / f"playbooks/{name}/run.yaml").read_text()
         assert "roomsync_admin" not in (REPO / f"playbooks/{name}/run.yaml").read_text()
     assert "roomsync_admin" in (REPO / "playbooks/roomsync-sync/run.yaml").read_text()
-    for name in ("roomsync-validate", "roomsync-test", "roomsync-docs"):
+    for name in ("roomsync-validate", "roomsync-test", "roomsync-docs", "roomsync-build-docs"):
         assert not any(secrets_of(j) for j in ancestry(tenant, name)), f"{name} needs no token"
         assert not TOKEN.search((REPO / f"playbooks/{name}/run.yaml").read_text())
 
@@ -332,7 +334,13 @@ def test_plan_and_sync_run_only_when_the_rooms_change(tenant):
                 [p for p in relevant + extra_relevant if not matches(p)],
             )
             assert not any(matches(p) for p in irrelevant + extra_irrelevant), name
-    for name in ("roomsync-rooms-drift", "example-rooms-drift", "roomsync-validate", "roomsync-test"):
+    for name in (
+        "roomsync-rooms-drift",
+        "example-rooms-drift",
+        "roomsync-validate",
+        "roomsync-test",
+        "roomsync-build-docs",
+    ):
         assert not any(j.get("files") or j.get("irrelevant-files") for j in ancestry(tenant, name)), name
 
 
@@ -472,6 +480,42 @@ def test_docs_job_writes_both_formats_and_returns_them(tenant):
     docs = tenant["job"]["roomsync-docs"]
     assert docs["post-run"] == "playbooks/roomsync-docs/post.yaml"  # runs also when the run playbook failed
     assert not docs.get("post-review") and not docs.get("semaphores")  # no token, changes nothing
+
+
+def test_build_docs_job_runs_tox_docs_with_warnings_as_errors_and_returns_the_site(tenant):
+    job = tenant["job"]["roomsync-build-docs"]
+    assert job["parent"] == "base" and not job.get("abstract") and not job.get("post-review")
+    assert playbooks_of(job) == [f"playbooks/roomsync-build-docs/{phase}.yaml" for phase in ("pre", "run", "post")]
+    pre = yaml.safe_load((REPO / job["pre-run"]).read_text())
+    assert role_includes(pre[0]) == [("ensure-roomsync", "venv", {}), ("build-roomsync-guide", "install", {})]
+    run = yaml.safe_load((REPO / job["run"]).read_text())
+    assert run[0]["roles"] == ["build-roomsync-guide"]
+    post = yaml.safe_load((REPO / job["post-run"]).read_text())  # runs also when the build failed
+    assert role_includes(post[0]) == [("build-roomsync-guide", "fetch", {})]
+    defaults = yaml.safe_load((REPO / "roles/build-roomsync-guide/defaults/main.yaml").read_text())
+    assert defaults["roomsync_guide_tox_env"] == "docs" and defaults["roomsync_guide_html_dir"] == "doc/build/html"
+    # tox.ini's docs environment is the one contributors run: Sphinx with warnings as errors,
+    # writing where the role collects from, with the docs' own requirements.
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(REPO / "tox.ini")
+    assert {"py3", "linters", "docs"} <= {s.removeprefix("testenv:") for s in tox.sections()}
+    docs = tox["testenv:docs"]
+    assert docs["commands"].split() == [
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        "doc/source",
+        defaults["roomsync_guide_html_dir"],
+    ]
+    assert "doc/requirements.txt" in docs["deps"]
+    assert tox["testenv:py3"]["commands"].split() == ["./scripts/test", "{posargs}"]
+    assert [c.strip() for c in tox["testenv:linters"]["commands"].strip().splitlines()] == [
+        "ruff check .",
+        "ruff format --check .",
+        "mypy",
+    ]
 
 
 # --- roomsync-bot-functional: the job bots' repositories inherit ----------------------------------
