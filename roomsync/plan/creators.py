@@ -36,7 +36,9 @@ def for_upgrade(scope: Scope, spec: RoomSpec, live: LiveRoom, version: str) -> t
 
 
 def check(spec: RoomSpec, live: LiveRoom, upgrading: bool, draft: Draft) -> None:
-    """An existing room's creators against the declared ones (the room's maker is implied)."""
+    """An existing room's creators against the declared ones (the room's maker is implied). With
+    creators from the defaults, a room may have more: as for upgrades, a default is not enough
+    to call a person's ownership a mistake."""
     if spec.creators is None or upgrading:
         return  # an upgrade passes the declared creators to the new room
     if not live.privileged_creators:
@@ -44,7 +46,7 @@ def check(spec: RoomSpec, live: LiveRoom, upgrading: bool, draft: Draft) -> None
         return
     want = spec.creators - {live.room_creator}
     have = live.additional_creators
-    if want != have:
+    if want != have and ("creators" in spec.own or not want <= have):
         made_by = f" besides {live.room_creator}, who made the room" if live.room_creator else ""
         draft.errors.append(
             f"creators differ: the room has {_names(have)}{made_by}; declared: {_names(want)}. "

@@ -298,3 +298,11 @@ def test_imported_people_plan_clean() -> None:
     imported = spec("dev", join_rule="invite", creators=creators(live, ME), members=members(live, ME, set()))
     planned = plan_room(imported, live)
     assert not planned.errors and not planned.changes and not planned.actions
+
+
+def test_creators_from_the_defaults_allow_more_creators_the_room_already_has() -> None:
+    inherited = RoomSpec("dev", {"creators": (ROOT1,)}, MARK)
+    assert not plan_room(inherited, room("12", additional_creators=[ROOT1, HUMAN])).errors
+    assert plan_room(inherited, room("12", additional_creators=[HUMAN])).errors  # a declared one is missing
+    own = spec("dev", creators=(ROOT1,))
+    assert plan_room(own, room("12", additional_creators=[ROOT1, HUMAN])).errors
