@@ -45,6 +45,7 @@ class Upgrade:
     """Synapse's room upgrade to this version; sync then reads the new room and plans it again."""
 
     version: str
+    creators: tuple[str, ...] = ()  # additional_creators of the new room (version 12 and later)
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,13 @@ class JoinAs:
     token_env: str
 
 
+BOT_KICK_REASON = "removed from bots.yaml (roomsync)"
+
+
 @dataclass(frozen=True)
 class Kick:
     user: str
+    reason: str = BOT_KICK_REASON  # what the kicked user and the room see
 
 
 @dataclass(frozen=True)

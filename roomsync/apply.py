@@ -46,7 +46,6 @@ from .errors import HomeserverError, MatrixError, RoomsyncError
 from .model import MANAGED_MARKER
 
 ROOMS_IN_PARALLEL = 8
-KICK_REASON = "removed from bots.yaml (roomsync)"
 
 
 @dataclass
@@ -200,7 +199,9 @@ class _Run:
         if isinstance(action, Upgrade):
             # Synapse moves the aliases and the directory entry and tombstones the old room; the
             # rest of the new room is planned again once it can be read (see apply_plan's caller).
-            result.room_id = self.room_ids[result.alias] = await hs.upgrade_room(room_id, action.version)
+            result.room_id = self.room_ids[result.alias] = await hs.upgrade_room(
+                room_id, action.version, action.creators
+            )
             result.status = "upgraded"
             return
         match action:
@@ -229,9 +230,9 @@ class _Run:
                 if user in self.failed_accounts:
                     raise RoomsyncError(f"{user} was not joined: {self.failed_accounts[user]}")
                 await hs.admin.join(room_id, user)
-            case Kick(user=user):
+            case Kick(user=user, reason=reason):
                 try:
-                    await hs.kick(room_id, user, KICK_REASON)
+                    await hs.kick(room_id, user, reason)
                 except MatrixError as exc:
                     if exc.status != 403 or await hs.membership(room_id, user) in ("invite", "join"):
                         raise

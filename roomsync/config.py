@@ -20,7 +20,7 @@ import jsonschema
 from jsonschema import validators
 from referencing import Registry, Resource
 
-from . import ids, schemacheck
+from . import ids, people, schemacheck
 from .errors import ConfigError, Mark, Problem
 from .model import ALL_ROOMS, BotSpec, Config, DocsSettings, RoomSpec
 from .yamlfile import LoadedFile, load_yaml
@@ -31,6 +31,7 @@ ROOMS_SUFFIXES = (".yaml", ".yml")
 BOTS_FILE = "bots.yaml"
 MAX_TOPIC_BYTES = 32_000  # well inside Matrix's 64 KiB event limit
 JOIN_RULE_MIN_VERSION = {"knock": 7, "restricted": 8}
+CREATORS_MIN_VERSION = 12  # MSC4289: creators besides the sender of m.room.create
 
 
 def schema_dir() -> Path:
@@ -207,7 +208,7 @@ def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
             message = f"{field} {error.instance} is out of range (Matrix allows -(2**53-1) to 2**53-1)"
         elif kind == "uniqueItems":
             message = f"{field} lists the same entry twice"
-        elif kind == "minLength":
+        elif kind in ("minLength", "minItems"):
             message = f"{field} must not be empty"
         else:
             message = f"{field}: {error.message}"
@@ -218,15 +219,45 @@ def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
 # --- checks a schema cannot express ------------------------------------------------------
 
 
-def _power_levels_problems(loaded: LoadedFile, path: tuple[Any, ...], pl: Any) -> list[Problem]:
-    problems = []
-    users = pl.get("users") if isinstance(pl, dict) else None
-    if isinstance(users, dict):
-        for user_id in users:
-            problem = ids.user_id_problem(user_id)
-            if problem:
-                problems.append(loaded.problem((*path, "users", user_id), problem, key=True))
-    return problems
+def _placed(loaded: LoadedFile, found: list[people.Found]) -> list[Problem]:
+    return [loaded.problem(f.path, f.message, key=f.key) for f in found]
+
+
+def _people_fields(
+    loaded: LoadedFile,
+    path: tuple[Any, ...],
+    own: dict[str, Any],
+    merged: dict[str, Any],
+    groups: dict[str, frozenset[str]],
+) -> tuple[dict[str, Any], frozenset[str], list[Problem]]:
+    """The fields that name people, with groups resolved to user ids; the user ids the entry's
+    own power_levels.users names by id; and the problems of what the entry writes itself."""
+    resolved: dict[str, Any] = {}
+    found: list[people.Found] = []
+    for name in ("creators", "members"):
+        if isinstance(merged.get(name), list):
+            users, problems = people.people(merged[name], groups, (*path, name))
+            resolved[name] = tuple(sorted(users))
+            found += problems if name in own else []
+    creators = frozenset(resolved.get("creators", ()))
+    levels = merged.get("power_levels")
+    named: frozenset[str] = frozenset()
+    if isinstance(levels, dict) and isinstance(levels.get("users"), dict):
+        own_users = (own.get("power_levels") or {}).get("users") or {}
+        levels_of, problems = people.power_users(levels["users"], groups, (*path, "power_levels", "users"), own_users)
+        found += problems
+        named = frozenset(u for u in own_users if not people.is_group(u) and own_users[u] is not None)
+        for creator in sorted(creators & named):
+            found.append(
+                people.Found(
+                    (*path, "power_levels", "users", creator),
+                    f"{creator} is one of this room's creators, who have unlimited power and may not be listed "
+                    "in power_levels.users; remove it here",
+                    key=True,
+                )
+            )
+        resolved["power_levels"] = {**levels, "users": {u: lvl for u, lvl in levels_of.items() if u not in creators}}
+    return resolved, named, _placed(loaded, found)
 
 
 def _room_field_problems(
@@ -234,8 +265,6 @@ def _room_field_problems(
 ) -> list[Problem]:
     """Checks on the fields a room (or defaults) sets itself, and on the merged combination."""
     problems = []
-    if isinstance(own.get("power_levels"), dict):
-        problems += _power_levels_problems(loaded, (*path, "power_levels"), own["power_levels"])
     topic = own.get("topic")
     if isinstance(topic, str) and len(topic.encode()) > MAX_TOPIC_BYTES:
         problems.append(loaded.problem((*path, "topic"), f"topic is longer than {MAX_TOPIC_BYTES} bytes"))
@@ -256,6 +285,28 @@ def _room_field_problems(
                 f"join_rule {rule} needs room_version {needed} or later (room_version is {version})",
             )
         )
+    if (
+        "creators" in merged
+        and isinstance(version, str)
+        and version.isdigit()
+        and int(version) < CREATORS_MIN_VERSION
+        and ("creators" in own or "room_version" in own)
+    ):
+        problems.append(
+            loaded.problem(
+                (*path, "creators" if "creators" in own else "room_version"),
+                f"creators needs room_version {CREATORS_MIN_VERSION} or later (room_version is {version}); "
+                "older versions have a single creator",
+            )
+        )
+    if merged.get("members_exclusive") is True and ("members_exclusive" in own or "join_rule" in own):
+        at = (*path, "members_exclusive" if "members_exclusive" in own else "join_rule")
+        if rule == "public":
+            problems.append(
+                loaded.problem(at, "members_exclusive is for rooms people cannot join by themselves, not a public room")
+            )
+        elif "members" not in merged:
+            problems.append(loaded.problem(at, "members_exclusive needs members: the people who may stay"))
     return problems
 
 
@@ -344,8 +395,11 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     """
     root = Path(root)
     settings, data, server_name, problems = _read_settings(root)
+    groups, group_problems = people.resolve_groups(data["groups"] if isinstance(data.get("groups"), dict) else {})
+    problems += _placed(settings, group_problems)
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     problems += _room_field_problems(settings, ("defaults",), defaults, defaults)
+    problems += _people_fields(settings, ("defaults",), defaults, defaults, groups)[2]
 
     paths, file_problems = _rooms_files(root)
     if not (root / SETTINGS_FILE).exists() and not (root / ROOMS_DIR).is_dir():
@@ -353,7 +407,7 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     if partial:  # no rooms/, or nothing in it, is where adopting a homeserver starts
         file_problems = [p for p in file_problems if p.mark.file != settings.display]
     problems += file_problems
-    located, aliases, room_problems, all_read = _read_rooms(paths, defaults, server_name)
+    located, aliases, room_problems, all_read = _read_rooms(paths, defaults, server_name, groups)
     problems += room_problems
     complete = bool(server_name) and not file_problems and all_read  # every declared room is known
     rooms = [spec for spec, _loaded, _at in located]
@@ -414,7 +468,7 @@ Located = list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]]
 
 
 def _read_rooms(
-    paths: list[Path], defaults: dict[str, Any], server_name: str
+    paths: list[Path], defaults: dict[str, Any], server_name: str, groups: dict[str, frozenset[str]]
 ) -> tuple[Located, _AliasRegistry, list[Problem], bool]:
     """The rooms of every rooms file, each with where it was declared; the aliases they claim;
     the problems; and whether every file could be read (else some rooms are unknown)."""
@@ -436,10 +490,34 @@ def _read_rooms(
         for index, entry in enumerate(loaded.data["rooms"]):
             at = ("rooms", index)
             problems += _claim_aliases(aliases, loaded, at, entry, server_name)
-            merged = {**defaults, **{k: v for k, v in entry.items() if k != "alias"}}
+            merged = _merged(defaults, entry)
             problems += _room_field_problems(loaded, at, entry, merged)
-            located.append((RoomSpec(alias=entry["alias"], fields=merged, mark=loaded.mark(at)), loaded, at))
+            resolved, named, people_problems = _people_fields(loaded, at, entry, merged, groups)
+            problems += people_problems
+            spec = RoomSpec(
+                alias=entry["alias"],
+                fields={**merged, **resolved},
+                mark=loaded.mark(at),
+                own=frozenset(entry) - {"alias"},
+                named_users=named,
+            )
+            located.append((spec, loaded, at))
     return located, aliases, problems, all_read
+
+
+def _merged(defaults: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """A room's fields over the defaults: each field replaces the defaults' whole value, except
+    power_levels.users, merged entry by entry (people.merge_power_users)."""
+    merged = {**defaults, **{k: v for k, v in entry.items() if k != "alias"}}
+    default_levels, own_levels = defaults.get("power_levels"), entry.get("power_levels")
+    if isinstance(default_levels, dict) and isinstance(own_levels, dict):
+        users = people.merge_power_users(default_levels.get("users"), own_levels.get("users"))
+        if users or "users" in default_levels or "users" in own_levels:
+            merged["power_levels"] = {**own_levels, "users": users}
+    elif isinstance(merged.get("power_levels"), dict) and "users" in merged["power_levels"]:
+        users = people.merge_power_users(merged["power_levels"]["users"], {})
+        merged["power_levels"] = {**merged["power_levels"], "users": users}
+    return merged
 
 
 def _claim_aliases(

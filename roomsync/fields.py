@@ -9,7 +9,7 @@ Where Matrix gives an absent state event a meaning, the reader returns that mean
 (no m.room.guest_access event means `forbidden`, no m.room.history_visibility `shared`, no
 m.room.join_rules `invite`), so a
 declared `guest_access: forbidden` matches a room that has no such event. The fields that
-name other rooms or users (alias, alt_aliases, power_levels, spaces) need more than one room
+name other rooms or users (alias, alt_aliases, creators, power_levels, members, spaces) need more than one room
 to read: the planner and the importer handle those themselves.
 """
 
@@ -113,7 +113,9 @@ ENTRY_ORDER = (
     "guest_access",
     "encrypted",
     "room_version",
+    "creators",
     "power_levels",
+    "members",
     "spaces",
 )
 

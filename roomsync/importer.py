@@ -108,6 +108,10 @@ def room_entry(
             value = alt_aliases(live, alias, config.server_name)
         elif name == "power_levels":
             value = power_levels(live, me, {bot.user for bot in config.bots}, entry.warnings)
+        elif name == "creators":
+            value = creators(live, me)
+        elif name == "members":
+            value = members(live, me, {bot.user for bot in config.bots})
         else:
             value = spaces(live, known)
         if value is not None:
@@ -230,6 +234,22 @@ def _users(live: LiveRoom, value: Any, me: str, bots: set[str], warnings: list[s
     return users
 
 
+def creators(live: LiveRoom, me: str) -> list[str] | None:
+    """The creators besides the account, when there are any (version 12 and later)."""
+    if not live.privileged_creators:
+        return None
+    people = live.creators - {me}
+    return sorted(people) if people else None
+
+
+def members(live: LiveRoom, me: str, bots: set[str]) -> list[str] | None:
+    """Who is in (or invited into) an invite-only or knock room: its members, decided in review."""
+    if fields.read("join_rule", live) not in ("invite", "knock"):
+        return None
+    people = set(live.members("join", "invite")) - {me} - bots
+    return sorted(people) or None
+
+
 def spaces(live: LiveRoom, known: Mapping[str, Known]) -> list[Any] | None:
     """The spaces this room belongs to, among the known ones: linked from either side (m.space.child
     in the space, m.space.parent here) or named by a restricted join rule. The canonical parent
@@ -327,7 +347,7 @@ def render(entries: list[Entry], modeline: str) -> str:
     """The rooms file: the modeline, a header, then `rooms:` with one entry per room, in order."""
     lines = [modeline, HEADER, "rooms:"]
     for index, entry in enumerate(ordered(entries)):
-        data = {k: _Flow(v) if k in ("alt_aliases", "spaces") else v for k, v in entry.fields.items()}
+        data = {k: _Flow(v) if k in ("alt_aliases", "creators", "spaces") else v for k, v in entry.fields.items()}
         text = yaml.dump(
             [data], Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000, default_flow_style=False
         )

@@ -24,6 +24,12 @@ class LiveRoom:
     creators: frozenset[str] = frozenset()
     room_version: str = "1"
     published: bool | None = None  # listed in the room directory; None if it was not read
+    room_creator: str | None = None  # the sender of m.room.create: a creator nobody declares
+
+    @property
+    def additional_creators(self) -> frozenset[str]:
+        """The creators besides the one who made the room (version 12 and later)."""
+        return self.creators - {self.room_creator} if self.privileged_creators else frozenset()
 
     def content(self, event_type: str, state_key: str = "") -> Mapping[str, Any] | None:
         return self.state.get((event_type, state_key))
@@ -69,6 +75,15 @@ class LiveRoom:
 
     def membership(self, user: str) -> str | None:
         return (self.content("m.room.member", user) or {}).get("membership")
+
+    def members(self, *memberships: str) -> dict[str, str]:
+        """Users whose member event was read, with one of these memberships: user -> membership."""
+        found = {}
+        for (kind, user), content in self.state.items():
+            membership = content.get("membership")
+            if kind == "m.room.member" and isinstance(membership, str) and membership in memberships:
+                found[user] = membership
+        return found
 
     def children(self) -> dict[str, Mapping[str, Any]]:
         """m.space.child links: child room id -> content (a link needs a non-empty via)."""
@@ -190,4 +205,5 @@ def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | 
         creators=frozenset(c for c in creators if isinstance(c, str)),
         room_version=version,
         published=published,
+        room_creator=create.get("sender") if isinstance(create.get("sender"), str) else None,
     )

@@ -21,6 +21,7 @@ SIMPLE_STATE = {
 }
 
 MANAGED_MARKER = "dev.roomsync.managed"  # state event type roomsync puts in rooms it creates
+MEMBERS_RECORD = "dev.roomsync.members"  # {"declared": [user ids]}: a room's members when roomsync last invited
 MEGOLM = "m.megolm.v1.aes-sha2"
 
 
@@ -38,8 +39,10 @@ class RoomSpec:
     """One declared room. `fields` holds only the managed fields (defaults merged in)."""
 
     alias: str  # local part
-    fields: Mapping[str, Any]
+    fields: Mapping[str, Any]  # people are user ids here: groups are resolved when the config loads
     mark: Mark  # where the room entry starts
+    own: frozenset[str] = frozenset()  # the fields the room's entry sets itself (not from defaults)
+    named_users: frozenset[str] = frozenset()  # user ids its own power_levels.users names by id
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
@@ -69,6 +72,18 @@ class RoomSpec:
     def formerly(self) -> tuple[str, ...]:
         """Former alias local parts (a rename)."""
         return tuple(self.fields.get("formerly") or ())
+
+    @property
+    def creators(self) -> frozenset[str] | None:
+        """Declared creators besides the account (version 12 and later); None: not managed."""
+        value = self.fields.get("creators")
+        return None if value is None else frozenset(value)
+
+    @property
+    def members(self) -> frozenset[str] | None:
+        """People kept invited (or joined); None: membership is not managed."""
+        value = self.fields.get("members")
+        return None if value is None else frozenset(value)
 
     @property
     def spaces(self) -> tuple[SpaceLink, ...]:

@@ -31,7 +31,7 @@ from .actions import NOT_JOINED, RoomError
 from .client import Homeserver, fetch_public
 from .errors import MatrixError
 from .live import BotAccount, LiveRoom, Snapshot, Unreadable, parse_account, parse_room
-from .model import MANAGED_MARKER, SIMPLE_STATE, BotSpec, Config
+from .model import MANAGED_MARKER, MEMBERS_RECORD, SIMPLE_STATE, BotSpec, Config
 
 Progress = Callable[[str], None]
 
@@ -47,6 +47,7 @@ MANAGED_TYPES = sorted(
         "m.space.parent",
         "m.room.tombstone",
         MANAGED_MARKER,
+        MEMBERS_RECORD,
     }
     | {event_type for event_type, _ in SIMPLE_STATE.values()}
 )
@@ -71,10 +72,17 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     alias_owner = await _alias_owners(hs, config, index)
     owners, conflicts = _owners(config, alias_owner)
     members = [me, reader, *(bot.user for bot in config.bots)]
+    members += [user for spec in config.rooms for user in spec.members or ()]
+    exclusive = {spec.alias for spec in config.rooms if spec.get("members_exclusive") is True}
 
     async def read(room_ids: set[str]) -> dict[str, LiveRoom]:
         found = await hs.rooms_state(sorted(room_ids), required_state(members))
-        return {room_id: parse_room(room_id, events) for room_id, events in found.items()}
+        everyone = {owners.get(alias) for alias in exclusive} & room_ids
+        if everyone:  # members_exclusive: every member event of those rooms, in one more request
+            extra = await hs.rooms_state(sorted(r for r in everyone if r), [("m.room.member", "*")])
+            for room_id, events in extra.items():
+                found[room_id] = [*found.get(room_id, []), *events]
+        return {room_id: parse_room(room_id, events) for room_id, events in found.items() if room_id in found}
 
     wanted = {room_id for room_id in owners.values() if room_id in joined_ids}
     say(f"reading {len(wanted)} declared rooms")

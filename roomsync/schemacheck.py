@@ -128,6 +128,10 @@ def _maximum(c: Compiler, base: str, schema: Schema, n: float) -> Check:
     return lambda value: not _is_type("number", value) or value <= n
 
 
+def _min_items(c: Compiler, base: str, schema: Schema, n: int) -> Check:
+    return lambda value: not isinstance(value, list) or len(value) >= n
+
+
 def _required(c: Compiler, base: str, schema: Schema, names: list[str]) -> Check:
     return lambda value: not isinstance(value, dict) or all(n in value for n in names)
 
@@ -191,6 +195,7 @@ _KEYWORDS: dict[str, Callable[[Compiler, str, Schema, Any], Check | None]] = {
     "maxLength": _max_length,
     "minimum": _minimum,
     "maximum": _maximum,
+    "minItems": _min_items,
     "required": _required,
     "properties": _properties,
     "additionalProperties": _additional,

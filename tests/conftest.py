@@ -56,3 +56,36 @@ def make_user(synapse: SynapseServer) -> Callable[..., Account]:
 def prefix() -> str:
     """A short unique lowercase namespace for aliases made by one test."""
     return "t" + secrets.token_hex(3)
+
+
+@dataclasses.dataclass(frozen=True)
+class Federation:
+    """The community's homeserver (rooms and bots) and the people's homeserver, federating."""
+
+    home: SynapseServer
+    people: SynapseServer
+    admin: Account  # the provisioning account on home, a server admin
+
+    def person(self, prefix: str = "person") -> Account:
+        """A fresh user of the people's server."""
+        localpart = f"{prefix}-{secrets.token_hex(4)}"
+        return Account(self.people.user_id(localpart), self.people.register(localpart))
+
+
+@pytest.fixture(scope="session")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    """Two Synapses federating over loopback, started once; never a skip if they cannot start."""
+    from tests.federation import FederatingSynapse
+
+    home = FederatingSynapse(tmp_path_factory.mktemp("home"))
+    people = FederatingSynapse(tmp_path_factory.mktemp("people"))
+    home.start()
+    try:
+        people.start()
+        try:
+            admin = Account(home.user_id(PROVISIONER_LOCALPART), home.register(PROVISIONER_LOCALPART, admin=True))
+            yield Federation(home, people, admin)
+        finally:
+            people.stop()
+    finally:
+        home.stop()

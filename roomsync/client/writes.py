@@ -15,12 +15,16 @@ class Writes(Transport):
         answer = await self.call("POST", f"{CLIENT}/createRoom", body, what=f"create #{body.get('room_alias_name')}")
         return _field(answer, "room_id", "createRoom")
 
-    async def upgrade_room(self, room_id: str, version: str) -> str:
-        """Synapse's room upgrade: a new room, aliases and directory moved, the old one tombstoned."""
+    async def upgrade_room(self, room_id: str, version: str, creators: tuple[str, ...] = ()) -> str:
+        """Synapse's room upgrade: a new room, aliases and directory moved, the old one tombstoned.
+        `creators`: the new room's additional creators (room version 12 and later)."""
+        body: dict[str, Any] = {"new_version": version}
+        if creators:
+            body["additional_creators"] = list(creators)
         answer = await self.call(
             "POST",
             f"{CLIENT}/rooms/{seg(room_id)}/upgrade",
-            {"new_version": version},
+            body,
             what=f"upgrade {room_id} to version {version}",
         )
         return _field(answer, "replacement_room", f"the upgrade of {room_id}")

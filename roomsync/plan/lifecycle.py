@@ -11,6 +11,7 @@ from typing import Any
 from ..actions import PutState, RoomRef, SetDirectory, Upgrade
 from ..live import LiveRoom
 from ..model import MANAGED_MARKER, RoomSpec
+from . import creators
 from .scope import Draft, Scope
 
 TOMBSTONE = "m.room.tombstone"
@@ -52,7 +53,7 @@ def plan_version(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -> 
             f"(it offers {', '.join(sorted(offered, key=_sort_key))})"
         )
     else:
-        draft.change("room_version", have, want, Upgrade(want))
+        draft.change("room_version", have, want, Upgrade(want, creators.for_upgrade(scope, spec, live, want)))
         return True
     return False
 

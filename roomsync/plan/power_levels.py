@@ -42,7 +42,10 @@ def plan_power_levels(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft
         users = {u: lvl for u, lvl in users.items() if u in keep}
         for user, level in declared["users"].items():
             if live.privileged_creators and user in live.creators:
-                draft.errors.append(creator_listed(user, live.room_version, account=user == me))
+                # Named by id in the room's own users, it is a mistake to say; reached through a
+                # group or the defaults, the creator simply needs no entry.
+                if user in spec.named_users:
+                    draft.errors.append(creator_listed(user, live.room_version, account=user == me))
                 continue
             users[user] = level
     if scope.bots:

@@ -10,7 +10,7 @@ from .. import fields
 from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade
 from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
 from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
-from . import bots, lifecycle, links, power_levels, preflight
+from . import bots, creators, lifecycle, links, members, power_levels, preflight
 from .scope import ALIAS_EVENT, Draft, Scope
 
 # The events map Synapse and the spec start rooms with; merged under a declared `events` at
@@ -66,6 +66,8 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
     if spec.is_space:
         body["creation_content"] = {"type": "m.space"}
         draft.change("type", None, "space")
+    if additional := creators.for_new_room(scope, spec, version, draft):
+        body.setdefault("creation_content", {})["additional_creators"] = list(additional)
 
     serving = scope.serving(spec)
     declared = dict(spec.get("power_levels") or {})
@@ -73,16 +75,17 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
     if declared or bot_levels:
         if bot_levels:
             declared["users"] = {**declared.get("users", {}), **bot_levels}
-        override = _creation_power_levels(declared, me, version, draft)
+        override = _creation_power_levels(declared, me, version, spec.named_users, draft)
         body["power_level_content_override"] = override
         if "users" in (spec.get("power_levels") or {}):
-            preflight.check_admin_floor(scope, override["users"], frozenset({me}), draft)
+            preflight.check_admin_floor(scope, override["users"], frozenset({me, *additional}), draft)
         shown = {k: override[k] if k != "events" else declared[k] for k in declared}
         for change in power_levels.mapping_changes("power_levels", {}, shown):
             user = change.field.removeprefix("power_levels.users.")
             draft.change(change.field, None, change.after, section=BOTS if user in bot_levels else "rooms")
 
     links.plan_space_links(scope, spec, None, draft)
+    members.plan_members(scope, spec, None, draft)
     follow_ups += draft.actions
     draft.actions = [CreateRoom(body), *follow_ups]
     for bot in serving:
@@ -90,7 +93,9 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
     return draft.finish(alias, None, create=True)
 
 
-def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, draft: Draft) -> dict[str, Any]:
+def _creation_power_levels(
+    desired: Mapping[str, Any], me: str, version: str, named: frozenset[str], draft: Draft
+) -> dict[str, Any]:
     """power_level_content_override for createRoom, keeping the creating account in charge."""
     override = copy.deepcopy(dict(desired))
     if "events" in override:
@@ -110,7 +115,8 @@ def _creation_power_levels(desired: Mapping[str, Any], me: str, version: str, dr
         users = dict(override["users"])
         if version in PRIVILEGED_CREATOR_VERSIONS:
             if me in users:
-                draft.errors.append(power_levels.creator_listed(me, version, account=True))
+                if me in named:  # named by id; through a group or the defaults it needs no entry
+                    draft.errors.append(power_levels.creator_listed(me, version, account=True))
                 users.pop(me)
         elif users.get(me, 100) < 100:
             draft.errors.append(
@@ -152,6 +158,7 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
             )
         plan_alt_aliases(scope, spec, live, draft)
         lifecycle.plan_marker(scope, spec, live, draft)
+        creators.check(spec, live, bool(upgrading), draft)
 
     power_levels.plan_power_levels(scope, spec, live, draft)
 
@@ -163,6 +170,7 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
             if want != have:
                 draft.change("directory", have, want, SetDirectory(want))
         links.plan_space_links(scope, spec, live, draft)
+        members.plan_members(scope, spec, live, draft)
     if scope.bots:
         bots.plan_memberships(scope, spec, live, draft)
     if upgrading:

@@ -276,7 +276,7 @@ def test_validate_job_on_the_example_rooms_repo(node, zuul_job):
     job = zuul_job("roomsync-validate", roomsync_homeserver="http://127.0.0.1:9")  # nothing listens: offline
     run = job.run("run")  # pre.yaml (roomsync-base) runs in the plan and install tests
     assert run.code == 0, run
-    assert "ok: 4 rooms, 2 bots for example.org" in run.out, run
+    assert "ok: 5 rooms, 2 bots for example.org" in run.out, run
     assert job.returned == {}  # no problem, no comment
 
 

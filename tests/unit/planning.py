@@ -49,7 +49,9 @@ def alias(localpart: str) -> str:
 
 
 def spec(localpart: str = "dev", **fields: Any) -> RoomSpec:
-    return RoomSpec(localpart, fields, mark=MARK)
+    """A room entry that sets these fields itself (none from defaults), user ids named by id."""
+    users = (fields.get("power_levels") or {}).get("users") or {}
+    return RoomSpec(localpart, fields, mark=MARK, own=frozenset(fields), named_users=frozenset(users))
 
 
 def config(*specs: RoomSpec) -> Config:

@@ -259,12 +259,29 @@ def load(block: Block) -> Any:
     return yaml.safe_load(textwrap.dedent(block.text))
 
 
+def groups_before(block: Block) -> dict[str, Any]:
+    """The groups that roomsync.yaml blocks earlier on the block's page define: a page that shows
+    groups can then use them in its room examples."""
+    file = block.where.rsplit(":", 1)[0]
+    groups: dict[str, Any] = {}
+    for earlier in YAML_BLOCKS[: YAML_BLOCKS.index(block)]:
+        data = load(earlier) if earlier.where.rsplit(":", 1)[0] == file and earlier.invalid is None else None
+        if kind_of(data) in ("settings", "settings part") and isinstance(data.get("groups"), dict):
+            groups.update(data["groups"])
+    return groups
+
+
 def repo_config(
-    directory: Path, without_rooms: frozenset[str] = frozenset(), without_bots: frozenset[str] = frozenset()
+    directory: Path,
+    without_rooms: frozenset[str] = frozenset(),
+    without_bots: frozenset[str] = frozenset(),
+    groups: dict[str, Any] | None = None,
 ) -> None:
-    """This repository's config in directory, less the named rooms and bots (the block replaces them)."""
+    """This repository's config in directory, less the named rooms and bots (the block replaces them),
+    with `groups` added to its roomsync.yaml."""
     (directory / "rooms").mkdir(parents=True)
-    (directory / "roomsync.yaml").write_text((REPO / "roomsync.yaml").read_text())
+    settings = yaml.safe_load((REPO / "roomsync.yaml").read_text())
+    (directory / "roomsync.yaml").write_text(yaml.safe_dump({**settings, **({"groups": groups} if groups else {})}))
     for path in sorted((REPO / "rooms").glob("*.y*ml")):
         entries = [e for e in yaml.safe_load(path.read_text())["rooms"] if e["alias"] not in without_rooms]
         if entries:
@@ -275,6 +292,7 @@ def repo_config(
 
 def config_around(block: Block, kind: str, directory: Path) -> None:
     """A config directory holding the block where it belongs and what it needs around it."""
+    groups = groups_before(block)
     text = textwrap.dedent(block.text)
     data = yaml.safe_load(text)
     if kind == "settings":  # a whole roomsync.yaml: on its own, with one room
@@ -283,12 +301,12 @@ def config_around(block: Block, kind: str, directory: Path) -> None:
         (directory / "rooms" / "guide.yaml").write_text("rooms:\n  - alias: guide-check\n")
     elif kind == "settings part":
         repo_config(directory)
-        settings = yaml.safe_load((REPO / "roomsync.yaml").read_text()) | data
+        settings = yaml.safe_load((REPO / "roomsync.yaml").read_text()) | ({"groups": groups} if groups else {}) | data
         (directory / "roomsync.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     elif kind in ("rooms", "room entries"):
         entries = data["rooms"] if kind == "rooms" else data
         replaced = {e["alias"] for e in entries} | {f for e in entries for f in e.get("formerly", [])}
-        repo_config(directory, without_rooms=frozenset(replaced))
+        repo_config(directory, without_rooms=frozenset(replaced), groups=groups)
         # written as it is in the doc, so that a problem's line is the block's
         (directory / "rooms" / "zz-guide.yaml").write_text(text if kind == "rooms" else "rooms:\n" + text)
     elif kind == "bots":

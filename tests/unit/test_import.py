@@ -70,7 +70,9 @@ def test_planner_compares_against_the_table_readers():
 
 
 def test_table_covers_every_simple_field_in_entry_order():
-    assert set(fields.FIELDS) | {"alias", "alt_aliases", "power_levels", "spaces"} == set(fields.ENTRY_ORDER)
+    assert set(fields.FIELDS) | {"alias", "alt_aliases", "creators", "power_levels", "members", "spaces"} == set(
+        fields.ENTRY_ORDER
+    )
 
 
 # --- one room ------------------------------------------------------------------------------------
@@ -105,7 +107,9 @@ def test_entry_has_every_managed_field_at_its_live_value():
         "encrypted",
         "room_version",
         "power_levels",
+        "members",
     ]
+    assert entry.fields["members"] == [ADMIN]  # a knock room's members: who is in it
     assert entry.fields["alt_aliases"] == ["dev-old"]  # not the primary, not another server's
     assert entry.fields["room_version"] == "10" and entry.fields["encrypted"] is True
     assert entry.fields["directory"] == "private"
