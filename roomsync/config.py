@@ -338,9 +338,15 @@ def _rooms_files(root: Path) -> tuple[list[Path], list[Problem]]:
                 f"there is no {ROOMS_DIR}/ directory next to this file: declare the rooms in {ROOMS_DIR}/*.yaml",
             )
         ]
-    files, problems = [], []
+    files, problems = [], _misplaced(root)
     for path in sorted(directory.rglob("*")):
-        if not path.is_file() or path.suffix.lower() not in ROOMS_SUFFIXES or path.name.startswith("."):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if path.suffix.lower() not in ROOMS_SUFFIXES:
+            if any(f"{suffix}." in path.name.lower() for suffix in ROOMS_SUFFIXES) or path.name.endswith("~"):
+                problems.append(
+                    Problem(Mark(display_path(path), 1, 1), "not read: a rooms file's name ends in .yaml or .yml")
+                )
             continue
         if path.parent != directory:
             problems.append(
@@ -360,6 +366,24 @@ def _rooms_files(root: Path) -> tuple[list[Path], list[Problem]]:
             )
         )
     return files, problems
+
+
+# Files people put next to roomsync.yaml meaning something roomsync reads elsewhere.
+MISPLACED = {
+    "rooms.yaml": f"not read: rooms files go in {ROOMS_DIR}/ (move this one to {ROOMS_DIR}/rooms.yaml)",
+    "rooms.yml": f"not read: rooms files go in {ROOMS_DIR}/ (move this one to {ROOMS_DIR}/rooms.yml)",
+    "bots.yml": f"not read: the bots file is {BOTS_FILE} (rename this one)",
+    "roomsync.yml": f"not read: the settings file is {SETTINGS_FILE} (rename this one)",
+}
+
+
+def _misplaced(root: Path) -> list[Problem]:
+    problems = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        why = MISPLACED.get(path.name.lower())
+        if why and path.is_file() and path.name not in (SETTINGS_FILE, BOTS_FILE):
+            problems.append(Problem(Mark(display_path(path), 1, 1), why))
+    return problems
 
 
 def homeserver_problem(url: str) -> str | None:
