@@ -120,7 +120,7 @@ def test_validate_json_of_a_good_config():
         "ok": True,
         "problems": [],
         "server_name": "example.org",
-        "rooms": 4,
+        "rooms": 5,
         "bots": 2,
     }
     assert roomsync("validate", cwd=EXAMPLE).stdout == "ok: 4 rooms, 2 bots for example.org\n"  # text stays the default
