@@ -123,7 +123,7 @@ def test_validate_json_of_a_good_config():
         "rooms": 5,
         "bots": 2,
     }
-    assert roomsync("validate", cwd=EXAMPLE).stdout == "ok: 4 rooms, 2 bots for example.org\n"  # text stays the default
+    assert roomsync("validate", cwd=EXAMPLE).stdout == "ok: 5 rooms, 2 bots for example.org\n"  # text stays the default
 
 
 def test_validate_rejects_an_unknown_format():
@@ -229,7 +229,7 @@ def test_verbose_after_a_command_is_parsed_not_refused():
     for args in (["validate", "-v"], ["validate", "-vv"], ["-v", "validate", "--verbose"], ["validate", "-v", "-v"]):
         result = invoke("-C", str(EXAMPLE), *args)
         assert result.exit_code == 0, (args, result.output)
-        assert result.stdout == "ok: 4 rooms, 2 bots for example.org\n"
+        assert result.stdout == "ok: 5 rooms, 2 bots for example.org\n"
     # What -v does (log lines on stderr) is checked against Synapse in tests/integration/test_cli_verbose.py.
 
 
