@@ -338,9 +338,15 @@ def _rooms_files(root: Path) -> tuple[list[Path], list[Problem]]:
                 f"there is no {ROOMS_DIR}/ directory next to this file: declare the rooms in {ROOMS_DIR}/*.yaml",
             )
         ]
-    files, problems = [], []
+    files, problems = [], _misplaced(root)
     for path in sorted(directory.rglob("*")):
-        if not path.is_file() or path.suffix.lower() not in ROOMS_SUFFIXES or path.name.startswith("."):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if path.suffix.lower() not in ROOMS_SUFFIXES:
+            if any(f"{suffix}." in path.name.lower() for suffix in ROOMS_SUFFIXES) or path.name.endswith("~"):
+                problems.append(
+                    Problem(Mark(display_path(path), 1, 1), "not read: a rooms file's name ends in .yaml or .yml")
+                )
             continue
         if path.parent != directory:
             problems.append(
@@ -360,6 +366,24 @@ def _rooms_files(root: Path) -> tuple[list[Path], list[Problem]]:
             )
         )
     return files, problems
+
+
+# Files people put next to roomsync.yaml meaning something roomsync reads elsewhere.
+MISPLACED = {
+    "rooms.yaml": f"not read: rooms files go in {ROOMS_DIR}/ (move this one to {ROOMS_DIR}/rooms.yaml)",
+    "rooms.yml": f"not read: rooms files go in {ROOMS_DIR}/ (move this one to {ROOMS_DIR}/rooms.yml)",
+    "bots.yml": f"not read: the bots file is {BOTS_FILE} (rename this one)",
+    "roomsync.yml": f"not read: the settings file is {SETTINGS_FILE} (rename this one)",
+}
+
+
+def _misplaced(root: Path) -> list[Problem]:
+    problems = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        why = MISPLACED.get(path.name.lower())
+        if why and path.is_file() and path.name not in (SETTINGS_FILE, BOTS_FILE):
+            problems.append(Problem(Mark(display_path(path), 1, 1), why))
+    return problems
 
 
 def homeserver_problem(url: str) -> str | None:
@@ -407,15 +431,15 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     if partial:  # no rooms/, or nothing in it, is where adopting a homeserver starts
         file_problems = [p for p in file_problems if p.mark.file != settings.display]
     problems += file_problems
-    located, aliases, room_problems, all_read = _read_rooms(paths, defaults, server_name, groups)
+    located, faulty, aliases, room_problems, all_read = _read_rooms(paths, defaults, server_name, groups)
     problems += room_problems
     complete = bool(server_name) and not file_problems and all_read  # every declared room is known
     rooms = [spec for spec, _loaded, _at in located]
 
-    problems += _space_problems(located, complete)
-    problems += _lifecycle_problems(located, aliases, complete)
+    problems += _space_problems(located, complete, faulty)
+    problems += _lifecycle_problems(located, aliases, complete, faulty)
     account: str | None = data["account"] if isinstance(data.get("account"), str) else None
-    known_rooms = {spec.alias for spec in rooms if not spec.retired} if complete and not partial else None
+    known_rooms = {spec.alias for spec in rooms if not spec.retired} | faulty if complete and not partial else None
     retired = {spec.alias: f"room '{spec.alias}' is retired: bots no longer serve it" for spec in rooms if spec.retired}
     bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired)
     problems += bot_problems
@@ -469,10 +493,15 @@ Located = list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]]
 
 def _read_rooms(
     paths: list[Path], defaults: dict[str, Any], server_name: str, groups: dict[str, frozenset[str]]
-) -> tuple[Located, _AliasRegistry, list[Problem], bool]:
-    """The rooms of every rooms file, each with where it was declared; the aliases they claim;
-    the problems; and whether every file could be read (else some rooms are unknown)."""
+) -> tuple[Located, set[str], _AliasRegistry, list[Problem], bool]:
+    """The rooms of every rooms file, each with where it was declared; the aliases of the rooms
+    whose entries have problems of their own; the aliases claimed; the problems; and whether every
+    room's alias is known (else a reference to an unknown room may be one of them).
+
+    A problem in one room's entry leaves the other rooms of its file usable, so that validate
+    reports every independent problem in one run."""
     located: Located = []
+    faulty: set[str] = set()
     aliases = _AliasRegistry()
     problems: list[Problem] = []
     all_read = True
@@ -484,11 +513,18 @@ def _read_rooms(
             continue
         schema_problems = _schema_problems(loaded, "rooms.schema.json")
         problems += schema_problems
-        if schema_problems or not server_name:
+        entries = loaded.data.get("rooms") if isinstance(loaded.data, dict) else None
+        if not server_name or not isinstance(entries, list):
             all_read = False
             continue
-        for index, entry in enumerate(loaded.data["rooms"]):
+        for index, entry in enumerate(entries):
             at = ("rooms", index)
+            if schema_problems and not _entry_is_valid(entry):
+                if isinstance(entry, dict) and isinstance(entry.get("alias"), str):
+                    faulty.add(entry["alias"])  # known, so that a reference to it is not "unknown"
+                else:
+                    all_read = False
+                continue
             problems += _claim_aliases(aliases, loaded, at, entry, server_name)
             merged = _merged(defaults, entry)
             problems += _room_field_problems(loaded, at, entry, merged)
@@ -502,7 +538,15 @@ def _read_rooms(
                 named_users=named,
             )
             located.append((spec, loaded, at))
-    return located, aliases, problems, all_read
+    return located, faulty, aliases, problems, all_read
+
+
+def _entry_is_valid(entry: Any) -> bool:
+    """Does one room entry pass the rooms schema (its problems were reported with its file's)?"""
+    check = quick_check("rooms.schema.json")
+    if check is not None:
+        return check({"rooms": [entry]})
+    return not any(True for _ in validator("rooms.schema.json").iter_errors({"rooms": [entry]}))
 
 
 def _merged(defaults: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
@@ -541,8 +585,17 @@ def _docs_settings(section: dict[str, Any]) -> DocsSettings:
     )
 
 
+def unknown_room(what: str, name: str, known: Any) -> str:
+    """'unknown space 'x': no room has that alias; did you mean 'y'?'"""
+    hint = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"unknown {what} '{name}': no room has that alias" + (f"; did you mean '{hint[0]}'?" if hint else "")
+
+
 def _lifecycle_problems(
-    located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], aliases: _AliasRegistry, complete: bool
+    located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]],
+    aliases: _AliasRegistry,
+    complete: bool,
+    faulty: set[str],
 ) -> list[Problem]:
     """Retired rooms, their successors, and the former aliases of renamed rooms."""
     problems = []
@@ -552,6 +605,14 @@ def _lifecycle_problems(
             problems.append(
                 loaded.problem((*at, "spaces"), "a retired room is taken out of its spaces: remove 'spaces'", key=True)
             )
+        if spec.retired and spec.get("directory") == "public":
+            problems.append(
+                loaded.problem(
+                    (*at, "directory" if "directory" in spec.own else "retired"),
+                    "a retired room is taken out of the room directory: directory: public contradicts retired: true"
+                    + ("" if "directory" in spec.own else " (public comes from the defaults: say directory: private)"),
+                )
+            )
         if spec.successor is not None:
             target = by_alias.get(spec.successor)
             path = (*at, "successor")
@@ -560,10 +621,8 @@ def _lifecycle_problems(
             elif spec.successor == spec.alias:
                 problems.append(loaded.problem(path, "a room cannot be its own successor"))
             elif target is None:
-                if complete:
-                    problems.append(
-                        loaded.problem(path, f"unknown successor '{spec.successor}': no room has that alias")
-                    )
+                if complete and spec.successor not in faulty:
+                    problems.append(loaded.problem(path, unknown_room("successor", spec.successor, by_alias)))
             elif target.retired:
                 problems.append(
                     loaded.problem(
@@ -588,7 +647,9 @@ def _lifecycle_problems(
     return problems
 
 
-def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], complete: bool) -> list[Problem]:
+def _space_problems(
+    located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]], complete: bool, faulty: set[str]
+) -> list[Problem]:
     """Space references must name declared spaces, restricted rooms need one, and no cycles.
 
     When some rooms could not be read (`complete` is false), an unknown space may well be one of
@@ -603,8 +664,9 @@ def _space_problems(located: list[tuple[RoomSpec, LoadedFile, tuple[Any, ...]]],
             if link.space in seen:
                 problems.append(loaded.problem(path, f"space '{link.space}' is listed twice"))
             elif target is None:
-                if complete:
-                    problems.append(loaded.problem(path, f"unknown space '{link.space}': no room has that alias"))
+                if complete and link.space not in faulty:
+                    spaces = {a for a, s in by_alias.items() if s.is_space}
+                    problems.append(loaded.problem(path, unknown_room("space", link.space, spaces)))
             elif not target.is_space:
                 problems.append(loaded.problem(path, f"'{link.space}' is not a space (it has no 'type: space')"))
             elif link.space == spec.alias:
@@ -704,7 +766,10 @@ def _load_bots(
         for room_index, alias in enumerate(rooms):
             if alias != ALL_ROOMS and room_aliases is not None and alias not in room_aliases:
                 problems.append(
-                    loaded.problem((*at, "rooms", room_index), retired_rooms.get(alias) or f"unknown room '{alias}'")
+                    loaded.problem(
+                        (*at, "rooms", room_index),
+                        retired_rooms.get(alias) or unknown_room("room", alias, room_aliases),
+                    )
                 )
         bots.append(
             BotSpec(

@@ -51,12 +51,15 @@ def access_token() -> str:
         raise RoomsyncError(f"set only one of {ENV_TOKEN} and {ENV_TOKEN_FILE}")
     if token_file:
         try:
-            return _secret(Path(token_file).read_text(encoding="utf-8")) or ""
+            text = Path(token_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise RoomsyncError(
                 f"cannot read {ENV_TOKEN_FILE} ({token_file}): {getattr(exc, 'strerror', exc)}"
             ) from None
-    if not token:
+        if not text.strip():
+            raise RoomsyncError(f"{ENV_TOKEN_FILE} names {token_file}, which is empty: write the access token into it")
+        return _secret(text) or ""
+    if not token or not token.strip():
         raise RoomsyncError(f"no access token: set {ENV_TOKEN} or {ENV_TOKEN_FILE}")
     return _secret(token) or ""
 

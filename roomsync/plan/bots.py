@@ -31,7 +31,10 @@ BOT_USER_TYPE = "bot"
 
 
 def _missing_token(bot: BotSpec, what: str) -> str:
-    return f"{bot.token_env} is not set here; sync needs it to {what} {bot.user} ({bot.name})"
+    return (
+        f"{bot.token_env} is not set here; sync needs it to {what} {bot.user} ({bot.name}); "
+        f"`roomsync bot-token {bot.name} --out FILE` mints one with a server admin's token"
+    )
 
 
 def plan_new_member(scope: Scope, bot: BotSpec, draft: Draft, membership: str | None = None) -> None:
