@@ -605,12 +605,12 @@ def _lifecycle_problems(
             problems.append(
                 loaded.problem((*at, "spaces"), "a retired room is taken out of its spaces: remove 'spaces'", key=True)
             )
-        if spec.retired and spec.get("directory") == "public":
+        # From the defaults, directory: public is what the room had; retiring it takes it out.
+        if spec.retired and spec.get("directory") == "public" and "directory" in spec.own:
             problems.append(
                 loaded.problem(
-                    (*at, "directory" if "directory" in spec.own else "retired"),
-                    "a retired room is taken out of the room directory: directory: public contradicts retired: true"
-                    + ("" if "directory" in spec.own else " (public comes from the defaults: say directory: private)"),
+                    (*at, "directory"),
+                    "a retired room is taken out of the room directory: directory: public contradicts retired: true",
                 )
             )
         if spec.successor is not None:

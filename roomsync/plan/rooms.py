@@ -230,7 +230,8 @@ def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
             # A removal like any other: links to the old name stop working.
             draft.change("formerly", former, None, DeleteAlias(former))
             draft.notes.append(
-                f"{former} is deleted: the room is renamed to {primary}; list it in alt_aliases to keep old links working"
+                f"{former} is deleted: the room is renamed to {primary}; "
+                "list it in alt_aliases to keep old links working"
             )
 
     have_primary = live.canonical_alias if live else primary  # createRoom sets the primary itself

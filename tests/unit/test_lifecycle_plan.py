@@ -167,7 +167,13 @@ def test_a_room_found_by_its_former_alias_is_renamed_in_place():
     live = room("12", room_id=OLD, canonical=alias("infra"))
     (rp,) = plan_of(spec("opendev", formerly=["infra"]), rooms={"opendev": live}, owners={alias("infra"): OLD}).rooms
     assert rp.status == "change"
-    assert [(c.field, c.before, c.after) for c in rp.changes] == [("alias", alias("infra"), alias("opendev"))]
+    # The old alias's deletion is shown and counted: links to it stop working.
+    assert [(c.field, c.before, c.after) for c in rp.changes] == [
+        ("formerly", alias("infra"), None),
+        ("alias", alias("infra"), alias("opendev")),
+    ]
+    assert [c.is_removal for c in rp.changes] == [True, False]
+    assert any("renamed to #opendev" in n for n in rp.notes)
     assert rp.actions == (
         PutAlias(alias("opendev")),
         DeleteAlias(alias("infra")),
@@ -183,6 +189,7 @@ def test_a_rename_that_keeps_the_old_alias_lists_it():
         owners={alias("infra"): OLD},
     ).rooms
     assert DeleteAlias(alias("infra")) not in rp.actions
+    assert not any(c.is_removal for c in rp.changes)
     assert (
         PutState("m.room.canonical_alias", "", {"alias": alias("opendev"), "alt_aliases": [alias("infra")]})
         in rp.actions

@@ -149,7 +149,7 @@ def test_an_invalid_config_is_reported_before_anything_starts(tmp_path):
     bad = config_dir(tmp_path / "config", [{"name": "x", "user": "@x:opendev.org", "rooms": ["nope"]}])
     result = run("-C", str(bad), "local", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr == "config/bots.yaml:4:5: unknown room 'nope'\n"
+    assert result.stderr == "config/bots.yaml:4:5: unknown room 'nope': no room has that alias\n"
     assert list(tmp_path.iterdir()) == [bad]  # no env file, no data
 
 
