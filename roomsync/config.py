@@ -386,6 +386,12 @@ def _misplaced(root: Path) -> list[Problem]:
     return problems
 
 
+def config_files(root: Path) -> list[Path]:
+    """The files a config is read from: roomsync.yaml, the rooms files and bots.yaml."""
+    files = [root / SETTINGS_FILE, *_rooms_files(root)[0]]
+    return [*files, root / BOTS_FILE] if (root / BOTS_FILE).is_file() else files
+
+
 def homeserver_problem(url: str) -> str | None:
     """The client-server API's base URL: a request path is added to it, so it must have none of its own."""
     if "/_matrix" in url:

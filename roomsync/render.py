@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .actions import BOTS, ROOMS, Change, Plan, RoomPlan
@@ -146,8 +146,9 @@ def _bots_text(plan: Plan) -> list[str]:
     return lines
 
 
-def plan_json(plan: Plan) -> str:
-    """The machine-readable plan; see "JSON plan format" in the guide. Bump the version on change."""
+def plan_json(plan: Plan, saved: Mapping[str, Any] | None = None) -> str:
+    """The machine-readable plan; see "JSON plan format" in the guide. Bump the version on change.
+    `saved`: what `sync --plan` needs to apply this plan and to tell whether it is still current."""
     rooms = [
         {
             "alias": room.alias,
@@ -222,6 +223,8 @@ def plan_json(plan: Plan) -> str:
         ],
         "changes": changes,
     }
+    if saved is not None:
+        document["saved"] = dict(saved)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -17,11 +17,12 @@ from ..actions import BOTS, ROOMS, JoinAs, Plan, SetProfile
 from ..errors import RoomsyncError
 from ..ids import localpart_of
 from ..model import Config
-from .common import EXIT_CHANGES, EXIT_ERROR, PROGRESS, _config, _run, _secret
+from .common import EXIT_CHANGES, EXIT_ERROR, PROGRESS, _config, _run, _secret, homeserver_url
 
 if TYPE_CHECKING:
     from ..apply import RoomResult
     from ..client import Homeserver
+    from ..savedplan import Made, Saved
 
     _FloatParamType = click.ParamType[float]
 else:  # ParamType is generic from click 8.4 on; older ones do not take the parameter
@@ -71,11 +72,32 @@ async def _plan_live(config: Config, hs: Homeserver, only: str | None, rooms: tu
 FORMATS = {"text": "plan_text", "json": "plan_json", "markdown": "plan_markdown"}
 
 
-def rendered(plan: Plan, fmt: str) -> str:
+def rendered(plan: Plan, fmt: str, made: Made | None = None) -> str:
+    """The plan in a format; JSON carries `made`, what sync --plan needs to apply it."""
     from .. import render
 
+    if fmt == "json":
+        return render.plan_json(plan, made.document() if made else None)
     text: str = getattr(render, FORMATS[fmt])(plan)
     return text
+
+
+def made_here(config: Config, account: str, only: str | None, rooms: tuple[str, ...]) -> Made:
+    """What a plan made (or applied) here is for and from: see roomsync/savedplan.py."""
+    import roomsync
+
+    from ..config import config_files
+    from ..savedplan import Made, config_digest
+
+    return Made(
+        homeserver=homeserver_url(config).rstrip("/"),
+        server_name=config.server_name,
+        account=account,
+        version=roomsync.__version__,
+        config_digest=config_digest(config_files(config.root), config.root),
+        only=only,
+        rooms=rooms,
+    )
 
 
 EXTENSION_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
@@ -121,12 +143,14 @@ def plan(
     config = _config(ctx)
     selected = _selected(config, rooms)
     result: Plan = _run(config, lambda hs: _plan_live(config, hs, only, selected))
+    made = made_here(config, result.account, only, selected)
     for path in out:
         try:
-            path.write_text(rendered(result, EXTENSION_FORMATS.get(path.suffix.lower(), fmt)), encoding="utf-8")
+            text = rendered(result, EXTENSION_FORMATS.get(path.suffix.lower(), fmt), made)
+            path.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise RoomsyncError(f"cannot write {path}: {exc.strerror}") from None
-    click.echo(rendered(result, "text" if out else fmt), nl=False)
+    click.echo(rendered(result, "text" if out else fmt, made), nl=False)
     if result.has_errors:
         ctx.exit(EXIT_ERROR)
     if detailed_exitcode and result.has_changes:
@@ -196,6 +220,14 @@ def _missing_bot_tokens(planned: Plan) -> list[str]:
     help="Start no new room after this long (e.g. 50m, 1h30m, 90s); rooms in flight finish, the rest "
     "is left for the next sync (exit 1). For CI jobs with a timeout on a rate-limited server.",
 )
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Apply this saved plan (from plan --out FILE.json) and nothing else. Changes already made are "
+    "skipped; if anything else moved since, or the config or roomsync differ, nothing is sent (exit 1).",
+)
 @ONLY
 @ROOM
 @click.pass_context
@@ -205,6 +237,7 @@ def sync(
     yes: bool,
     allow_removals: bool,
     time_budget: float | None,
+    plan_file: Path | None,
     only: str | None,
     rooms: tuple[str, ...],
 ) -> None:
@@ -218,9 +251,14 @@ def sync(
     config = _config(ctx)
     selected = _selected(config, rooms)
     started = time.monotonic()
+    saved = _saved_plan(config, plan_file, only, selected) if plan_file else None
+    if saved is not None:
+        only, selected = saved.made.only, saved.made.rooms
 
     async def work(hs: Homeserver) -> bool:
         planned = await _plan_live(config, hs, only, selected)
+        if saved is not None:
+            _check_current(saved, planned)
         click.echo(rendered(planned, "text"), nl=False)
         if dry_run:
             click.echo("Dry run: nothing was changed.")
@@ -248,6 +286,33 @@ def sync(
 
     if not _run(config, work):
         ctx.exit(EXIT_ERROR)
+
+
+def _saved_plan(config: Config, plan_file: Path, only: str | None, selected: tuple[str, ...]) -> Saved:
+    """The saved plan, refused before any request when it was made for another server or account,
+    from another config, by another roomsync, or for another --only/--room."""
+    from ..savedplan import load, refusal
+
+    saved = load(plan_file)
+    here = made_here(config, config.account or "", only or saved.made.only, selected or saved.made.rooms)
+    if reason := refusal(saved, here):
+        raise RoomsyncError(reason)
+    return saved
+
+
+def _check_current(saved: Saved, planned: Plan) -> None:
+    """The saved plan against the server as it is now: nothing is sent when anything moved."""
+    from ..savedplan import STALE, compare
+
+    if planned.account != saved.made.account:
+        raise RoomsyncError(
+            f"{saved.path} was made for the account {saved.made.account}, not {planned.account}; nothing was sent"
+        )
+    comparison = compare(saved, planned)
+    if comparison.moved:
+        raise RoomsyncError(f"{STALE}; nothing was sent. Since the plan was made:\n  " + "\n  ".join(comparison.moved))
+    if comparison.done:
+        PROGRESS.line(f"{comparison.done} changes of {saved.path} are made already: skipped")
 
 
 def _check_before_changes(planned: Plan, allow_removals: bool) -> None:
