@@ -24,7 +24,7 @@ from .client import Homeserver
 from .errors import MatrixError, RoomsyncError
 from .importread import alias_argument
 from .live import LiveRoom, parse_room
-from .model import Config
+from .model import MANAGED_MARKER, Config
 
 ADMIN_LEVEL = 100  # what make_room_admin gives, and what managing power_levels takes
 
@@ -176,10 +176,22 @@ async def adopt(hs: Homeserver, config: Config, names: tuple[str, ...]) -> tuple
         full, room_id, errors, live = item
         if live is None:
             live = await _read(hs, room_id, room_id in joined, admin)
-        outcomes.append(
-            await _adopt_room(hs, full, room_id, live, me, reader, admin, errors, exclude, room_id in invited)
-        )
+        outcome = await _adopt_room(hs, full, room_id, live, me, reader, admin, errors, exclude, room_id in invited)
+        outcomes.append(await _mark(hs, outcome) if outcome.status in (ADOPTED, MANAGED) else outcome)
     return outcomes, admin
+
+
+async def _mark(hs: Homeserver, outcome: Outcome) -> Outcome:
+    """roomsync's marker in a room it now manages, as in the rooms it creates: dropped from git
+    later, the room is then reported as no longer declared."""
+    assert outcome.room_id is not None
+    try:
+        if await hs.state_event(outcome.room_id, MANAGED_MARKER) is None:
+            await hs.put_state(outcome.room_id, MANAGED_MARKER, "", {"alias": outcome.alias})
+            outcome.detail = ", ".join(d for d in (outcome.detail, f"marker {MANAGED_MARKER} set") if d)
+    except MatrixError as exc:
+        outcome.detail += f"; its marker could not be set ({exc.errcode}: {exc.message})"
+    return outcome
 
 
 async def _plan_errors(hs: Homeserver, config: Config) -> dict[str, tuple[str, tuple[str, ...], LiveRoom | None]]:

@@ -116,8 +116,8 @@ def make_plan(
     # Rooms left behind by an upgrade are not "no longer declared": their replacement is.
     declared_ids = set(scope.room_ids.values()) | set(scope.predecessors)
     warnings = [
-        f"{alias} ({room_id}) was created by roomsync but is no longer declared; it is left alone "
-        "(roomsync never deletes a room)"
+        f"{alias} ({room_id}) was created or adopted by roomsync but is no longer declared; it is left "
+        "alone (roomsync never deletes a room)"
         for alias, room_id in snapshot.managed_rooms
         if room_id not in declared_ids
     ]

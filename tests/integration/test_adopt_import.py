@@ -20,7 +20,7 @@ from roomsync.config import load_config
 from roomsync.errors import RoomsyncError
 from roomsync.importer import config_defaults
 from roomsync.importread import Selection, run_import
-from tests.integration.helpers import joined_rooms, put_state, roomsync, state
+from tests.integration.helpers import joined_rooms, put_state, roomsync, state, write_config
 from tests.synapse import q
 
 SERVER = "opendev.org"
@@ -264,6 +264,10 @@ def test_import_before_adopt_round_trip(synapse, provisioner, community, tmp_pat
         assert after.pop(provisioner.user_id) == 100
         assert after == others[name], name
     assert set(rooms.values()) <= joined_rooms(synapse, token)
+    # Each adopted room carries roomsync's marker, as the rooms it creates do.
+    for name, room_id in rooms.items():
+        assert state(synapse, alice_token, room_id)[("dev.roomsync.managed", "")] == {"alias": f"#{p}-{name}:{SERVER}"}
+    assert adopted.out.count("marker dev.roomsync.managed set") == len(rooms)
     again = roomsync(config, "adopt", url=url, token=token)
     assert again.code == 0 and again.out.count(": already managed: ") == len(rooms), again.out
     assert "Adopt: 0 adopted, 7 already managed, 0 not adopted." in again.out
@@ -271,6 +275,15 @@ def test_import_before_adopt_round_trip(synapse, provisioner, community, tmp_pat
     clean = roomsync(config, "plan", "--detailed-exitcode", url=url, token=token)
     assert clean.code == 0, clean.out + clean.err
     assert "No changes." in clean.out
+    # A room adopted and later dropped from git is reported like one roomsync created.
+    dropped = tmp_path / "dropped"
+    write_config(dropped, SERVER, [], account=provisioner.user_id)
+    (dropped / "rooms" / "rooms.yaml").write_text("rooms:\n  - alias: elsewhere\n")
+    warned = roomsync(dropped, "plan", url=url, token=token)
+    for name, room_id in rooms.items():
+        assert f"#{p}-{name}:{SERVER} ({room_id}) was created or adopted by roomsync but is no longer declared" in (
+            warned.out
+        ), warned.out
 
     # Import after adopt (the account joined now: read through the client API) gives the same bytes.
     other = config_dir(tmp_path / "other", provisioner.user_id, bots)

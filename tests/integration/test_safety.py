@@ -96,7 +96,9 @@ def test_room_removed_from_git_is_reported_and_left_alone(synapse, provisioner, 
 
     planned = run("plan", "--detailed-exitcode")
     assert planned.code == 0, planned.out + planned.err  # a warning is not a change
-    assert f"{full(f'{p}-gone')} ({gone_id}) was created by roomsync but is no longer declared" in planned.out
+    assert (
+        f"{full(f'{p}-gone')} ({gone_id}) was created or adopted by roomsync but is no longer declared" in planned.out
+    )
     assert "Warnings:" in planned.out
     doc = run("plan", "--format", "json").json
     assert any(gone_id in w and "no longer declared" in w for w in doc["warnings"])
