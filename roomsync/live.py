@@ -172,6 +172,10 @@ class Snapshot:
     # Local bots' accounts by user id (None: the account does not exist); the whole mapping is None
     # when the reader is not a Synapse server admin, so the accounts were not checked.
     accounts: Mapping[str, BotAccount | None] | None = None
+    # Whether local accounts that roomsync would invite exist, asked through their profile where the
+    # admin API did not answer (False: the homeserver has no such user; left out: not asked, or no answer).
+    existing: Mapping[str, bool] = field(default_factory=dict)
+    admin_absent: str | None = None  # why Synapse's admin API could not be used, once it could not
 
 
 def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:

@@ -104,7 +104,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     await _read_directory(hs, config, by_alias)
     version, offered = await _room_versions(hs, config, by_alias)
     accounts = await read_bot_accounts(hs, config)
-    profiles = await _bot_profiles(hs, config, accounts)
+    profiles, existing = await _people(hs, config, {me, reader}, accounts)
     fetched = await _fetch_well_known(config)
     managed = tuple(
         (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
@@ -125,6 +125,8 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         managed_rooms=managed,
         warnings=tuple(warnings),
         accounts=accounts,
+        existing=existing,
+        admin_absent=hs.admin.absent.message if hs.admin.absent else None,
     )
 
 
@@ -163,23 +165,24 @@ async def _room_versions(
     return (await hs.room_versions()) if missing or other_version else ("12", None)
 
 
-async def _bot_profiles(
-    hs: Homeserver, config: Config, accounts: dict[str, BotAccount | None] | None
-) -> dict[str, dict[str, Any]]:
-    """The profiles of the bots that declare one. A server admin's reading of a bot's account has
-    its profile: no second request for it."""
-    known = {
-        user: {"displayname": a.displayname, "avatar_url": a.avatar_url}
-        for user, a in (accounts or {}).items()
-        if a is not None
+async def _people(
+    hs: Homeserver, config: Config, skip: set[str], accounts: dict[str, BotAccount | None] | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, bool]]:
+    """The bots' profiles, and whether the local bots and members exist: one profile GET each where
+    the admin API did not show the account (it answers 404 for a user that does not exist).
+    roomsync never invites an account that does not exist."""
+    shown = {user: a for user, a in (accounts or {}).items() if a is not None}
+    profiles: dict[str, dict[str, Any]] = {
+        user: {"displayname": a.displayname, "avatar_url": a.avatar_url} for user, a in shown.items()
     }
-    with_profile = [
-        bot.user
-        for bot in config.bots
-        if (bot.display_name is not None or bot.avatar is not None) and bot.user not in known
-    ]
-    profiles = dict(zip(with_profile, await asyncio.gather(*(hs.profile(u) for u in with_profile)), strict=True))
-    return {**profiles, **known}
+    local = {bot.user for bot in config.bots} | {user for spec in config.rooms for user in spec.members or ()}
+    local = {user for user in local - skip if user.endswith(f":{config.server_name}")} - set(accounts or {})
+    with_profile = {bot.user for bot in config.bots if bot.display_name is not None or bot.avatar is not None}
+    asked = sorted((local | with_profile) - set(shown))
+    answers = await asyncio.gather(*(hs.profile(user) for user in asked))
+    existing = {user: answer is not None for user, answer in zip(asked, answers, strict=True) if user in local}
+    profiles.update({user: answer or {} for user, answer in zip(asked, answers, strict=True) if user in with_profile})
+    return profiles, existing
 
 
 async def _run_warnings(hs: Homeserver, me: str) -> list[str]:

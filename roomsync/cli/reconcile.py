@@ -205,6 +205,16 @@ def _missing_bot_tokens(planned: Plan) -> list[str]:
     return sorted(name for name in needed if not (os.environ.get(name) or "").strip())
 
 
+SAVED_PLAN = click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Apply this saved plan (from plan --out FILE.json) and nothing else. Changes already made are "
+    "skipped; if anything else moved since, or the config or roomsync differ, nothing is sent (exit 1).",
+)
+
+
 @click.command(short_help="Make the homeserver match the config (alias: apply).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (any account's token will do).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before changing anything (off a terminal it never asks).")
@@ -220,14 +230,7 @@ def _missing_bot_tokens(planned: Plan) -> list[str]:
     help="Start no new room after this long (e.g. 50m, 1h30m, 90s); rooms in flight finish, the rest "
     "is left for the next sync (exit 1). For CI jobs with a timeout on a rate-limited server.",
 )
-@click.option(
-    "--plan",
-    "plan_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="Apply this saved plan (from plan --out FILE.json) and nothing else. Changes already made are "
-    "skipped; if anything else moved since, or the config or roomsync differ, nothing is sent (exit 1).",
-)
+@SAVED_PLAN
 @ONLY
 @ROOM
 @click.pass_context

@@ -160,11 +160,18 @@ class Reads(Transport):
         )
         return bool(answer.get("visibility") == "public")
 
-    async def profile(self, user_id: str) -> dict[str, Any]:
-        answer = await self.call(
-            "GET", f"{CLIENT}/profile/{seg(user_id)}", what=f"profile of {user_id}", missing_ok=True
-        )
-        return answer or {}
+    async def profile(self, user_id: str) -> dict[str, Any] | None:
+        """A user's profile; None when the user does not exist (404). A profile closed to this token
+        reads as empty."""
+        try:
+            answer = await self.call("GET", f"{CLIENT}/profile/{seg(user_id)}", what=f"profile of {user_id}")
+        except MatrixError as exc:
+            if exc.status == 404:
+                return None
+            if exc.status in (401, 403):
+                return {}
+            raise
+        return answer if isinstance(answer, dict) else {}
 
     async def state_event(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
         """One state event's content; None if it is absent or the account cannot see it (yet)."""

@@ -117,7 +117,7 @@ def account_errors(scope: Scope, bot: BotSpec) -> list[str]:
     checked, account = checked_account(scope, bot)
     user = bot.user
     if not checked:
-        return []
+        return _unchecked_account_errors(scope, bot)
     if account is None:
         if bot.create_account:
             return []
@@ -147,6 +147,31 @@ def account_errors(scope: Scope, bot: BotSpec) -> list[str]:
     return errors
 
 
+NOT_EXPOSED = "does not expose"  # in admin_absent: the homeserver has no admin API for anyone
+
+
+def _unchecked_account_errors(scope: Scope, bot: BotSpec) -> list[str]:
+    """A local bot whose account the admin API did not show: its profile said whether it exists.
+    roomsync never invites an account that does not exist."""
+    snapshot, user = scope.snapshot, bot.user
+    if not is_local(scope, bot) or snapshot.existing.get(user) is not False:
+        return []
+    why = snapshot.admin_absent or "Synapse's admin API did not answer"
+    if bot.create_account and NOT_EXPOSED in why:
+        return [
+            f"the account {user} does not exist, and create_account needs Synapse's admin API: {why}; "
+            "create the account by hand and drop create_account, or let roomsync reach the admin API"
+        ]
+    if bot.create_account and snapshot.reader not in ("", scope.me):
+        return []  # an observer cannot tell whether the account's token can create it: the note says so
+    if bot.create_account:
+        return [f"the account {user} does not exist, and create_account needs Synapse's admin API: {why}"]
+    return [
+        f"the account {user} does not exist; create it, or set create_account: true in bots.yaml "
+        "to have sync create it (with a server admin's token)"
+    ]
+
+
 def plan_bots(scope: Scope, whole: bool) -> tuple[tuple[BotPlan, ...], tuple[str, ...]]:
     """Every bot's own plan (account and profile) and the notes about the run.
 
@@ -166,15 +191,15 @@ def plan_bots(scope: Scope, whole: bool) -> tuple[tuple[BotPlan, ...], tuple[str
     notes: tuple[str, ...] = ()
     if scope.snapshot.accounts is None and any(is_local(scope, bot) for bot in scope.config.bots):
         reader = scope.snapshot.reader or scope.me
-        notes = (
-            f"bot accounts were not checked (existence, user type, profile, rate limit): {reader}'s token "
-            "cannot use Synapse's admin API (it needs a server admin's)",
-        )
+        why = scope.snapshot.admin_absent or f"{reader}'s token is not a Synapse server admin's"
+        notes = (f"bot accounts were not checked through Synapse's admin API (user type, rate limit): {why}",)
     return tuple(plans), notes
 
 
 def plan_bot(scope: Scope, bot: BotSpec) -> BotPlan:
     checked, account = checked_account(scope, bot)
+    if not checked and (errors := account_errors(scope, bot)):
+        return BotPlan(bot.name, bot.user, errors=tuple(errors))
     if not checked:
         return plan_profile(scope, bot, scope.snapshot)
     if errors := account_errors(scope, bot):

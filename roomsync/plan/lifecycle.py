@@ -48,14 +48,16 @@ def plan_version(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -> 
             f"never downgraded; declare {have} (or leave room_version out)"
         )
     elif offered is not None and want not in offered:
-        draft.errors.append(
-            f"room_version {want} is not offered by this homeserver "
-            f"(it offers {', '.join(sorted(offered, key=_sort_key))})"
-        )
+        draft.errors.append(not_offered(want, offered))
     else:
         draft.change("room_version", have, want, Upgrade(want, creators.for_upgrade(scope, spec, live, want)))
         return True
     return False
+
+
+def not_offered(version: str, offered: frozenset[str]) -> str:
+    versions = ", ".join(sorted(offered, key=_sort_key))
+    return f"room_version {version} is not offered by this homeserver (it offers {versions})"
 
 
 def _sort_key(version: str) -> tuple[int, str]:

@@ -32,6 +32,9 @@ def plan_members(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Dra
         membership = live.membership(user) if live else None
         if membership in STAYING:
             continue
+        if scope.snapshot.existing.get(user) is False:
+            draft.errors.append(f"the account {user} does not exist on this homeserver: it cannot be invited")
+            continue
         if membership == "ban":
             draft.notes.append(f"{user} is banned in this room and is not invited; unban them by hand first")
         elif membership is not None and user in record:

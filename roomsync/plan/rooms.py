@@ -63,6 +63,9 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
     if spec.manages("room_version"):
         body["room_version"] = spec.get("room_version")
         draft.change("room_version", None, spec.get("room_version"))
+        offered = scope.snapshot.room_versions
+        if offered is not None and version not in offered:
+            draft.errors.append(lifecycle.not_offered(version, offered))
     if spec.is_space:
         body["creation_content"] = {"type": "m.space"}
         draft.change("type", None, "space")

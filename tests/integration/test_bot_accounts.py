@@ -138,7 +138,9 @@ def test_deactivated_and_server_admin_bots_are_errors_and_the_rest_goes_through(
     assert after[0]["admin"] and after[1]["deactivated"], "roomsync never changes either"
 
 
-def test_a_plain_token_gives_one_note_and_nothing_else(synapse, make_user, prefix, tmp_path):
+def test_a_plain_token_gives_one_note_and_never_invites_an_account_it_cannot_create(
+    synapse, make_user, prefix, tmp_path
+):
     p = prefix
     owner, existing = make_user("owner"), make_user("existing")
     config = write_config(tmp_path, SERVER, [{"alias": f"{p}-room"}])
@@ -156,14 +158,21 @@ def test_a_plain_token_gives_one_note_and_nothing_else(synapse, make_user, prefi
         ],
     )
     planned = roomsync(config, "plan", url=synapse.url, token=owner.token)
-    assert planned.code == 0, planned.out + planned.err
+    assert planned.code == 1, planned.out + planned.err
     lines = [line for line in planned.out.splitlines() if "not checked" in line]
     assert lines == [
-        f"  bot accounts were not checked (existence, user type, profile, rate limit): "
-        f"{owner.user_id}'s token cannot use Synapse's admin API (it needs a server admin's)"
+        "  bot accounts were not checked through Synapse's admin API (user type, rate limit): "
+        "the token is not a Synapse server admin's"
     ]
     assert "bot oldbot: the profile differs from bots.yaml, but without token_env roomsync cannot set it" in planned.out
-    assert "account will be created" not in planned.out and "error" not in planned.out
+    # The new bot's account does not exist (its profile answers 404) and this token cannot create it:
+    # an error for that bot, never an invite to an account that does not exist.
+    assert (
+        f"the account @{p}-new:{SERVER} does not exist, and create_account needs Synapse's admin API: "
+        "the token is not a Synapse server admin's"
+    ) in planned.out
+    assert f"member.@{p}-new:{SERVER}" not in planned.out
+    assert "account will be created" not in planned.out
 
 
 def test_bot_token_writes_a_working_token_to_a_private_file(synapse, provisioner, make_user, prefix, tmp_path):
