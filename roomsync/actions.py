@@ -254,6 +254,7 @@ class Plan:
     max_removals: int = 10
     warnings: tuple[str, ...] = ()  # about the run, not about a room (rate limits, undeclared rooms)
     notes: tuple[str, ...] = ()  # about the run, not changes (bot accounts not checked)
+    homeserver: str = ""  # the client API URL the live state was read from (the CLI sets it)
 
     @property
     def removals(self) -> int:

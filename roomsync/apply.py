@@ -20,6 +20,7 @@ from typing import Any
 
 from .actions import (
     ACCOUNT_ACTIONS,
+    BOTS,
     Action,
     AdminJoin,
     BotPlan,
@@ -57,6 +58,18 @@ class RoomResult:
     done: list[str] = field(default_factory=list)
     error: str | None = None
     not_attempted: list[str] = field(default_factory=list)
+    own: bool = True  # the room's own state changes (not only its bots'): counted as the plan counts it
+    bot_changes: int = 0  # the plan's bot changes it carries
+
+
+# What the plan's status of a room becomes once applied: the words plan and sync count in.
+APPLIED = {"create": "created", "upgrade": "upgraded", "retire": "retired"}
+
+
+def result_for(room: RoomPlan) -> RoomResult:
+    bot_changes = sum(1 for c in room.changes if c.section == BOTS)
+    own = room.status != "ok"
+    return RoomResult(room.alias, room.room_id, APPLIED.get(room.status, "changed"), own=own, bot_changes=bot_changes)
 
 
 def describe(action: Action) -> str:
@@ -253,9 +266,7 @@ async def apply_plan(
     """
     run = _Run(hs, plan, bot_token)
     todo = [room for room in plan.rooms if room.actions or room.errors]
-    results = {
-        room.alias: RoomResult(room.alias, room.room_id, "created" if room.create else "changed") for room in todo
-    }
+    results = {room.alias: result_for(room) for room in todo}
     wide, narrow = asyncio.Semaphore(ROOMS_IN_PARALLEL), asyncio.Lock()
     finished = 0
 
@@ -303,7 +314,10 @@ async def apply_plan(
 
     bots = [bot for bot in plan.bots if bot.actions or bot.errors]
     bot_results = {
-        bot.name: RoomResult(f"bot {bot.name}", None, "created" if bot.create else "changed") for bot in bots
+        bot.name: RoomResult(
+            f"bot {bot.name}", None, "created" if bot.create else "changed", own=False, bot_changes=len(bot.changes)
+        )
+        for bot in bots
     }
     async with run.stack:
         await asyncio.gather(*(_bot_accounts(run, bot, bot_results[bot.name]) for bot in bots))

@@ -69,7 +69,8 @@ def summary(plan: Plan) -> str:
 
 
 def _header(plan: Plan) -> str:
-    header = f"roomsync plan for {plan.server_name}, acting as {plan.account}"
+    header = f"roomsync plan for {plan.server_name}" + (f" at {plan.homeserver}" if plan.homeserver else "")
+    header += f", acting as {plan.account}"
     if plan.reader and plan.reader != plan.account:
         header += f" (read by {plan.reader})"
     return header
@@ -146,20 +147,9 @@ def _bots_text(plan: Plan) -> list[str]:
     return lines
 
 
-def plan_json(plan: Plan, saved: Mapping[str, Any] | None = None) -> str:
-    """The machine-readable plan; see "JSON plan format" in the guide. Bump the version on change.
-    `saved`: what `sync --plan` needs to apply this plan and to tell whether it is still current."""
-    rooms = [
-        {
-            "alias": room.alias,
-            "room_id": room.room_id,
-            "action": room.status,
-            "errors": list(room.errors),
-            "notes": list(room.notes),
-        }
-        for room in plan.rooms
-    ]
-    changes = [
+def _json_changes(plan: Plan) -> list[dict[str, Any]]:
+    """Every change of the plan, rooms', .well-known's and bots', one object each."""
+    changes: list[dict[str, Any]] = [
         {
             "section": change.section,
             "room_alias": room.alias,
@@ -195,11 +185,29 @@ def plan_json(plan: Plan, saved: Mapping[str, Any] | None = None) -> str:
         for bot in plan.bots
         for change in bot.changes
     ]
+    return changes
+
+
+def plan_json(plan: Plan, saved: Mapping[str, Any] | None = None) -> str:
+    """The machine-readable plan; see "JSON plan format" in the guide. Bump the version on change.
+    `saved`: what `sync --plan` needs to apply this plan and to tell whether it is still current."""
+    rooms = [
+        {
+            "alias": room.alias,
+            "room_id": room.room_id,
+            "action": room.status,
+            "errors": list(room.errors),
+            "notes": list(room.notes),
+        }
+        for room in plan.rooms
+    ]
+    changes = _json_changes(plan)
     document = {
         "format_version": JSON_FORMAT_VERSION,
         "server_name": plan.server_name,
         "account": plan.account,
         "read_by": plan.reader or plan.account,
+        "homeserver": plan.homeserver or None,
         "summary": {
             "create": plan.count("create"),
             "change": plan.count("change"),
@@ -266,6 +274,9 @@ def plan_markdown(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+RESULT_WIDTH = 9  # the widest status word ("upgraded", "FAILED", ...) and a space: columns never touch
+
+
 def results_text(results: list[RoomResult]) -> str:
     lines = []
     for r in results:
@@ -273,29 +284,35 @@ def results_text(results: list[RoomResult]) -> str:
         if r.status == "not started":
             continue  # listed together below
         if r.status in ("failed", "skipped"):
-            lines.append(f"{r.status.upper():<8}{name}: {r.error}")
+            lines.append(f"{r.status.upper():<{RESULT_WIDTH}}{name}: {r.error}")
             if r.done:
-                lines.append(f"        done: {', '.join(r.done)}")
+                lines.append(f"{'':<{RESULT_WIDTH}}done: {', '.join(r.done)}")
         else:
-            lines.append(f"{r.status:<8}{name}: {', '.join(r.done)}")
+            lines.append(f"{r.status:<{RESULT_WIDTH}}{name}: {', '.join(r.done)}")
         if r.not_attempted:
-            lines.append(f"        not attempted: {', '.join(r.not_attempted)}")
+            lines.append(f"{'':<{RESULT_WIDTH}}not attempted: {', '.join(r.not_attempted)}")
     if waiting_rooms := [r.alias for r in results if r.status == "not started"]:
         lines.append(f"not started (time budget): {', '.join(waiting_rooms)}")
-    counts = {
-        s: sum(1 for r in results if r.status == s)
-        for s in ("created", "adopted", "upgraded", "changed", "failed", "skipped", "not started")
-    }
-    adopted = f" {counts['adopted']} adopted (created meanwhile by another run)," if counts["adopted"] else ""
-    adopted += f" {counts['upgraded']} upgraded," if counts["upgraded"] else ""
-    skipped = f", {counts['skipped']} not attempted" if counts["skipped"] else ""
-    waiting = (
-        f", {counts['not started']} not started (time budget); run sync again to continue"
-        if counts["not started"]
-        else ""
-    )
-    lines.append(
-        f"Sync: {counts['created']} created,{adopted} {counts['changed']} changed, "
-        f"{counts['failed']} failed{skipped}{waiting}."
-    )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, results_summary(results)]) + "\n"
+
+
+def results_summary(results: list[RoomResult]) -> str:
+    """What sync did, in the words and order of the plan's summary (created, changed, upgraded,
+    retired; bot changes), so that the two read alike."""
+
+    def count(status: str) -> int:
+        return sum(1 for r in results if r.status == status and (r.own or status != "changed"))
+
+    text = f"Sync: {count('created')} created,"
+    if count("adopted"):
+        text += f" {count('adopted')} adopted (created meanwhile by another run),"
+    text += f" {count('changed')} changed"
+    for status in ("upgraded", "retired"):
+        text += f", {count(status)} {status}" if count(status) else ""
+    text += f", {count('failed')} failed"
+    text += f", {count('skipped')} not attempted" if count("skipped") else ""
+    if count("not started"):
+        text += f", {count('not started')} not started (time budget); run sync again to continue"
+    text += "."
+    applied = sum(r.bot_changes for r in results if r.status not in ("failed", "skipped", "not started"))
+    return text + (f" {applied} bot {'change' if applied == 1 else 'changes'}." if applied else "")

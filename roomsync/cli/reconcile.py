@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 import sys
@@ -66,7 +67,8 @@ async def _plan_live(config: Config, hs: Homeserver, only: str | None, rooms: tu
     PROGRESS.status(f"reading {hs.base_url} ...")
     snapshot = await read_snapshot(hs, config, progress=PROGRESS.status)
     PROGRESS.done()
-    return make_plan(config, snapshot, only, rooms_selected=rooms or None, tokens=bot_tokens_set(config))
+    planned = make_plan(config, snapshot, only, rooms_selected=rooms or None, tokens=bot_tokens_set(config))
+    return dataclasses.replace(planned, homeserver=hs.base_url)
 
 
 FORMATS = {"text": "plan_text", "json": "plan_json", "markdown": "plan_markdown"}

@@ -60,7 +60,9 @@ WHOAMI = r"^GET /_matrix/client/v3/account/whoami"
 
 SUMMARY = re.compile(
     r"^Sync: (?P<created>\d+) created,(?: (?P<adopted>\d+) adopted \(created meanwhile by another run\),)?"
-    r" (?P<changed>\d+) changed, (?P<failed>\d+) failed(?:, (?P<skipped>\d+) not attempted)?\.$",
+    r" (?P<changed>\d+) changed(?:, \d+ (?:upgraded|retired))*, (?P<failed>\d+) failed"
+    r"(?:, (?P<skipped>\d+) not attempted)?\."
+    r"(?: \d+ bot changes?\.)?$",
     re.M,
 )
 

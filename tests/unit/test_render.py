@@ -164,3 +164,31 @@ def test_json_errors_are_listed():
     document = json.loads(render.plan_json(plan))
     assert document["rooms"][0]["errors"] == ["not joined there"]
     assert document["summary"]["errors"] == 1
+
+
+def test_the_header_names_the_homeserver_read_and_json_says_it_too():
+    import dataclasses
+    import json
+
+    plan = dataclasses.replace(ok_plan(), homeserver="https://matrix.opendev.org")
+    assert render.plan_text(plan).startswith(
+        f"roomsync plan for opendev.org at https://matrix.opendev.org, acting as {ME}"
+    )
+    assert json.loads(render.plan_json(plan))["homeserver"] == "https://matrix.opendev.org"
+
+
+def test_sync_counts_in_the_plans_words_and_its_columns_never_touch():
+    from roomsync.apply import RoomResult
+
+    results = [
+        RoomResult("#a:opendev.org", "!a", "created"),
+        RoomResult("#b:opendev.org", "!b", "upgraded"),
+        RoomResult("#c:opendev.org", "!c", "retired"),
+        RoomResult("#d:opendev.org", "!d", "changed", own=False, bot_changes=2),
+        RoomResult("#e:opendev.org", "!e", "changed", bot_changes=1),
+    ]
+    text = render.results_text(results)
+    assert text.splitlines()[-1] == "Sync: 1 created, 1 changed, 1 upgraded, 1 retired, 0 failed. 3 bot changes."
+    for line in text.splitlines()[:-1]:
+        word, rest = line.split(" ", 1)
+        assert word in {"created", "upgraded", "retired", "changed"} and rest.lstrip().startswith("#"), line
