@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RoomsyncError
+from .ids import user_id_problem
 from .localsynapse import LocalServerError, LocalSynapse, _last_line, port_is_free, require_synapse
 from .model import BotSpec, Config
 
@@ -130,6 +131,11 @@ class LocalBot:
 def bot_env_name(name: str, token_env: str | None) -> str:
     """The env variable for a bot's token: its token_env, else ROOMSYNC_BOT_<NAME>_TOKEN."""
     return token_env or "ROOMSYNC_BOT_" + re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_TOKEN"
+
+
+def user_env_name(name: str) -> str:
+    """The env variable for a plain user's token (`roomsync local --user NAME`)."""
+    return "ROOMSYNC_USER_" + re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_TOKEN"
 
 
 def localpart(user_id: str) -> str:
@@ -245,8 +251,10 @@ def run_local(
     data_dir: Path | None = None,
     say: Callable[[str], None] = print,
     remember_secret: Callable[[str], Any] = lambda _token: None,
+    users: tuple[str, ...] = (),
 ) -> None:
     """`roomsync local`. Returns when stopped by SIGTERM/SIGINT; raises RoomsyncError on a failure.
+    `users`: local parts of plain users to register too, so that a bot's test can act as a person.
 
     Whatever happens, Synapse is stopped, the env file is removed and the data with it
     (unless `data_dir` was given) before this returns.
@@ -256,6 +264,7 @@ def run_local(
     config = load_config(config_dir)
     require_synapse()
     local, account, bots, notes = prepare(config)
+    _check_users(users, local.server_name, {account, *(bot.user for bot in bots)})
     env_file = Path(env_file).absolute()
     _check_places(env_file, data_dir, port)
 
@@ -283,6 +292,7 @@ def run_local(
         say(f"Synapse is up at {server.url} (pid {server.pid})")
         token, tokens = _register(server, account, bots, notes, say, remember_secret)
         asyncio.run(_sync(local, server.url, token, tokens, say))
+        tokens.update(_register_users(server, users, say, remember_secret))
         wrote_env = True  # from here on, removed at the end whatever happens
         try:
             write_env_file(env_file, env_file_text(server.url, token, tokens))
@@ -315,6 +325,27 @@ def run_local(
             signal.signal(sig, handler)
     where = f"data kept in {server.workdir}" if data_dir is not None and server else "its data removed"
     say(f"Stopped: Synapse is down, {where}.")
+
+
+def _check_users(users: tuple[str, ...], server_name: str, taken: set[str]) -> None:
+    for name in users:
+        if problem := user_id_problem(f"@{name}:{server_name}"):
+            raise RoomsyncError(f"--user {name}: {problem.replace('user id', 'name', 1)}")
+        if f"@{name}:{server_name}" in taken:
+            raise RoomsyncError(f"--user {name}: @{name}:{server_name} is the account or a bot of bots.yaml")
+
+
+def _register_users(
+    server: LocalSynapse, users: tuple[str, ...], say: Callable[[str], None], remember_secret: Callable[[str], Any]
+) -> dict[str, str]:
+    """Plain users (not admins, in no room): their tokens by variable."""
+    tokens = {}
+    for name in dict.fromkeys(users):
+        tokens[user_env_name(name)] = ensure_user(server, name)
+        remember_secret(tokens[user_env_name(name)])
+    if users:
+        say(f"Registered {len(tokens)} plain user{'s' * (len(tokens) != 1)}: {', '.join(dict.fromkeys(users))}")
+    return tokens
 
 
 def _check_places(env_file: Path, data_dir: Path | None, port: int | None) -> None:

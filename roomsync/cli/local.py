@@ -30,8 +30,16 @@ from .common import _secret
     help="Keep Synapse's data in DIR and do not remove it; a later run with the same DIR starts "
     "from it (same rooms, same accounts, fresh tokens). Default: a temporary directory.",
 )
+@click.option(
+    "--user",
+    "users",
+    multiple=True,
+    metavar="NAME",
+    help="Also register the plain user @NAME:<server_name> and write its token to FILE as "
+    "ROOMSYNC_USER_<NAME>_TOKEN, so a bot's test can act as a person. Repeatable.",
+)
 @click.pass_context
-def local(ctx: click.Context, port: int | None, env_file: Path, data_dir: Path | None) -> None:
+def local(ctx: click.Context, port: int | None, env_file: Path, data_dir: Path | None, users: tuple[str, ...]) -> None:
     """Run a throwaway Synapse holding this config's rooms, for testing bots against them.
 
     Starts Synapse on 127.0.0.1 with roomsync.yaml's server_name (SQLite, no federation,
@@ -40,7 +48,8 @@ def local(ctx: click.Context, port: int | None, env_file: Path, data_dir: Path |
     (bots of other servers are skipped), and syncs the config with the bots' tokens, so
     every bot is already joined. Then it writes FILE as KEY=VALUE lines: ROOMSYNC_HOMESERVER,
     ROOMSYNC_ACCESS_TOKEN and each bot's token under its token_env (or
-    ROOMSYNC_BOT_<NAME>_TOKEN when it has none). A script can wait for FILE, then source it.
+    ROOMSYNC_BOT_<NAME>_TOKEN when it has none), and each --user's token as
+    ROOMSYNC_USER_<NAME>_TOKEN. A script can wait for FILE, then source it.
 
     Stays in the foreground until SIGTERM or Ctrl-C, then stops Synapse and removes its
     data (unless --data) and FILE; exit 0. Any failure on the way stops Synapse too and
@@ -48,4 +57,6 @@ def local(ctx: click.Context, port: int | None, env_file: Path, data_dir: Path |
     """
     from ..localserver import run_local  # Synapse is only needed (and imported) here
 
-    run_local(ctx.obj, port=port, env_file=env_file, data_dir=data_dir, say=click.echo, remember_secret=_secret)
+    run_local(
+        ctx.obj, port=port, env_file=env_file, data_dir=data_dir, say=click.echo, remember_secret=_secret, users=users
+    )

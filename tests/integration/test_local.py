@@ -169,7 +169,7 @@ def process_gone(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     root = tmp_path_factory.mktemp("local")
-    running = start_local(make_config(root / "config"), root / "work")
+    running = start_local(make_config(root / "config"), root / "work", "--user", "alice", "--user", "bob.smith")
     try:
         running.wait_ready()
         yield running
@@ -183,7 +183,14 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
 
 def test_the_env_file_holds_the_homeserver_and_every_token(local):
     env = local.env()
-    assert list(env) == ["ROOMSYNC_HOMESERVER", "ROOMSYNC_ACCESS_TOKEN", "ROOMSYNC_BOT_NEWS_BOT_TOKEN", "LOGGER_TOKEN"]
+    assert list(env) == [
+        "ROOMSYNC_HOMESERVER",
+        "ROOMSYNC_ACCESS_TOKEN",
+        "ROOMSYNC_BOT_NEWS_BOT_TOKEN",
+        "LOGGER_TOKEN",
+        "ROOMSYNC_USER_ALICE_TOKEN",
+        "ROOMSYNC_USER_BOB_SMITH_TOKEN",
+    ]
     assert env["ROOMSYNC_HOMESERVER"] == f"http://127.0.0.1:{local.port}"
     assert stat.S_IMODE(local.env_file.stat().st_mode) == 0o600
     assert sorted(p.name for p in local.cwd.iterdir()) == sorted([ENV_FILE, "local.out", "local.err"])  # no temp file
@@ -191,8 +198,14 @@ def test_the_env_file_holds_the_homeserver_and_every_token(local):
         ("ROOMSYNC_ACCESS_TOKEN", ACCOUNT),
         ("ROOMSYNC_BOT_NEWS_BOT_TOKEN", NEWSBOT),
         ("LOGGER_TOKEN", LOGGER),
+        ("ROOMSYNC_USER_ALICE_TOKEN", f"@alice:{SERVER}"),
+        ("ROOMSYNC_USER_BOB_SMITH_TOKEN", f"@bob.smith:{SERVER}"),
     ):
         assert ok(env, "GET", f"{CLIENT}/account/whoami", env[name])["user_id"] == user
+    # A plain user, in no room: a bot's test acts as a person with it.
+    alice = env["ROOMSYNC_USER_ALICE_TOKEN"]
+    assert joined(env, alice) == set()
+    assert http(env, "GET", f"/_synapse/admin/v2/users/{q(ACCOUNT)}", alice)[0] == 403
     account = ok(env, "GET", f"/_synapse/admin/v2/users/{q(ACCOUNT)}", env["ROOMSYNC_ACCESS_TOKEN"])
     assert account["admin"] is True
 

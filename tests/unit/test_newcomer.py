@@ -91,3 +91,14 @@ def test_a_member_whose_local_account_does_not_exist_is_an_error_for_the_room() 
 def test_a_room_version_the_server_does_not_offer_is_an_error_for_a_new_room() -> None:
     (planned,) = _with((), spec("dev", room_version="99"), room_versions=frozenset({"10", "11", "12"})).rooms
     assert any("room_version 99 is not offered" in e for e in planned.errors)
+
+
+def test_local_user_names_are_checked_before_anything_starts() -> None:
+    from roomsync.localserver import _check_users, user_env_name
+
+    assert user_env_name("bob.smith") == "ROOMSYNC_USER_BOB_SMITH_TOKEN"
+    _check_users(("alice",), "opendev.org", {"@roomsync:opendev.org"})
+    with pytest.raises(RoomsyncError, match="--user Alice"):
+        _check_users(("Alice",), "opendev.org", set())
+    with pytest.raises(RoomsyncError, match="is the account or a bot"):
+        _check_users(("roomsync",), "opendev.org", {"@roomsync:opendev.org"})
