@@ -23,10 +23,12 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 
 class AdminHidingProxy:
-    def __init__(self, target_port: int, timeout: float = 60.0):
+    def __init__(self, target_port: int, timeout: float = 60.0, hide_admin: bool = True):
         self.target_port = target_port
         self.timeout = timeout
+        self.hide_admin = hide_admin  # False: a plain recording proxy, the admin API passed through
         self.requests: list[str] = []  # "METHOD PATH" of every request, forwarded or refused
+        self.calls: list[tuple[str, str, bytes | None]] = []  # (method, path, body) of every request
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -44,6 +46,7 @@ class AdminHidingProxy:
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.calls.clear()
 
     def __enter__(self) -> AdminHidingProxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -72,7 +75,9 @@ class AdminHidingProxy:
                     proxy.requests.append(f"{self.command} {self.path}")
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                if self.path.startswith(HIDDEN):
+                with proxy._lock:
+                    proxy.calls.append((self.command, self.path, body))
+                if proxy.hide_admin and self.path.startswith(HIDDEN):
                     self._answer(404, {"Content-Type": "text/html"}, b"<html><body>404 Not Found</body></html>")
                     return
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=proxy.timeout)
