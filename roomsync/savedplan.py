@@ -110,7 +110,8 @@ def load(path: Path) -> Saved:
         )
         changes = frozenset(
             (
-                str(c["room_alias"] if c["section"] != "bots" else f"bot {c['bot']}"),
+                # a room's changes name the room (its bots' memberships and levels too); a bot's own, the bot
+                str(c["room_alias"]) if c.get("room_alias") else f"bot {c['bot']}",
                 str(c["field"]),
                 _json(c["before"]),
                 _json(c["after"]),

@@ -102,3 +102,21 @@ def test_local_user_names_are_checked_before_anything_starts() -> None:
         _check_users(("Alice",), "opendev.org", set())
     with pytest.raises(RoomsyncError, match="is the account or a bot"):
         _check_users(("roomsync",), "opendev.org", {"@roomsync:opendev.org"})
+
+
+def test_a_saved_plan_with_bot_changes_in_rooms_reads_back_as_it_was_made(tmp_path: Path) -> None:
+    import dataclasses
+    import json
+
+    from roomsync.render import plan_json
+    from roomsync.savedplan import Made, compare, load
+
+    bot = BotSpec("gerritbot", "@gerrit:opendev.org", ("dev",), display_name="Gerrit")
+    plan = make_plan(dataclasses.replace(config(spec("dev")), bots=(bot,)), snapshot())
+    assert any(c.section == "bots" for room in plan.rooms for c in room.changes), "a bot's membership in a room"
+    made = Made("https://hs", "opendev.org", "@roomsync:opendev.org", "1", "digest", None, ())
+    path = tmp_path / "plan.json"
+    path.write_text(plan_json(plan, made.document()))
+    saved = load(path)
+    assert json.loads(path.read_text())["saved"]["server_name"] == "opendev.org"
+    assert compare(saved, plan).moved == () and compare(saved, plan).done == 0
