@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,9 +22,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Account
 from tests.integration import test_zuul_jobs
 from tests.integration.helpers import put_state, resolve, roomsync, state, write_config
 from tests.integration.test_zuul_jobs import ACCOUNT, SERVER, ZuulJob, observed_config, rooms_for
+from tests.synapse import SynapseServer
 
 node, zuul_job = test_zuul_jobs.node, test_zuul_jobs.zuul_job  # the build machinery's fixtures
 
@@ -106,7 +108,7 @@ def zuul_api() -> Iterator[ZuulApi]:
     thread.join(timeout=10)
 
 
-def gate_plan(zuul_job, synapse, observer) -> ZuulJob:
+def gate_plan(zuul_job: Callable[..., ZuulJob], synapse: SynapseServer, observer: Account) -> ZuulJob:
     """The change's gate build of the plan job, read with the observer: the plan the reviewers saw."""
     job = zuul_job(
         "roomsync-plan", secrets={"roomsync_observer": {"access_token": observer.token, "homeserver": synapse.url}}
@@ -118,7 +120,9 @@ def gate_plan(zuul_job, synapse, observer) -> ZuulJob:
     return job
 
 
-def reviewed_sync(zuul_job, synapse, provisioner, api: ZuulApi) -> ZuulJob:
+def reviewed_sync(
+    zuul_job: Callable[..., ZuulJob], synapse: SynapseServer, provisioner: Account, api: ZuulApi
+) -> ZuulJob:
     """The promote build of the rooms repo's child of roomsync-sync-reviewed, for the same change."""
     job = zuul_job(
         "roomsync-sync-reviewed",
