@@ -244,6 +244,8 @@ def test_reviewed_sync_without_a_saved_plan_fails_and_never_plans_again(
     assert run.code != 0, run
     assert "No reviewed plan to apply" in run.out, run
     assert f"example-rooms-plan for change {CHANGE}, patchset {PATCHSET}" in run.out, run
+    if gate_build == "none":
+        assert f"{zuul_api.api} has no gate build of" in run.out, run
     assert "roomsync sync" not in run.out.replace("roomsync sync --plan", ""), run  # roomsync never ran
     assert zuul_api.downloads == [] and downloaded(job) == []
     for room in rooms_for(prefix):
