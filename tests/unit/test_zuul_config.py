@@ -28,12 +28,17 @@ from roomsync.cli.reconcile import Duration
 REPO = Path(__file__).resolve().parents[2]
 ROOMSYNC, EXAMPLE = "roomsync", "example"
 ZUUL_FILES = {ROOMSYNC: REPO / ".zuul.yaml", EXAMPLE: REPO / "examples" / "rooms-repo" / ".zuul.yaml"}
-REUSABLE = ("roomsync-validate", "roomsync-plan", "roomsync-sync", "roomsync-drift")
+REUSABLE = ("roomsync-validate", "roomsync-plan", "roomsync-sync", "roomsync-sync-reviewed", "roomsync-drift")
 SECRET_VARIABLES = {
     "roomsync-plan": {"roomsync_observer"},
     "roomsync-drift": {"roomsync_observer"},
     "roomsync-sync": {"roomsync_admin", "roomsync_observer"},
+    "roomsync-sync-reviewed": {"roomsync_admin", "roomsync_observer"},
 }
+# The jobs that get the admin token, and the one pipeline each runs in: post (after merge) for
+# the sync that plans again, promote (after merge, with the gate build's artifacts) for the one
+# that applies the reviewed plan.
+SYNC_PIPELINES = {"roomsync-sync": "post", "roomsync-sync-reviewed": "promote"}
 PIPELINES = {  # each project's jobs, and exactly the pipelines each runs in
     ROOMSYNC: {
         "roomsync-validate": {"check", "gate"},
@@ -48,7 +53,7 @@ PIPELINES = {  # each project's jobs, and exactly the pipelines each runs in
     EXAMPLE: {
         "roomsync-validate": {"check", "gate"},
         "example-rooms-plan": {"gate"},
-        "example-rooms-sync": {"post"},
+        "example-rooms-sync-reviewed": {"promote"},
         "example-rooms-drift": {"periodic"},
         "roomsync-docs": {"post"},
     },
@@ -62,8 +67,10 @@ TOKEN = re.compile(
 )
 # The release: its job, its secret, and the variable zuul-jobs' upload-pypi role reads it from.
 RELEASE_JOB, RELEASE_SECRET, RELEASE_VARIABLE = "roomsync-release", "roomsync-pypi", "pypi_info"
-# Roles the jobs take from zuul-jobs (the tests use stand-ins from tests/ansible/roles).
-ZUUL_JOBS, ZUUL_JOBS_ROLES = "zuul/zuul-jobs", {"upload-pypi"}
+# Roles the jobs take from zuul-jobs (the tests use stand-ins from tests/ansible/roles), and the jobs
+# that use them.
+ZUUL_JOBS, ZUUL_JOBS_ROLES = "zuul/zuul-jobs", {"upload-pypi", "download-artifact"}
+ZUUL_JOBS_USERS = {RELEASE_JOB, "roomsync-sync-reviewed"}
 # Each secret's encrypted field, and the fields it may have in clear text.
 SECRET_FIELDS = {"access_token": {"homeserver"}, "password": {"username"}}
 # Keys of a task that are not the task itself.
@@ -210,7 +217,7 @@ def test_the_reusable_jobs_hold_no_secret_and_install_from_the_required_project(
         job = tenant["job"][name]
         assert job["_source"] == ROOMSYNC
         assert not job.get("secrets"), f"{name} holds a secret: rooms repos pass their own"
-    for name in ("roomsync-plan", "roomsync-sync", "roomsync-drift"):
+    for name in ("roomsync-plan", "roomsync-sync", "roomsync-sync-reviewed", "roomsync-drift"):
         assert tenant["job"][name].get("abstract") is True, f"{name} needs a child job that passes the secret"
     assert not tenant["job"]["roomsync-validate"].get("abstract")
     base = tenant["job"]["roomsync-base"]
@@ -230,12 +237,13 @@ def test_child_jobs_pass_their_own_secrets_under_the_names_the_playbooks_read(te
         for name, job in tenant["job"].items()
         if job["_source"] == source and job.get("secrets") and name != RELEASE_JOB
     }
-    assert {job["parent"] for job in children.values()} == set(SECRET_VARIABLES), source
+    expected = set(SECRET_VARIABLES) - {"roomsync-sync" if source == EXAMPLE else "roomsync-sync-reviewed"}
+    assert {job["parent"] for job in children.values()} == expected, source  # each repo syncs one way
     for name, job in children.items():
         variables = {use["name"] for use in secret_uses(job)}
         parent = job["parent"]
         assert {"roomsync_admin"} & SECRET_VARIABLES[parent] <= variables <= SECRET_VARIABLES[parent], name
-        if parent != "roomsync-sync":
+        if parent not in SYNC_PIPELINES:
             assert variables == {"roomsync_observer"}, name
         for use in secret_uses(job):
             assert use.get("pass-to-parent") is True, f"{name}: roomsync's playbooks only see it with pass-to-parent"
@@ -289,31 +297,32 @@ def test_no_job_with_a_secret_runs_before_review_and_the_admin_token_only_after_
                 assert not post_review(tenant, entry), f"Zuul refuses the post-review job {entry['name']} in {pipeline}"
                 assert not effective_secrets(tenant, entry), f"{entry['name']} gets a token in {pipeline}"
             if admin & effective_secrets(tenant, entry):
-                assert pipeline == "post", f"{entry['name']} gets the admin token in {pipeline}"
-                assert "roomsync-sync" in [j["name"] for j in ancestry(tenant, entry["name"])]
+                chain = [j["name"] for j in ancestry(tenant, entry["name"])]
+                (sync,) = set(chain) & set(SYNC_PIPELINES)
+                assert pipeline == SYNC_PIPELINES[sync], f"{entry['name']} gets the admin token in {pipeline}"
                 assert any(j.get("post-review") is True for j in ancestry(tenant, entry["name"]))
     users = [name for name, job in tenant["job"].items() if admin & secrets_of(job)]
-    assert len(users) == 1 and tenant["job"][users[0]]["parent"] == "roomsync-sync"
+    assert len(users) == 1 and tenant["job"][users[0]]["parent"] in SYNC_PIPELINES
 
 
 def test_plan_and_drift_read_with_the_observer_and_validate_needs_no_token(tenant):
     for name in ("roomsync-plan", "roomsync-drift"):
         assert "roomsync_observer" in (REPO / f"playbooks/{name}/run.yaml").read_text()
         assert "roomsync_admin" not in (REPO / f"playbooks/{name}/run.yaml").read_text()
-    assert "roomsync_admin" in (REPO / "playbooks/roomsync-sync/run.yaml").read_text()
+    for name in SYNC_PIPELINES:
+        assert "roomsync_admin" in (REPO / f"playbooks/{name}/run.yaml").read_text()
     for name in ("roomsync-validate", "roomsync-test", "roomsync-docs", "roomsync-build-docs"):
         assert not any(secrets_of(j) for j in ancestry(tenant, name)), f"{name} needs no token"
         assert not TOKEN.search((REPO / f"playbooks/{name}/run.yaml").read_text())
 
 
 def test_sync_and_drift_hold_a_semaphore_of_one(tenant):
-    for name in ("roomsync-sync", "roomsync-drift"):
+    for name in ("roomsync-sync", "roomsync-sync-reviewed", "roomsync-drift"):
         semaphores = as_list(tenant["job"][name].get("semaphores") or tenant["job"][name].get("semaphore"))
         assert semaphores, f"{name} holds no semaphore"
         assert all(tenant["semaphore"][s]["max"] == 1 for s in semaphores)
-    assert as_list(tenant["job"]["roomsync-sync"]["semaphores"]) == as_list(
-        tenant["job"]["roomsync-drift"]["semaphores"]
-    )
+    for name in ("roomsync-sync-reviewed", "roomsync-drift"):
+        assert as_list(tenant["job"]["roomsync-sync"]["semaphores"]) == as_list(tenant["job"][name]["semaphores"])
 
 
 def files_of(tenant: dict, name: str) -> list[str]:
@@ -334,7 +343,14 @@ def test_plan_and_sync_run_only_when_the_rooms_change(tenant):
     roomsync_irrelevant = ["tests/unit/test_plan.py", "scripts/test", "playbooks/roomsync-plan/run.yaml"]
     for names, extra_relevant, extra_irrelevant in (
         (
-            ("roomsync-plan", "roomsync-sync", "example-rooms-plan", "example-rooms-sync", "roomsync-docs"),
+            (
+                "roomsync-plan",
+                "roomsync-sync",
+                "roomsync-sync-reviewed",
+                "example-rooms-plan",
+                "example-rooms-sync-reviewed",
+                "roomsync-docs",
+            ),
             [],
             roomsync_code,
         ),
@@ -443,7 +459,8 @@ def test_referenced_roles_exist_with_readme_and_defaults(tenant):
     for name in ZUUL_JOBS_ROLES:  # the jobs that use them name zuul-jobs; the tests have a stand-in
         assert not (REPO / "roles" / name).exists(), f"{name} is zuul-jobs' role, not roomsync's"
         assert (REPO / "tests" / "ansible" / "roles" / name / "tasks" / "main.yaml").is_file(), name
-    assert tenant["job"][RELEASE_JOB]["roles"] == [{"zuul": ZUUL_JOBS}]  # the one job that uses them
+    for name, job in tenant["job"].items():  # only the jobs that use them declare them
+        assert (job.get("roles") == [{"zuul": ZUUL_JOBS}]) == (name in ZUUL_JOBS_USERS), name
     for name, tasks_from in used:
         if name in ZUUL_JOBS_ROLES:
             continue
@@ -687,3 +704,71 @@ def test_sync_job_stops_starting_rooms_before_its_timeout(tenant):
     assert 0 < seconds <= job["timeout"] - 300, "room for the rooms in flight to finish before the timeout"
     run = (REPO / "playbooks/roomsync-sync/run.yaml").read_text()
     assert "'--time-budget', roomsync_sync_time_budget" in run
+
+
+# --- roomsync-sync-reviewed: apply the plan reviewed in gate --------------------------------------
+
+REVIEWED_JOB = "roomsync-sync-reviewed"
+DOWNLOAD_ROLE = REPO / "roles" / "download-roomsync-plan"
+
+
+def test_reviewed_sync_is_a_post_review_sync_like_roomsync_sync(tenant):
+    job, sync = tenant["job"][REVIEWED_JOB], tenant["job"]["roomsync-sync"]
+    assert job["abstract"] is True and job["post-review"] is True
+    for key in ("parent", "semaphores", "timeout", "files"):
+        assert job[key] == sync[key], key
+    assert job["vars"]["roomsync_sync_time_budget"] == sync["vars"]["roomsync_sync_time_budget"]
+    assert job["vars"]["roomsync_reviewed_plan_pipeline"] == "gate"
+    assert playbooks_of(job) == ["playbooks/roomsync-sync-reviewed/run.yaml"]
+
+
+def test_reviewed_sync_downloads_the_saved_plan_then_applies_only_it(tenant):
+    (run,) = plays(tenant["job"][REVIEWED_JOB]["run"])
+    (download, apply) = run["tasks"]
+    assert role_includes({"tasks": [download]}) == [("download-roomsync-plan", "main", {})]
+    assert not TOKEN.search(yaml.safe_dump(download))  # the download needs no token
+    ((role, _, variables),) = role_includes({"tasks": [apply]})
+    assert role == "roomsync-run" and apply["no_log"] is True
+    assert variables["roomsync_action"] == "sync" and variables["roomsync_secret_name"] == "roomsync_admin"
+    assert "['--plan', roomsync_reviewed_plan_path]" in variables["roomsync_args"]
+    tasks = yaml.safe_load((DOWNLOAD_ROLE / "tasks" / "main.yaml").read_text())
+    (block,) = [t for t in tasks if "block" in t]
+    (include,) = block["block"]
+    assert include["ansible.builtin.include_role"]["name"] == "download-artifact"
+    assert set(include["vars"]) == {
+        "download_artifact_api",
+        "download_artifact_pipeline",
+        "download_artifact_job",
+        "download_artifact_type",
+        "download_artifact_directory",
+    }  # download_artifact_query keeps its default: this change and patchset
+    assert [t["ansible.builtin.fail"]["msg"].startswith("No reviewed plan to apply") for t in block["rescue"]] == [True]
+    (last,) = [t for t in tasks if t["name"] == "Note where the plan to apply is"]
+    assert tasks[-1] is last  # set only once the file is known to exist
+    # A plan from an earlier build on the node is removed before the download.
+    (remove,) = [t for t in tasks if t.get("ansible.builtin.file", {}).get("state") == "absent"]
+    assert tasks.index(remove) < tasks.index(block)
+
+
+def test_the_plan_job_returns_the_saved_plan_under_the_type_the_reviewed_sync_downloads():
+    fetch = yaml.safe_load((REPO / "roles" / "fetch-roomsync-plan" / "defaults" / "main.yaml").read_text())
+    download = yaml.safe_load((DOWNLOAD_ROLE / "defaults" / "main.yaml").read_text())
+    assert fetch["fetch_roomsync_plan_artifact_types"] == {"plan.json": download["roomsync_reviewed_plan_type"]}
+    assert download["roomsync_reviewed_plan_type"] == "roomsync_saved_plan"
+    assert download["roomsync_reviewed_plan_file"] == "plan.json" and "plan.json" in fetch["roomsync_plan_files"]
+
+
+def test_the_example_applies_the_plan_its_own_plan_job_made_in_gate(tenant):
+    (child,) = [j for j in tenant["job"].values() if j.get("parent") == REVIEWED_JOB]
+    assert child["_source"] == EXAMPLE
+    plan_job = child["vars"]["roomsync_reviewed_plan_job"]
+    assert tenant["job"][plan_job]["parent"] == "roomsync-plan"
+    assert PIPELINES[EXAMPLE][plan_job] == {tenant["job"][REVIEWED_JOB]["vars"]["roomsync_reviewed_plan_pipeline"]}
+    assert (
+        child["vars"]["roomsync_zuul_api"].startswith("https://")
+        and "/api/tenant/" in child["vars"]["roomsync_zuul_api"]
+    )
+    # Not both ways: the example syncs in promote only, and says how to use roomsync-sync instead.
+    assert PIPELINES[EXAMPLE][child["name"]] == {"promote"}
+    assert not any(j.get("parent") == "roomsync-sync" for j in tenant["job"].values() if j["_source"] == EXAMPLE)
+    assert "parent: roomsync-sync\n" in ZUUL_FILES[EXAMPLE].read_text()  # the commented alternative
