@@ -24,8 +24,8 @@ import pytest
 
 from tests.conftest import Account
 from tests.integration import test_zuul_jobs
-from tests.integration.helpers import put_state, resolve, roomsync, state, write_config
-from tests.integration.test_zuul_jobs import ACCOUNT, SERVER, ZuulJob, observed_config, rooms_for
+from tests.integration.helpers import joined_rooms, put_state, resolve, roomsync, state, write_config
+from tests.integration.test_zuul_jobs import ACCOUNT, SERVER, ZuulJob, observed_config, rooms_for, write_bots
 from tests.synapse import SynapseServer
 
 node, zuul_job = test_zuul_jobs.node, test_zuul_jobs.zuul_job  # the build machinery's fixtures
@@ -251,3 +251,32 @@ def test_reviewed_sync_without_a_saved_plan_fails_and_never_plans_again(
     for room in rooms_for(prefix):
         assert resolve(synapse, f"#{room['alias']}:{SERVER}") is None
     assert_tokens_absent(job)
+
+
+def test_a_plan_read_by_the_observer_is_applied_by_the_provisioning_account_with_its_bots(
+    synapse, provisioner, make_user, prefix, node, zuul_job, zuul_api
+):
+    # As the example rooms repo runs: the observer is a bot of every room (token_env), the gate
+    # plan reads with its token, and the promote sync passes it so that it joins new rooms.
+    observer = make_user("observer")
+    ids = observed_config(synapse, provisioner, observer, prefix, node.rooms)
+    bot = {"name": "observer", "user": observer.user_id, "rooms": ["*"], "power_level": 0}
+    write_bots(node.rooms, [{**bot, "token_env": "ROOMSYNC_OBSERVER_TOKEN"}])
+    rooms = rooms_for(prefix)
+    rooms[0]["topic"] = "Project gating, now on Matrix"
+    rooms.append({"alias": f"{prefix}-new", "name": "New"})
+    write_config(node.rooms, SERVER, rooms, account=ACCOUNT)
+    zuul_api.add_build(gate_plan(zuul_job, synapse, observer))
+
+    job = reviewed_sync(zuul_job, synapse, provisioner, zuul_api)
+    job.variables["roomsync_observer"] = {"access_token": observer.token, "homeserver": synapse.url}
+    job.secrets.append(observer.token)
+    run = job.run("run")
+    assert run.code == 0, run
+    new = resolve(synapse, f"#{prefix}-new:{SERVER}")
+    assert new and new in joined_rooms(synapse, observer.token)  # joined by the sync, as the bot
+    assert state(synapse, provisioner.token, ids[f"{prefix}-zuul"])[("m.room.topic", "")]["topic"] == (
+        "Project gating, now on Matrix"
+    )
+    converged = roomsync(node.rooms, "plan", "--detailed-exitcode", url=synapse.url, token=provisioner.token)
+    assert converged.code == 0, converged.out + converged.err
