@@ -254,19 +254,16 @@ def run_local(
     users: tuple[str, ...] = (),
 ) -> None:
     """`roomsync local`. Returns when stopped by SIGTERM/SIGINT; raises RoomsyncError on a failure.
-    `users`: local parts of plain users to register too, so that a bot's test can act as a person.
-
-    Whatever happens, Synapse is stopped, the env file is removed and the data with it
-    (unless `data_dir` was given) before this returns.
-    """
+    `users`: plain users to register too. Whatever happens, Synapse is stopped, the env file is
+    removed and the data with it (unless `data_dir` was given) before this returns."""
     from .config import load_config
 
     config = load_config(config_dir)
     require_synapse()
     local, account, bots, notes = prepare(config)
-    _check_users(users, local.server_name, {account, *(bot.user for bot in bots)})
     env_file = Path(env_file).absolute()
     _check_places(env_file, data_dir, port)
+    _check_users(users, local.server_name, {account, *(bot.user for bot in bots)})
 
     stopping = False
 
@@ -292,7 +289,7 @@ def run_local(
         say(f"Synapse is up at {server.url} (pid {server.pid})")
         token, tokens = _register(server, account, bots, notes, say, remember_secret)
         asyncio.run(_sync(local, server.url, token, tokens, say))
-        tokens.update(_register_users(server, users, say, remember_secret))
+        tokens |= _register_users(server, users, say, remember_secret)  # after the sync: they are no bots
         wrote_env = True  # from here on, removed at the end whatever happens
         try:
             write_env_file(env_file, env_file_text(server.url, token, tokens))
