@@ -7,11 +7,18 @@ import secrets
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.synapse import SynapseServer
 
 SERVER_NAME = "opendev.org"
 PROVISIONER_LOCALPART = "roomsync"
+
+# Hypothesis judges examples by how long they take, which depends on the machine and its load:
+# no deadline, and no health check on the speed of generating them (tests that name their own
+# health checks to suppress list too_slow themselves).
+settings.register_profile("roomsync", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("roomsync")
 
 
 @dataclasses.dataclass(frozen=True)
