@@ -1,17 +1,52 @@
-"""Shared fixtures: one real Synapse for the whole test session."""
+"""Shared fixtures: one real Synapse for the whole test session (for each worker, under xdist)."""
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.synapse import SynapseServer
 
 SERVER_NAME = "opendev.org"
 PROVISIONER_LOCALPART = "roomsync"
+
+# Hypothesis judges examples by how long they take, which depends on the machine and its load:
+# no deadline, and no health check on the speed of generating them (tests that name their own
+# health checks to suppress list too_slow themselves).
+settings.register_profile("roomsync", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("roomsync")
+
+# Under pytest-xdist (./scripts/test runs the suite on several workers, --dist loadgroup), each
+# test goes to whichever worker is free, and each worker starts its own session Synapse. The
+# tests of these modules share something costly of the module's own (a Synapse, a `roomsync
+# local`, a browser, a community built by hand) or run in order: they stay on one worker.
+ONE_WORKER_MODULES = {
+    "test_adopt_import.py",
+    "test_docs_browser.py",
+    "test_local.py",
+    "test_rate_limits.py",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadgroup, with the modules above as groups of their own. Not xdist_group marks added
+    at collection: xdist reads those from node ids, which pytest 9.2 no longer lets it change."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module.rsplit("/", 1)[-1] in ONE_WORKER_MODULES else super()._split_scope(nodeid)
+
+    return ModuleGroups(config, log)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,7 +44,8 @@ class SynapseServer(LocalSynapse):
 
     ``rate_limited=True`` keeps Synapse's default rate limits (only registration and
     login are lifted); otherwise every limiter is lifted. ``limits`` sets rc_* settings on
-    top, e.g. ``{"rc_room_creation": {"per_second": 0.5, "burst_count": 2}}``.
+    top, e.g. ``{"rc_room_creation": {"per_second": 0.5, "burst_count": 2}}``. ``port``:
+    a fixed port (a free one otherwise).
     """
 
     def __init__(
@@ -53,8 +54,9 @@ class SynapseServer(LocalSynapse):
         server_name: str = "opendev.org",
         rate_limited: bool = False,
         limits: dict[str, Any] | None = None,
+        port: int | None = None,
     ) -> None:
-        super().__init__(pathlib.Path(workdir), server_name, rate_limited=rate_limited, limits=limits)
+        super().__init__(pathlib.Path(workdir), server_name, port=port, rate_limited=rate_limited, limits=limits)
 
     def start(self, timeout: float = 90) -> None:
         """Start Synapse and wait until the client API answers; RuntimeError with its logs if not."""

@@ -6,6 +6,7 @@
         proxy.resume()         # listen again on the same port, forward as before
         proxy.fail_with(503)   # answer every new request with an HTTP error instead of forwarding
         proxy.freeze_after(r"POST /_matrix/client/v3/createRoom", 3)  # see below
+        proxy.freeze_after(..., hold=True); proxy.wait_answered(30)  # the server is idle
 
 Everything is on 127.0.0.1; the proxy only ever connects to the target port given.
 Threads, standard library only, every wait bounded. The proxy also records the
@@ -13,13 +14,17 @@ request lines it forwards (``proxy.requests``), which lets a test act at a preci
 point of a client's run: :meth:`freeze_after` stops passing answers back to the
 client once the n-th request matching a pattern has been forwarded, so the server
 has done the work but the client never hears about it; a test then kills the
-client right there.
+client right there. With ``hold=True`` no later request reaches the server either, and
+:meth:`wait_answered` waits until the server has answered every request it was sent: a
+test can then kill the server between two requests, never inside one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import random
 import re
 import select
 import socket
@@ -27,10 +32,12 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["Seen", "TcpProxy"]
+__all__ = ["Seen", "TcpProxy", "quiet_port"]
 
 _REQUEST_LINE = re.compile(rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+) HTTP/1\.[01]\r\n")
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] \d{3} ")
 _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
@@ -46,6 +53,31 @@ class Seen:
     @property
     def line(self) -> str:
         return f"{self.method} {self.path}"
+
+
+def quiet_port() -> int:
+    """A free loopback port below the kernel's ephemeral range (ports it hands out itself).
+
+    While nothing listens on a port (a severed proxy, a killed Synapse), any outgoing
+    connection on the machine may be given it as its own end, and the port cannot be bound
+    again until that connection is gone; the busier the machine, the likelier. A port outside
+    that range is never given out so.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # not Linux: let the kernel pick
+    for port in random.sample(range(min(10000, low // 2), low), 50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            return port
+    return 0
 
 
 def _abort(sock: socket.socket) -> None:
@@ -64,6 +96,8 @@ class TcpProxy:
         self.port: int | None = None
         self.requests: list[Seen] = []
         self.accepted = 0
+        self.forwarded = 0  # requests passed on to the target ...
+        self.answered = 0  # ... and answers that came back from it (passed on or held)
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
@@ -74,7 +108,10 @@ class TcpProxy:
         self._fail_status: int | None = None
         self._unfrozen = threading.Event()
         self._unfrozen.set()
-        self._freeze: tuple[re.Pattern[str], int, threading.Event] | None = None
+        self._freeze: tuple[re.Pattern[str], int, threading.Event, bool] | None = None
+        self._holding = False  # requests wait in the proxy (set with a freeze's hold)
+        self._released = threading.Event()
+        self._released.set()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -92,6 +129,7 @@ class TcpProxy:
     def stop(self) -> None:
         self._stopped.set()
         self._unfrozen.set()
+        self._released.set()
         self._close_listener()
         self._cut_all()
         for thread in self._threads:
@@ -120,11 +158,13 @@ class TcpProxy:
         with self._lock:
             self._fail_status = None
             self._freeze = None
+            self._holding = False
             refusing, self._refusing = self._refusing, False
             failing, self._failing = list(self._failing), set()
         for sock in failing:
             self._untrack(sock)
         self._unfrozen.set()
+        self._released.set()
         if refusing:
             self._listen()
 
@@ -137,18 +177,27 @@ class TcpProxy:
             self._fail_status = status
         self._cut_all()
 
-    def freeze_after(self, pattern: str, count: int) -> threading.Event:
+    def freeze_after(self, pattern: str, count: int, hold: bool = False) -> threading.Event:
         """Once the `count`-th request whose "METHOD PATH" matches `pattern` has been forwarded, stop
-        passing any answer back to the client (requests still reach the server). Returns an event set
-        at that moment. resume() unfreezes."""
+        passing any answer back to the client (requests still reach the server, but with `hold`
+        the later ones wait in the proxy). Returns an event set at that moment. resume() unfreezes."""
         event = threading.Event()
         with self._lock:
             already = sum(1 for seen in self.requests if re.search(pattern, seen.line))
-            self._freeze = (re.compile(pattern), count, event)
+            self._freeze = (re.compile(pattern), count, event, hold)
             if already >= count:
-                self._unfrozen.clear()
-                event.set()
+                self._start_freeze(event, hold)
         return event
+
+    def wait_answered(self, timeout: float) -> bool:
+        """Wait (bounded) until the target has answered every request forwarded to it; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.answered >= self.forwarded:
+                    return True
+            time.sleep(0.01)
+        return False
 
     def seen(self, pattern: str) -> list[Seen]:
         with self._lock:
@@ -168,7 +217,18 @@ class TcpProxy:
     def _listen(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port or 0))
+        # Listening again right after sever(): the old listener lingers while the accept thread's
+        # select() (0.1 s) still holds it.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                sock.bind(("127.0.0.1", self.port or quiet_port()))
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or self.port is None or time.monotonic() > deadline:
+                    sock.close()
+                    raise
+                time.sleep(0.02)
         sock.listen(128)
         self.port = sock.getsockname()[1]
         with self._lock:
@@ -223,21 +283,31 @@ class TcpProxy:
             thread.start()
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
-    def _record(self, data: bytes, by_proxy: bool = False) -> list[Seen]:
+    def _start_freeze(self, event: threading.Event, hold: bool) -> None:
+        """With the lock held."""
+        self._unfrozen.clear()
+        if hold:
+            self._holding = True
+            self._released.clear()
+        event.set()
+
+    def _record(self, data: bytes, by_proxy: bool = False) -> tuple[list[Seen], bool]:
+        """Record the request lines in `data`; and whether it must wait in the proxy (a hold that
+        began before it: the request that starts a freeze still goes through)."""
         found = [
             Seen(time.monotonic(), m.group(1).decode(), m.group(2).decode("latin-1"), by_proxy)
             for m in _REQUEST_LINE.finditer(data)
         ]
         if not found:
-            return found
+            return found, False  # the rest of a request already on its way (its body)
         with self._lock:
+            held = self._holding
             self.requests.extend(found)
             if self._freeze is not None and not by_proxy:
-                pattern, count, event = self._freeze
+                pattern, count, event, hold = self._freeze
                 if sum(1 for s in self.requests if pattern.search(s.line)) >= count and not event.is_set():
-                    self._unfrozen.clear()
-                    event.set()
-        return found
+                    self._start_freeze(event, hold)
+        return found, held
 
     def _connect(self, client: socket.socket, _failing: object) -> None:
         self._track(client)
@@ -264,9 +334,16 @@ class TcpProxy:
                     break
                 if requests:
                     # Record first: a freeze triggered by this request is in place before it can be answered.
-                    self._record(data)
+                    found, held = self._record(data)
+                    while held and not self._released.wait(0.1):
+                        if self._stopped.is_set():
+                            return
+                    with self._lock:
+                        self.forwarded += len(found)  # before it can be answered
                     dst.sendall(data)
                 else:
+                    with self._lock:
+                        self.answered += len(_STATUS_LINE.findall(data))
                     while not self._unfrozen.wait(0.1):
                         if self._stopped.is_set():
                             return

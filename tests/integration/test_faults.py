@@ -40,7 +40,7 @@ import pytest
 import yaml
 
 from tests.integration.helpers import Result, resolve, roomsync, write_config
-from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.tcp_proxy import TcpProxy, quiet_port
 from tests.synapse import SynapseServer, q
 
 SERVER = "opendev.org"
@@ -81,7 +81,8 @@ class Homeserver:
 
 @pytest.fixture(scope="module")
 def own_synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
-    server = SynapseServer(tmp_path_factory.mktemp("faults-synapse"), server_name=SERVER)
+    # Restarted on the same port after a kill: one the kernel never gives to another connection meanwhile.
+    server = SynapseServer(tmp_path_factory.mktemp("faults-synapse"), server_name=SERVER, port=quiet_port() or None)
     server.start()
     try:
         token = server.register("roomsync", admin=True)
@@ -242,7 +243,8 @@ def settle(hs: Homeserver, p: str, rooms: list[dict], timeout: float = 30) -> No
 
     A SIGKILLed client's requests keep running on the server, and Synapse's createRoom
     creates the alias before the room's first events: for a moment the alias points at a
-    room its creator is not yet joined in. The run "after the crash" starts once that is over.
+    room its creator is not yet joined in, or that does not carry roomsync's marker (part of
+    the initial state) yet. The run "after the crash" starts once that is over.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -250,10 +252,15 @@ def settle(hs: Homeserver, p: str, rooms: list[dict], timeout: float = 30) -> No
         assert status == 200, answer
         joined = set(answer["joined_rooms"])  # type: ignore[index]
         aliases = [f"#{r['alias']}:{SERVER}" for r in rooms]
-        pending = [a for a in aliases if (rid := resolve(hs.server, a)) and rid not in joined]
+        resolved = {a: rid for a in aliases if (rid := resolve(hs.server, a))}
+        pending = [
+            a
+            for a, rid in resolved.items()
+            if rid not in joined or get(hs, f"/rooms/{q(rid)}/state/{q(MARKER)}/")[0] != 200
+        ]
         if not pending:
             return
-        assert time.monotonic() < deadline, f"aliases still point at rooms the account is not in: {pending}"
+        assert time.monotonic() < deadline, f"aliases still point at rooms the account is not in or unmarked: {pending}"
         time.sleep(0.1)
 
 
@@ -424,7 +431,10 @@ def test_sync_sigkilled_at_a_point_is_finished_by_the_next_run(hs, proxy, prefix
 
 
 def test_sync_sigkilled_again_and_again_makes_progress_and_converges(hs, proxy, prefix, tmp_path):
-    """Each run is killed right after its 2nd createRoom; runs follow until one has (almost) nothing to create."""
+    """Each run is killed right after its 2nd createRoom; runs follow until one has (almost) nothing to create.
+
+    From its 2nd createRoom on, no answer reaches the run (the proxy freezes), so however fast the
+    machine, a run gets no further than the rooms it had begun (8 at most) before the kill."""
     p = prefix
     rooms = fleet(p)
     config = make_config(tmp_path, rooms)
@@ -433,12 +443,13 @@ def test_sync_sigkilled_again_and_again_makes_progress_and_converges(hs, proxy, 
         created_before = len(proxy.seen(CREATE))
         proc = start_sync(config, proxy.url, hs.token)
         try:
+            second = proxy.freeze_after(CREATE, created_before + 2)
             deadline = time.monotonic() + EVENT_TIMEOUT
-            while proc.poll() is None and len(proxy.seen(CREATE)) < created_before + 2 and time.monotonic() < deadline:
-                time.sleep(0.005)
+            while proc.poll() is None and not second.wait(0.005) and time.monotonic() < deadline:
+                pass
             if proc.poll() is not None:
                 break  # this run had fewer than 2 rooms left to create and finished
-            assert len(proxy.seen(CREATE)) >= created_before + 2, "no createRoom within the time limit"
+            assert second.is_set(), "no createRoom within the time limit"
             proc.send_signal(signal.SIGKILL)
             finish(proc, timeout=20)
             killed += 1
@@ -447,6 +458,7 @@ def test_sync_sigkilled_again_and_again_makes_progress_and_converges(hs, proxy, 
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=20)
+            proxy.resume()
     else:
         pytest.fail("roomsync never got through the sync")
     assert killed >= 2, "the kills never interrupted a run"
@@ -485,9 +497,31 @@ def test_changing_sync_sigkilled_leaves_no_stray_alias(hs, proxy, prefix, tmp_pa
 
 # --- losing the homeserver ----------------------------------------------------------------------
 
-# One request gives up after 4 retries with backoff 0.5, 1, 2, 4 s (+-25 %): at most ~9.4 s.
-# "Then sync stops": the whole run must end soon after, however many rooms are left.
-GIVE_UP = 12.0
+# One request gives up after 4 retries with backoff 0.5, 1, 2, 4 s (+-25 %); "then sync stops": the
+# rooms not begun are not attempted. Bounded by what roomsync sends, never by how long it took: a
+# run that ends by itself ends within finish()'s timeout, which only stops a hung one.
+TRANSIENT_TRIES = 4
+IN_FLIGHT = 16  # requests roomsync has on the wire at once
+
+
+def retried_requests(stderr: str) -> Counter[str]:
+    """How many times each request was retried, from the progress lines before its waits
+    ("waiting 1.1 s before retrying: create #x-r03: <reason>"; waits under 1 s are not shown)."""
+    return Counter(
+        line.split(" before retrying: ", 1)[1].split(": ", 1)[0]
+        for line in stderr.splitlines()
+        if line.startswith("roomsync: waiting ") and " before retrying: " in line
+    )
+
+
+def assert_bounded_retries(result: Result) -> None:
+    """Each request was retried at most TRANSIENT_TRIES times, and only those on the wire when the
+    homeserver was lost were retried: no room begun after the first gave up was tried at all."""
+    retried = retried_requests(result.err)
+    assert retried, f"no retry was announced\n{result.err}"
+    assert max(retried.values()) <= TRANSIENT_TRIES, retried
+    assert len(retried) <= IN_FLIGHT, retried
+
 
 SYNAPSE_KILL_POINTS = {"creating": (CREATE, 5), "linking": (SPACE_LINK, 2)}
 
@@ -500,23 +534,29 @@ def test_synapse_killed_mid_sync_then_restarted_converges(hs, proxy, prefix, tmp
     pattern, n = SYNAPSE_KILL_POINTS[point]
     proc = start_sync(config, proxy.url, hs.token)
     try:
-        assert proxy.wait_for(pattern, n, EVENT_TIMEOUT), f"kill point {pattern} #{n} never reached"
+        # Synapse dies between two requests, never inside one, however fast it is: killed inside a
+        # createRoom, it can leave an alias on a room its creator never joined, where the next sync
+        # stops. So from the kill point on nothing reaches it, and it has answered all it was sent.
+        reached = proxy.freeze_after(pattern, n, hold=True).wait(EVENT_TIMEOUT)
+        assert reached, f"kill point {pattern} #{n} never reached"
         assert proc.poll() is None, "roomsync finished before Synapse was killed"
+        assert proxy.wait_answered(EVENT_TIMEOUT), "Synapse did not answer what it was sent"
         hs.server.kill()
-        killed_at = time.monotonic()
+        proxy.sever()  # the answers held back die with the server
+        proxy.resume()  # roomsync's retries now reach a dead server
         failed = finish(proc)
-        took = time.monotonic() - killed_at
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=20)
-        hs.server.start()
+        if not hs.server.running:
+            hs.server.start()
 
     assert_failed_run(failed)
     assert "not attempted:" in failed.out, failed.out
     if point == "linking":
         assert "        done: " in failed.out, failed.out  # rooms made in phase 1 whose links failed
-    assert took < 20, f"roomsync took {took:.1f} s to give up after Synapse died\n{failed.out}"
+    assert_bounded_retries(failed)
 
     converge(hs, config, url=proxy.url)  # the same port and database, through the same proxy
     assert_converged(hs, p, rooms)
@@ -534,9 +574,7 @@ def test_homeserver_lost_mid_sync_stops_after_bounded_retries_with_summary(hs, p
         assert proxy.wait_for(CREATE, 4, EVENT_TIMEOUT), "no createRoom seen"
         assert proc.poll() is None, "roomsync finished before the fault"
         proxy.sever() if fault == "sever" else proxy.fail_with(503)
-        lost_at = time.monotonic()
         failed = finish(proc)
-        took = time.monotonic() - lost_at
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -549,7 +587,7 @@ def test_homeserver_lost_mid_sync_stops_after_bounded_retries_with_summary(hs, p
     results = failed.out[failed.out.index("\nPlan: ") :]
     unaccounted = [r["alias"] for r in rooms if f"#{r['alias']}:{SERVER}" not in results]
     assert not unaccounted, f"the summary does not say what became of {unaccounted}\n{failed.out}"
-    assert took < GIVE_UP, f"roomsync took {took:.1f} s to give up after the homeserver was lost\n{failed.out}"
+    assert_bounded_retries(failed)
 
     converge(hs, config, url=proxy.url)
     assert_converged(hs, p, rooms)
@@ -598,9 +636,7 @@ def test_dead_homeserver_bounded_retries_one_error_line(hs, proxy, prefix, tmp_p
     rooms = fleet(p, n=2)
     config = make_config(tmp_path, rooms)
     proxy.sever() if fault == "refused" else proxy.fail_with(503)
-    started = time.monotonic()
     result = roomsync(config, "sync", url=proxy.url, token=hs.token, timeout=60)
-    took = time.monotonic() - started
 
     no_traceback(result)
     assert result.code == 1, result.out + result.err
@@ -615,15 +651,14 @@ def test_dead_homeserver_bounded_retries_one_error_line(hs, proxy, prefix, tmp_p
     if fault == "refused":
         # The first request of a run is not retried when nothing listens: a wrong URL is said at once.
         assert "connection refused" in lines[0], lines
-        assert took < 30, f"gave up after {took:.1f} s"
+        assert waits == [], result.err
     else:
-        # Backoff 0.5, 1, 2, 4 s (+-25 %): at least ~5.6 s of waiting, and it gives up well before 30 s.
-        assert 5 <= took < 30, f"gave up after {took:.1f} s"
-    if fault == "503":
+        # Retried 4 times, with backoff 0.5, 1, 2, 4 s (-25 % at most): a slower machine only
+        # makes the gaps between the tries longer, never shorter.
         tries = proxy.seen(WHOAMI)
-        assert 2 <= len(tries) <= 10, f"{len(tries)} tries"
+        assert len(tries) == 1 + TRANSIENT_TRIES, f"{len(tries)} tries"
         gaps = [b.at - a.at for a, b in itertools.pairwise(tries)]
-        assert gaps[0] >= 0.3 and all(later > earlier for earlier, later in itertools.pairwise(gaps)), gaps
+        assert all(gap >= 0.75 * 0.5 * 2**i for i, gap in enumerate(gaps)), gaps
     # Nothing reached the server.
     assert not markers(hs, p)
     assert all(resolve(hs.server, f"#{r['alias']}:{SERVER}") is None for r in rooms)

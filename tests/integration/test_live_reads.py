@@ -111,8 +111,16 @@ def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
     assert hs.requests == 1 + 2 + 1 + 1 + 1  # whoami, joined rooms (2), their state, admin room list, exemption
 
 
+# Synapse's default limits, but for events (state, and createRoom counts too): 8 rooms send 16, so
+# with a burst of 15 exactly the last one is refused, and at 0.05/s it waits ~20 s (the default's
+# ~5 s wait is announced or not depending on the machine's speed, as waits of 5 s or more are).
+EVENTS = {"per_second": 0.05, "burst_count": 15}
+
+
 def test_sync_completes_under_default_rate_limits(tmp_path_factory, prefix):
-    server = SynapseServer(tmp_path_factory.mktemp("limited"), server_name=SERVER, rate_limited=True)
+    server = SynapseServer(
+        tmp_path_factory.mktemp("limited"), server_name=SERVER, rate_limited=True, limits={"rc_message": EVENTS}
+    )
     server.start()
     try:
         token = server.register("roomsync", admin=True)

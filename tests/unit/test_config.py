@@ -175,7 +175,9 @@ YAMLISH = st.text(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(text=YAMLISH)
 def test_any_rooms_text_gives_config_or_clean_problems(tmp_path: Path, text: str) -> None:
     root = write_config(tmp_path / "cfg", "rooms:\n  - alias: general\n" + text)
@@ -185,7 +187,9 @@ def test_any_rooms_text_gives_config_or_clean_problems(tmp_path: Path, text: str
         check_well_formed(exc.problems)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(raw=st.binary(max_size=80))
 def test_any_bytes_give_config_or_clean_problems(tmp_path: Path, raw: bytes) -> None:
     root = write_config(tmp_path / "cfg", raw)

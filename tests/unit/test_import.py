@@ -442,7 +442,9 @@ DEFAULTS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(live_rooms(), DEFAULTS)
 def test_any_room_imported_plans_clean(tmp_path, live, defaults):
     root = write_settings(
