@@ -24,11 +24,13 @@ settings.load_profile("roomsync")
 # Under pytest-xdist (./scripts/test runs the suite on several workers, --dist loadgroup), each
 # test goes to whichever worker is free, and each worker starts its own session Synapse. The
 # tests of these modules share something costly of the module's own (a Synapse, a `roomsync
-# local`, a browser, a community built by hand) or run in order: they stay on one worker.
+# local`, a browser, a community built by hand, the two federating Synapses) or run in order:
+# they stay on one worker.
 ONE_WORKER_MODULES = {
     "test_adopt_import.py",
     "test_docs_browser.py",
     "test_local.py",
+    "test_people.py",
     "test_rate_limits.py",
 }
 
