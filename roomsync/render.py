@@ -274,7 +274,11 @@ def plan_markdown(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-RESULT_WIDTH = 9  # the widest status word ("upgraded", "FAILED", ...) and a space: columns never touch
+RESULT_WIDTH = 8  # status words are padded to this, and always followed by a space: columns never touch
+
+
+def _column(word: str) -> str:
+    return f"{word} ".ljust(RESULT_WIDTH)
 
 
 def results_text(results: list[RoomResult]) -> str:
@@ -284,11 +288,11 @@ def results_text(results: list[RoomResult]) -> str:
         if r.status == "not started":
             continue  # listed together below
         if r.status in ("failed", "skipped"):
-            lines.append(f"{r.status.upper():<{RESULT_WIDTH}}{name}: {r.error}")
+            lines.append(f"{_column(r.status.upper())}{name}: {r.error}")
             if r.done:
                 lines.append(f"{'':<{RESULT_WIDTH}}done: {', '.join(r.done)}")
         else:
-            lines.append(f"{r.status:<{RESULT_WIDTH}}{name}: {', '.join(r.done)}")
+            lines.append(f"{_column(r.status)}{name}: {', '.join(r.done)}")
         if r.not_attempted:
             lines.append(f"{'':<{RESULT_WIDTH}}not attempted: {', '.join(r.not_attempted)}")
     if waiting_rooms := [r.alias for r in results if r.status == "not started"]:
