@@ -20,7 +20,7 @@ import jsonschema
 from jsonschema import validators
 from referencing import Registry, Resource
 
-from . import ids, people, schemacheck
+from . import acl, ids, people, schemacheck
 from .errors import ConfigError, Mark, Problem
 from .model import ALL_ROOMS, BotSpec, Config, DocsSettings, RoomSpec
 from .yamlfile import LoadedFile, load_yaml
@@ -449,6 +449,11 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     retired = {spec.alias: f"room '{spec.alias}' is retired: bots no longer serve it" for spec in rooms if spec.retired}
     bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired)
     problems += bot_problems
+    if server_name:
+        ours = acl.our_servers(server_name, account, _our_people(bots, groups))
+        problems += _acl_problems(settings, ("defaults",), defaults, ours)
+        for spec, loaded, at in located:
+            problems += _room_acl_problems(spec, loaded, at, ours, "server_acl" in defaults)
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -553,6 +558,47 @@ def _entry_is_valid(entry: Any) -> bool:
     if check is not None:
         return check({"rooms": [entry]})
     return not any(True for _ in validator("rooms.schema.json").iter_errors({"rooms": [entry]}))
+
+
+def _our_people(bots: tuple[BotSpec, ...], groups: dict[str, frozenset[str]]) -> list[tuple[str, str]]:
+    """The people and bots no server ACL may shut out, as (user id, what they are)."""
+    people = [(bot.user, f"the bot {bot.name}") for bot in bots]
+    return people + [(user, f"the member of group {name}") for name in sorted(groups) for user in sorted(groups[name])]
+
+
+def _acl_problems(
+    loaded: LoadedFile, at: tuple[Any, ...], fields: dict[str, Any], ours: dict[str, str]
+) -> list[Problem]:
+    declared = fields.get("server_acl")
+    if not isinstance(declared, dict):
+        return []
+    return [
+        loaded.problem(
+            (*at, "server_acl"), f"server_acl refused: {why}; roomsync never locks its own server or people out"
+        )
+        for why in acl.shut_out(acl.content(declared), ours)
+    ]
+
+
+def _room_acl_problems(
+    spec: RoomSpec, loaded: LoadedFile, at: tuple[Any, ...], ours: dict[str, str], in_defaults: bool
+) -> list[Problem]:
+    """A room's own server_acl against every one of ours; one it inherits (said once, at the
+    defaults) against the room's own people only: its creators and members."""
+    own = {
+        server: f"{what} {user}"
+        for what, users in (("the creator", spec.creators or ()), ("the member", spec.members or ()))
+        for user in sorted(users)
+        if (server := acl.server_of(user)) not in ours
+    }
+    if "server_acl" in spec.own:
+        return _acl_problems(loaded, at, dict(spec.fields), {**ours, **own})
+    if in_defaults and own and isinstance(spec.get("server_acl"), dict):
+        return [
+            loaded.problem(at, f"the server_acl of the defaults {why} in this room")
+            for why in acl.shut_out(acl.content(spec.get("server_acl")), own)
+        ]
+    return []
 
 
 def _merged(defaults: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,27 @@ _VALID = {
 }
 
 
+def read_server_acl(live: LiveRoom) -> dict[str, Any] | None:
+    """m.room.server_acl as its content means it (a missing allow denies every server, a missing
+    allow_ip_literals allows them); None when the room has no server ACL."""
+    content = live.content("m.room.server_acl")
+    if content is None:
+        return None
+    lists: dict[str, Any] = {
+        key: content.get(key) if isinstance(content.get(key), list) else [] for key in ("allow", "deny")
+    }
+    return {**lists, "allow_ip_literals": content.get("allow_ip_literals", True)}
+
+
+def _valid_acl(value: Any) -> bool:
+    if not isinstance(value, dict) or not isinstance(value.get("allow_ip_literals"), bool):
+        return False
+    lists = [value.get("allow"), value.get("deny")]
+    return all(
+        isinstance(v, list) and all(isinstance(g, str) and g for g in v) and len(set(v)) == len(v) for v in lists
+    )
+
+
 def read_type(live: LiveRoom) -> str | None:
     """`space` for a room of type m.space; None for a plain room (or any other room type)."""
     return "space" if live.room_type == SPACE_ROOM_TYPE else None
@@ -92,6 +113,7 @@ FIELDS: dict[str, RoomField] = {
         if name not in ("name", "topic", "avatar")
     },
     "encrypted": RoomField("encrypted", lambda live: live.encrypted, lambda value: isinstance(value, bool)),
+    "server_acl": RoomField("server_acl", read_server_acl, _valid_acl),
     "room_version": RoomField(
         "room_version",
         lambda live: live.room_version,
@@ -112,6 +134,7 @@ ENTRY_ORDER = (
     "history_visibility",
     "guest_access",
     "encrypted",
+    "server_acl",
     "room_version",
     "creators",
     "power_levels",

@@ -48,6 +48,7 @@ MANAGED_TYPES = sorted(
         "m.room.tombstone",
         MANAGED_MARKER,
         MEMBERS_RECORD,
+        "m.room.server_acl",
     }
     | {event_type for event_type, _ in SIMPLE_STATE.values()}
 )

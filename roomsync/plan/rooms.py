@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from .. import fields
+from .. import acl, fields
 from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade
 from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
 from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
@@ -51,6 +51,9 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
         initial_state.append({"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}})
     if spec.manages("encrypted"):
         draft.change("encrypted", None, spec.get("encrypted"))
+    if spec.manages("server_acl") and (want_acl := server_acl(scope, spec, None, draft)) is not None:
+        initial_state.append({"type": acl.EVENT, "state_key": "", "content": want_acl})
+        draft.change("server_acl", None, want_acl)
     initial_state.append({"type": MANAGED_MARKER, "state_key": "", "content": {"alias": alias}})
 
     body: dict[str, Any] = {
@@ -132,6 +135,27 @@ def _creation_power_levels(
     return override
 
 
+def server_acl(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft) -> dict[str, Any] | None:
+    """The declared server ACL's content, or None (with an error) when it would shut out one of
+    ours: the homeserver, the account and the token's reader, the bots, the room's creators and
+    members (validate said what it could tell; plan always checks, live creators included)."""
+    want = acl.content(spec.get("server_acl"))
+    people = [(bot.user, f"the bot {bot.name}") for bot in scope.config.bots]
+    people += [(scope.snapshot.reader, "the account reading for this plan")] if scope.snapshot.reader else []
+    people += [
+        (user, "the creator")
+        for user in sorted((spec.creators or frozenset()) | (live.creators if live else frozenset()))
+    ]
+    people += [(user, "the member") for user in sorted(spec.members or ())]
+    ours = acl.our_servers(scope.config.server_name, scope.me, people)
+    if problems := acl.shut_out(want, ours):
+        draft.errors += [
+            f"server_acl refused: {why}; roomsync never locks its own server or people out" for why in problems
+        ]
+        return None
+    return want
+
+
 # --- changing an existing room ---------------------------------------------------------------
 
 
@@ -159,6 +183,10 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
                 f"the room's type is {live.room_type or 'a plain room'} and cannot change; "
                 f"declared: {'space' if spec.is_space else 'a plain room'}"
             )
+        if spec.manages("server_acl") and (want_acl := server_acl(scope, spec, live, draft)) is not None:
+            have_acl = fields.read("server_acl", live)
+            if have_acl != want_acl:
+                draft.change("server_acl", have_acl, want_acl, PutState(acl.EVENT, "", want_acl))
         plan_alt_aliases(scope, spec, live, draft)
         lifecycle.plan_marker(scope, spec, live, draft)
         creators.check(spec, live, bool(upgrading), draft)
