@@ -83,8 +83,10 @@ def unknown_group(name: str, groups: Mapping[str, Any]) -> str:
     if ":" in name or name[:1] in ("#", "!"):  # no group name has these: a user id gone wrong
         return ids.user_id_problem(name) or f"unknown group '{name}'"
     hint = difflib.get_close_matches(name, list(groups), n=1)
-    more = f"; did you mean '{hint[0]}'?" if hint else (" (roomsync.yaml has no groups)" if not groups else "")
-    return f"unknown group '{name}'{more}; a user id starts with '@'"
+    if hint:
+        return f"unknown group '{name}'; did you mean '{hint[0]}'? (a user id starts with '@')"
+    known = "roomsync.yaml has no groups" if not groups else f"groups: {', '.join(sorted(groups))}"
+    return f"unknown group '{name}' ({known}; a user id starts with '@')"
 
 
 def people(
