@@ -24,8 +24,8 @@ class Change:
 
     @property
     def is_removal(self) -> bool:
-        """Something taken away: a power-level user, a bot kicked, an alias, a space link."""
-        return (self.before is not None and self.after is None) or self.after == "kicked"
+        """Something taken away: a power-level user, a bot kicked, a member banned, an alias, a space link."""
+        return (self.before is not None and self.after is None) or self.after in ("kicked", "banned")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,21 @@ class Kick:
 
 
 @dataclass(frozen=True)
+class Ban:
+    """A member matching a user rule of an enforced or followed policy list."""
+
+    user: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Follow:
+    """The account joins a followed policy list's room, to read its rules from the next run."""
+
+    target: str  # the room alias or id as policies.yaml names it
+
+
+@dataclass(frozen=True)
 class SetProfile:
     user: str
     token_env: str
@@ -145,6 +160,8 @@ Action = (
     | Invite
     | JoinAs
     | Kick
+    | Ban
+    | Follow
     | SetProfile
     | AdminJoin
     | CreateAccount

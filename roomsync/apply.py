@@ -23,10 +23,12 @@ from .actions import (
     BOTS,
     Action,
     AdminJoin,
+    Ban,
     BotPlan,
     CreateAccount,
     CreateRoom,
     DeleteAlias,
+    Follow,
     Invite,
     JoinAs,
     Kick,
@@ -94,6 +96,10 @@ def describe(action: Action) -> str:
             return f"join as {user}"
         case Kick(user=user):
             return f"kick {user}"
+        case Ban(user=user):
+            return f"ban {user}"
+        case Follow(target=target):
+            return f"join {target} to follow it"
         case SetProfile(user=user):
             return f"set profile of {user}"
         case AdminJoin(user=user):
@@ -249,6 +255,14 @@ class _Run:
                 except MatrixError as exc:
                     if exc.status != 403 or await hs.membership(room_id, user) in ("invite", "join"):
                         raise
+            case Ban(user=user, reason=reason):
+                try:
+                    await hs.ban(room_id, user, reason)
+                except MatrixError as exc:  # banned already (a retried or racing run) is done
+                    if exc.status != 403 or await hs.membership(room_id, user) != "ban":
+                        raise
+            case Follow(target=target):
+                await hs.join(target)
 
 
 async def apply_plan(

@@ -7,22 +7,16 @@ files, combinations Matrix would refuse).
 
 from __future__ import annotations
 
-import datetime
-import difflib
 import gc
-import json
 import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-from jsonschema import validators
-from referencing import Registry, Resource
-
-from . import acl, ids, people, schemacheck
-from .errors import ConfigError, Mark, Problem
+from . import acl, ids, people, schemas
+from .errors import ConfigError, Mark, Problem, unknown_room
 from .model import ALL_ROOMS, BotSpec, Config, DocsSettings, RoomSpec
+from .policies import Policies
+from .policyfile import POLICIES_FILE, load_policies
 from .yamlfile import LoadedFile, load_yaml
 
 SETTINGS_FILE = "roomsync.yaml"
@@ -34,53 +28,6 @@ JOIN_RULE_MIN_VERSION = {"knock": 7, "restricted": 8}
 CREATORS_MIN_VERSION = 12  # MSC4289: creators besides the sender of m.room.create
 
 
-def schema_dir() -> Path:
-    """schema/ at the top of a checkout, or the copy packed into the wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "schema", here.parent / "schema"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("roomsync's schema/ directory is missing from this installation")
-
-
-def _strict_integer(_checker: Any, instance: Any) -> bool:
-    # Matrix power levels are JSON integers: 50.0 and true are not.
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-# jsonschema's extend() is untyped; the class it makes is used only through validator() below.
-_Validator: Any = validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
-)
-
-
-@cache
-def _schemas() -> dict[str, Any]:
-    """The schema files by $id."""
-    schemas = {}
-    for path in sorted(schema_dir().glob("*.schema.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        schemas[contents["$id"]] = contents
-    return schemas
-
-
-@cache
-def validator(name: str) -> jsonschema.protocols.Validator:
-    registry = Registry().with_resources((sid, Resource.from_contents(c)) for sid, c in _schemas().items())
-    made: jsonschema.protocols.Validator = _Validator(registry.contents(name), registry=registry)
-    return made
-
-
-@cache
-def quick_check(name: str) -> schemacheck.Check | None:
-    """The same schema compiled for a fast yes/no; None if it cannot be compiled."""
-    try:
-        return schemacheck.Compiler(_schemas()).compile(name)
-    except schemacheck.CompileError:
-        return None
-
-
 def display_path(path: Path) -> str:
     """The path as a user should see it: relative to the working directory when inside it."""
     try:
@@ -88,132 +35,6 @@ def display_path(path: Path) -> str:
     except ValueError:
         return str(path)
     return str(path) if rel.startswith("..") else rel
-
-
-# --- schema errors as one-line messages -------------------------------------------------
-
-_TYPE_NAMES = {
-    str: "a string",
-    bool: "true/false",
-    int: "an integer",
-    float: "a number",
-    list: "a list",
-    dict: "a mapping",
-    type(None): "empty",
-    bytes: "binary data",
-    datetime.date: "a date (quote it to make it a string)",
-    datetime.datetime: "a date and time (quote it to make it a string)",
-}
-_EXPECTED = {
-    "string": "a string",
-    "integer": "an integer",
-    "boolean": "true or false",
-    "array": "a list",
-    "object": "a mapping",
-    "number": "a number",
-}
-_PATTERN_HINTS = {
-    "avatar": "must be an mxc:// URI such as mxc://opendev.org/AbCdEf",
-    "homeserver": "must be an http:// or https:// URL such as https://matrix.opendev.org",
-    "room_version": "must be a room version such as '10' or '12'",
-}
-
-
-def _field_name(path: tuple[Any, ...]) -> str:
-    """How a message names the node at path: 'name', 'power_levels.ban', 'each alt_aliases entry'."""
-    if not path:
-        return "the file"
-    if len(path) >= 2 and path[0] in ("rooms", "bots") and isinstance(path[1], int):
-        if len(path) == 2:
-            return f"each entry of {path[0]}"
-        path = path[2:]  # a room's own fields read best without "rooms.3."
-    if isinstance(path[-1], int):
-        return f"each {_field_name(path[:-1])} entry"
-    return ".".join(str(p) for p in path if not isinstance(p, int))
-
-
-def _yaml_repr(value: Any) -> str:
-    """A value as the YAML author wrote it: true, not True."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "empty" if value is None else repr(value)
-
-
-def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
-    # From the data, not from error.message: keys with quotes or backslashes do not survive its repr().
-    return [key for key in error.instance] if isinstance(error.instance, dict) else []
-
-
-def _known_keys(error: jsonschema.ValidationError) -> list[str]:
-    schema: Any = error.schema  # a dict here: the failing keyword is in it
-    known = set(schema.get("properties", {}))
-    for sub in schema.get("allOf", []):
-        ref = sub.get("$ref", "")
-        if ref.endswith("/fields"):
-            known |= set(_schemas()["rooms.schema.json"]["$defs"]["fields"]["properties"])
-    return sorted(known)
-
-
-def _specific(errors: Any) -> Any:
-    """Replace an anyOf failure by the failure of the branch that got furthest into the value."""
-    for error in errors:
-        if error.validator in ("anyOf", "oneOf") and error.context:
-            deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
-            yield from _specific([deepest])
-        else:
-            yield error
-
-
-def _schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
-    check = quick_check(schema)
-    if check is not None and check(loaded.data):
-        return []  # valid: jsonschema is only needed to word what is wrong
-    problems = []
-    for error in _specific(validator(schema).iter_errors(loaded.data)):
-        path = tuple(error.absolute_path)
-        field = _field_name(path)
-        kind = error.validator
-        if kind in ("additionalProperties", "unevaluatedProperties"):
-            known = _known_keys(error)
-            # A failing allOf branch leaves its keys "unevaluated": those are known, not unknown.
-            for key in (k for k in _unexpected_keys(error) if k not in known):
-                if path == ("defaults",) and key in ("alias", "alt_aliases"):
-                    message = f"defaults cannot set '{key}': each room declares its own"
-                    problems.append(loaded.problem((*path, key), message, key=True))
-                    continue
-                hint = difflib.get_close_matches(key, known, n=1)
-                more = (
-                    f"; did you mean '{hint[0]}'?" if hint else (f"; known fields: {', '.join(known)}" if known else "")
-                )
-                problems.append(loaded.problem((*path, key), f"unknown field '{key}'{more}", key=True))
-            continue
-        if kind == "type":
-            named = error.validator_value
-            expected = " or ".join(_EXPECTED.get(t) or str(t) for t in (named if isinstance(named, list) else [named]))
-            got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
-            message = f"{field} must be {expected}, not {got}"
-            if not path and error.instance is None:
-                needs = " and ".join(f"'{k}'" for k in _schemas()[schema].get("required", []))
-                message = f"the file is empty; it must set {needs}" if needs else "the file is empty"
-        elif kind == "enum":
-            choices = ", ".join(str(c) for c in error.validator_value)
-            message = f"{field} must be one of: {choices} (got {_yaml_repr(error.instance)})"
-        elif kind == "required":
-            missing = [k for k in error.validator_value if k not in error.instance]
-            message = f"missing required field '{missing[0]}'" if missing else error.message
-        elif kind == "pattern":
-            last = path[-1] if path else ""
-            message = f"{field} {_PATTERN_HINTS.get(str(last), 'has the wrong form')} (got {error.instance!r})"
-        elif kind in ("minimum", "maximum"):
-            message = f"{field} {error.instance} is out of range (Matrix allows -(2**53-1) to 2**53-1)"
-        elif kind == "uniqueItems":
-            message = f"{field} lists the same entry twice"
-        elif kind in ("minLength", "minItems"):
-            message = f"{field} must not be empty"
-        else:
-            message = f"{field}: {error.message}"
-        problems.append(loaded.problem(path, message))
-    return problems
 
 
 # --- checks a schema cannot express ------------------------------------------------------
@@ -374,6 +195,7 @@ MISPLACED = {
     "rooms.yml": f"not read: rooms files go in {ROOMS_DIR}/ (move this one to {ROOMS_DIR}/rooms.yml)",
     "bots.yml": f"not read: the bots file is {BOTS_FILE} (rename this one)",
     "roomsync.yml": f"not read: the settings file is {SETTINGS_FILE} (rename this one)",
+    "policies.yml": f"not read: the policies file is {POLICIES_FILE} (rename this one)",
 }
 
 
@@ -381,15 +203,15 @@ def _misplaced(root: Path) -> list[Problem]:
     problems = []
     for path in sorted(root.iterdir()) if root.is_dir() else []:
         why = MISPLACED.get(path.name.lower())
-        if why and path.is_file() and path.name not in (SETTINGS_FILE, BOTS_FILE):
+        if why and path.is_file() and path.name not in (SETTINGS_FILE, BOTS_FILE, POLICIES_FILE):
             problems.append(Problem(Mark(display_path(path), 1, 1), why))
     return problems
 
 
 def config_files(root: Path) -> list[Path]:
-    """The files a config is read from: roomsync.yaml, the rooms files and bots.yaml."""
+    """The files a config is read from: roomsync.yaml, the rooms files, bots.yaml and policies.yaml."""
     files = [root / SETTINGS_FILE, *_rooms_files(root)[0]]
-    return [*files, root / BOTS_FILE] if (root / BOTS_FILE).is_file() else files
+    return files + [root / name for name in (BOTS_FILE, POLICIES_FILE) if (root / name).is_file()]
 
 
 def homeserver_problem(url: str) -> str | None:
@@ -449,11 +271,17 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     retired = {spec.alias: f"room '{spec.alias}' is retired: bots no longer serve it" for spec in rooms if spec.retired}
     bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired)
     problems += bot_problems
+    policies, everyone = Policies(), _everyone(account, bots, groups, rooms)
     if server_name:
         ours = acl.our_servers(server_name, account, _our_people(bots, groups))
         problems += _acl_problems(settings, ("defaults",), defaults, ours)
         for spec, loaded, at in located:
             problems += _room_acl_problems(spec, loaded, at, ours, "server_acl" in defaults)
+        by_alias = {spec.alias: spec for spec in rooms} if complete and not partial else None
+        policies, policy_problems = load_policies(
+            root, display_path(root / POLICIES_FILE), server_name, by_alias, everyone
+        )
+        problems += policy_problems
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -467,6 +295,8 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
         min_admins=data.get("min_admins", 0),
         max_removals=data.get("max_removals", 10),
         docs=_docs_settings(data.get("docs") or {}),
+        policies=policies,
+        ours=everyone,
     )
 
 
@@ -482,7 +312,7 @@ def _read_settings(root: Path) -> tuple[LoadedFile, dict[str, Any], str, list[Pr
         ]
     problems = list(settings.problems)
     if settings.data is not None or not settings.problems:
-        problems += _schema_problems(settings, "roomsync.schema.json")
+        problems += schemas.schema_problems(settings, "roomsync.schema.json")
     data: dict[str, Any] = settings.data if isinstance(settings.data, dict) else {}
     server_name: str = data["server_name"] if isinstance(data.get("server_name"), str) else ""
     if server_name and (problem := ids.server_name_problem(server_name)):
@@ -522,7 +352,7 @@ def _read_rooms(
         if loaded.data is None and loaded.problems:
             all_read = False
             continue
-        schema_problems = _schema_problems(loaded, "rooms.schema.json")
+        schema_problems = schemas.schema_problems(loaded, "rooms.schema.json")
         problems += schema_problems
         entries = loaded.data.get("rooms") if isinstance(loaded.data, dict) else None
         if not server_name or not isinstance(entries, list):
@@ -554,16 +384,30 @@ def _read_rooms(
 
 def _entry_is_valid(entry: Any) -> bool:
     """Does one room entry pass the rooms schema (its problems were reported with its file's)?"""
-    check = quick_check("rooms.schema.json")
+    check = schemas.quick_check("rooms.schema.json")
     if check is not None:
         return check({"rooms": [entry]})
-    return not any(True for _ in validator("rooms.schema.json").iter_errors({"rooms": [entry]}))
+    return not any(True for _ in schemas.validator("rooms.schema.json").iter_errors({"rooms": [entry]}))
 
 
 def _our_people(bots: tuple[BotSpec, ...], groups: dict[str, frozenset[str]]) -> list[tuple[str, str]]:
     """The people and bots no server ACL may shut out, as (user id, what they are)."""
     people = [(bot.user, f"the bot {bot.name}") for bot in bots]
     return people + [(user, f"the member of group {name}") for name in sorted(groups) for user in sorted(groups[name])]
+
+
+def _everyone(
+    account: str | None, bots: tuple[BotSpec, ...], groups: dict[str, frozenset[str]], rooms: list[RoomSpec]
+) -> dict[str, str]:
+    """Every user id the config names as one of ours, with what it is: no policy rule may match one."""
+    found = {account: "the provisioning account"} if account else {}
+    for user, what in _our_people(bots, groups):
+        found.setdefault(user, what)
+    for spec in rooms:
+        for what, users in (("a creator", spec.creators or ()), ("a member", spec.members or ())):
+            for user in sorted(users):
+                found.setdefault(user, f"{what} of room '{spec.alias}'")
+    return found
 
 
 def _acl_problems(
@@ -635,12 +479,6 @@ def _docs_settings(section: dict[str, Any]) -> DocsSettings:
     return DocsSettings(
         title=section.get("title"), intro=section.get("intro"), include_private=section.get("include_private", False)
     )
-
-
-def unknown_room(what: str, name: str, known: Any) -> str:
-    """'unknown space 'x': no room has that alias; did you mean 'y'?'"""
-    hint = difflib.get_close_matches(name, sorted(known), n=1)
-    return f"unknown {what} '{name}': no room has that alias" + (f"; did you mean '{hint[0]}'?" if hint else "")
 
 
 def _lifecycle_problems(
@@ -779,7 +617,7 @@ def _load_bots(
     problems = list(loaded.problems)
     if loaded.data is None and problems:
         return (), problems
-    schema_problems = _schema_problems(loaded, "bots.schema.json")
+    schema_problems = schemas.schema_problems(loaded, "bots.schema.json")
     if schema_problems:
         return (), problems + schema_problems
     bots = []

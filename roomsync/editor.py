@@ -1,6 +1,6 @@
 """Editor support: the JSON Schemas of this roomsync, and the modeline that points a file at them.
 
-`roomsync schema --out DIR` copies the schemas roomsync itself validates with (config.schema_dir())
+`roomsync schema --out DIR` copies the schemas roomsync itself validates with (schemas.schema_dir())
 into DIR. A config file can then name its schema on its first line, in the form
 yaml-language-server reads (VS Code's YAML extension, Neovim's yamlls):
 
@@ -18,12 +18,15 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
-from .config import BOTS_FILE, SETTINGS_FILE, schema_dir
+from .config import BOTS_FILE, SETTINGS_FILE
+from .policyfile import POLICIES_FILE
+from .schemas import schema_dir
 
 SETTINGS_SCHEMA = "roomsync.schema.json"
 ROOMS_SCHEMA = "rooms.schema.json"
 BOTS_SCHEMA = "bots.schema.json"
-SCHEMA_FILES = (SETTINGS_SCHEMA, ROOMS_SCHEMA, BOTS_SCHEMA)
+POLICIES_SCHEMA = "policies.schema.json"
+SCHEMA_FILES = (SETTINGS_SCHEMA, ROOMS_SCHEMA, BOTS_SCHEMA, POLICIES_SCHEMA)
 DEFAULT_SCHEMA_DIR = "schema"  # relative to the config directory
 MODELINE_PREFIX = "# yaml-language-server: $schema="
 
@@ -50,6 +53,8 @@ def schema_for(file: Path) -> str:
         return SETTINGS_SCHEMA
     if file.name == BOTS_FILE:
         return BOTS_SCHEMA
+    if file.name == POLICIES_FILE:
+        return POLICIES_SCHEMA
     return ROOMS_SCHEMA
 
 

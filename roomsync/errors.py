@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -58,3 +60,9 @@ class MatrixError(HomeserverError):
         self.message = message
         self.what = what
         super().__init__(f"{what}: {status} {errcode}: {message}")
+
+
+def unknown_room(what: str, name: str, known: Iterable[str]) -> str:
+    """'unknown space 'x': no room has that alias; did you mean 'y'?'"""
+    hint = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"unknown {what} '{name}': no room has that alias" + (f"; did you mean '{hint[0]}'?" if hint else "")

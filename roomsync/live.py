@@ -176,6 +176,8 @@ class Snapshot:
     # admin API did not answer (False: the homeserver has no such user; left out: not asked, or no answer).
     existing: Mapping[str, bool] = field(default_factory=dict)
     admin_absent: str | None = None  # why Synapse's admin API could not be used, once it could not
+    # policies.yaml's followed lists: each one's room as read, or Unreadable (room_id "": no such room).
+    followed: Mapping[str, LiveRoom | Unreadable] = field(default_factory=dict)
 
 
 def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import Mark
 from .ids import full_alias
+from .policies import Policies
 
 # Room fields that map onto one simple state event: field -> (event type, content key).
 SIMPLE_STATE = {
@@ -140,6 +141,10 @@ class Config:
     max_removals: int = 10  # removals one sync may make without --allow-removals
     well_known: Mapping[str, Any] = field(default_factory=dict)
     docs: DocsSettings = field(default_factory=DocsSettings)
+    policies: Policies = field(default_factory=Policies)  # policies.yaml
+    # Every user id the config names as one of ours (the account, bots, groups' members, rooms'
+    # creators and members), with what it is: never banned, never matched by a rule.
+    ours: Mapping[str, str] = field(default_factory=dict)
 
     def room(self, localpart: str) -> RoomSpec | None:
         return next((r for r in self.rooms if r.alias == localpart), None)

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import wellknown
+from . import policies, wellknown
 from .actions import NOT_JOINED, RoomError
 from .client import Homeserver, fetch_public
 from .errors import MatrixError
@@ -49,11 +49,13 @@ MANAGED_TYPES = sorted(
         MANAGED_MARKER,
         MEMBERS_RECORD,
         "m.room.server_acl",
+        *policies.EVENT.values(),
     }
     | {event_type for event_type, _ in SIMPLE_STATE.values()}
 )
 INDEX = [(ALIAS_EVENT, ""), (MANAGED_MARKER, "")]  # enough to tell which joined rooms are which
-LINKS = {"m.space.child", "m.space.parent"}  # state keyed by room id: every key is wanted
+# State keyed by room id or by rule: every key is wanted.
+LINKS = {"m.space.child", "m.space.parent", *policies.EVENT.values()}
 
 
 def required_state(members: list[str]) -> list[tuple[str, str]]:
@@ -74,7 +76,9 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     owners, conflicts = _owners(config, alias_owner)
     members = [me, reader, *(bot.user for bot in config.bots)]
     members += [user for spec in config.rooms for user in spec.members or ()]
-    exclusive = {spec.alias for spec in config.rooms if spec.get("members_exclusive") is True}
+    # Every member event where someone may be kicked (members_exclusive) or banned (policy lists).
+    enforcing = config.policies.enforcing
+    exclusive = {spec.alias for spec in config.rooms if enforcing or spec.get("members_exclusive") is True}
 
     async def read(room_ids: set[str]) -> dict[str, LiveRoom]:
         found = await hs.rooms_state(sorted(room_ids), required_state(members))
@@ -102,6 +106,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
             continue
         by_alias[spec.alias] = rooms.get(room_id) or Unreadable(room_id, _not_joined(reader, me, room_id))
 
+    followed = await _read_followed(hs, config, reader, joined_ids, read)
     await _read_directory(hs, config, by_alias)
     version, offered = await _room_versions(hs, config, by_alias)
     accounts = await read_bot_accounts(hs, config)
@@ -128,7 +133,35 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         accounts=accounts,
         existing=existing,
         admin_absent=hs.admin.absent.message if hs.admin.absent else None,
+        followed=followed,
     )
+
+
+async def _read_followed(
+    hs: Homeserver,
+    config: Config,
+    reader: str,
+    joined: set[str],
+    read: Callable[[set[str]], Awaitable[dict[str, LiveRoom]]],
+) -> dict[str, LiveRoom | Unreadable]:
+    """The rooms of the lists policies.yaml follows: read where the reader has joined them."""
+    targets = config.policies.follow
+    resolved = await asyncio.gather(*(hs.resolve_alias(t) if t.startswith("#") else _same(t) for t in targets))
+    ids = dict(zip(targets, resolved, strict=True))
+    rooms = await read({room_id for room_id in ids.values() if room_id in joined})
+    followed: dict[str, LiveRoom | Unreadable] = {}
+    for target, room_id in ids.items():
+        if room_id is None:
+            followed[target] = Unreadable("", f"{target} does not exist, or its homeserver cannot be reached")
+        elif room_id in rooms:
+            followed[target] = rooms[room_id]
+        else:
+            followed[target] = Unreadable(room_id, f"{reader} has not joined it")
+    return followed
+
+
+async def _same(room_id: str) -> str:
+    return room_id
 
 
 async def _alias_owners(hs: Homeserver, config: Config, index: dict[str, LiveRoom]) -> dict[str, str]:

@@ -56,6 +56,14 @@ class Writes(Transport):
             what=f"kick {user_id} from {room_id}",
         )
 
+    async def ban(self, room_id: str, user_id: str, reason: str) -> None:
+        await self.call(
+            "POST",
+            f"{CLIENT}/rooms/{seg(room_id)}/ban",
+            {"user_id": user_id, "reason": reason},
+            what=f"ban {user_id} from {room_id}",
+        )
+
     async def join(self, room_id: str) -> None:
         await self.call("POST", f"{CLIENT}/join/{seg(room_id)}", {}, what=f"join {room_id}")
 

@@ -4,6 +4,7 @@ make_plan is the one entry point; each module plans one concern:
   rooms.py         creating a room, and an existing room's own fields and aliases
   links.py         state naming other rooms: space links, restricted join rules
   power_levels.py  the one m.room.power_levels event (the room's keys and the bots' levels)
+  policies.py      policy list rooms' rules, and the bans and server denies they enforce
   bots.py          the bots' memberships and profiles
   preflight.py     would the homeserver allow it; does the room keep its admins
 """
@@ -38,7 +39,7 @@ from ..actions import (
 )
 from ..live import LiveRoom, Snapshot, Unreadable
 from ..model import Config, RoomSpec
-from . import bots, links, preflight, rooms
+from . import bots, links, policies, preflight, rooms
 from .rooms import DEFAULT_EVENT_LEVELS
 from .scope import Draft, Scope
 
@@ -111,6 +112,8 @@ def make_plan(
         else:
             planned.append(rooms.plan_update(scope, spec, live))
     whole = scope.selected is None
+    if whole and scope.rooms:
+        planned += policies.plan_follows(scope)
     profiles, bot_notes = bots.plan_bots(scope, whole) if scope.bots else ((), ())
     delegation = wellknown.drift(config.well_known, snapshot.well_known) if only is None and whole else ()
     # Rooms left behind by an upgrade are not "no longer declared": their replacement is.
@@ -122,6 +125,8 @@ def make_plan(
         if room_id not in declared_ids
     ]
     warnings += snapshot.warnings
+    if scope.rooms:
+        warnings += scope.enforcement.skipped
     return Plan(
         config.server_name,
         snapshot.account,
@@ -131,7 +136,7 @@ def make_plan(
         snapshot.reader,
         config.max_removals,
         tuple(warnings),
-        notes=bot_notes,
+        notes=(*bot_notes, *(scope.enforcement.unread if scope.rooms else ())),
     )
 
 

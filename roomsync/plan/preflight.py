@@ -7,7 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import power
-from ..actions import LACKS_POWER, NOT_JOINED, DeleteAlias, Invite, Kick, PutState, RoomError, SetDirectory, Upgrade
+from ..actions import (
+    LACKS_POWER,
+    NOT_JOINED,
+    Ban,
+    DeleteAlias,
+    Invite,
+    Kick,
+    PutState,
+    RoomError,
+    SetDirectory,
+    Upgrade,
+)
 from ..live import LiveRoom
 from .scope import ALIAS_EVENT, Draft, Scope
 
@@ -50,9 +61,12 @@ def check_permissions(live: LiveRoom, me: str, draft: Draft) -> None:
             needs[ALIAS_EVENT] = power.state_level(live, ALIAS_EVENT)
         elif isinstance(action, Invite):
             needs["an invite"] = power.as_level(levels.get("invite", 0)) if levels else 0
-        elif isinstance(action, Kick):
-            needs["a kick"] = max(
-                power.as_level(levels.get("kick", 50)) if levels else 0, power.user_level(live, action.user) + 1
+        elif isinstance(action, (Kick, Ban)):
+            what = "kick" if isinstance(action, Kick) else "ban"
+            needs[f"a {what}"] = max(
+                needs.get(f"a {what}", 0),
+                power.as_level(levels.get(what, 50)) if levels else 0,
+                power.user_level(live, action.user) + 1,
             )
     for what, level in sorted(needs.items()):
         if level > mine:

@@ -10,7 +10,7 @@ from .. import acl, fields
 from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade
 from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
 from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
-from . import bots, creators, lifecycle, links, members, power_levels, preflight
+from . import bots, creators, lifecycle, links, members, policies, power_levels, preflight
 from .scope import ALIAS_EVENT, Draft, Scope
 
 # The events map Synapse and the spec start rooms with; merged under a declared `events` at
@@ -51,9 +51,10 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
         initial_state.append({"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}})
     if spec.manages("encrypted"):
         draft.change("encrypted", None, spec.get("encrypted"))
-    if spec.manages("server_acl") and (want_acl := server_acl(scope, spec, None, draft)) is not None:
+    if (want_acl := server_acl(scope, spec, None, draft)) is not None:
         initial_state.append({"type": acl.EVENT, "state_key": "", "content": want_acl})
         draft.change("server_acl", None, want_acl)
+    initial_state += policies.plan_rules(scope, spec, None, draft)
     initial_state.append({"type": MANAGED_MARKER, "state_key": "", "content": {"alias": alias}})
 
     body: dict[str, Any] = {
@@ -136,10 +137,10 @@ def _creation_power_levels(
 
 
 def server_acl(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft) -> dict[str, Any] | None:
-    """The declared server ACL's content, or None (with an error) when it would shut out one of
-    ours: the homeserver, the account and the token's reader, the bots, the room's creators and
-    members (validate said what it could tell; plan always checks, live creators included)."""
-    want = acl.content(spec.get("server_acl"))
+    """The server ACL the room should have (its own, with the servers policy lists deny), None
+    when it is not managed, or None with an error when it would shut out one of ours: the
+    homeserver, the account and the token's reader, the bots, the room's creators and members
+    (validate said what it could tell; plan always checks, live creators included)."""
     people = [(bot.user, f"the bot {bot.name}") for bot in scope.config.bots]
     people += [(scope.snapshot.reader, "the account reading for this plan")] if scope.snapshot.reader else []
     people += [
@@ -148,6 +149,9 @@ def server_acl(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft
     ]
     people += [(user, "the member") for user in sorted(spec.members or ())]
     ours = acl.our_servers(scope.config.server_name, scope.me, people)
+    want = policies.acl_with_policies(scope, spec, live, ours, draft)
+    if want is None:
+        return None
     if problems := acl.shut_out(want, ours):
         draft.errors += [
             f"server_acl refused: {why}; roomsync never locks its own server or people out" for why in problems
@@ -183,10 +187,11 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
                 f"the room's type is {live.room_type or 'a plain room'} and cannot change; "
                 f"declared: {'space' if spec.is_space else 'a plain room'}"
             )
-        if spec.manages("server_acl") and (want_acl := server_acl(scope, spec, live, draft)) is not None:
+        if (want_acl := server_acl(scope, spec, live, draft)) is not None:
             have_acl = fields.read("server_acl", live)
             if have_acl != want_acl:
                 draft.change("server_acl", have_acl, want_acl, PutState(acl.EVENT, "", want_acl))
+        policies.plan_rules(scope, spec, live, draft)
         plan_alt_aliases(scope, spec, live, draft)
         lifecycle.plan_marker(scope, spec, live, draft)
         creators.check(spec, live, bool(upgrading), draft)
@@ -202,6 +207,7 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
                 draft.change("directory", have, want, SetDirectory(want))
         links.plan_space_links(scope, spec, live, draft)
         members.plan_members(scope, spec, live, draft)
+        policies.plan_bans(scope, spec, live, draft)
     if scope.bots:
         bots.plan_memberships(scope, spec, live, draft)
     if upgrading:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .. import policies
 from ..actions import ROOMS, Action, Change, RoomPlan
 from ..ids import localpart_of
 from ..live import LiveRoom, Snapshot, Unreadable
@@ -115,6 +116,16 @@ class Scope:
     @property
     def bot_users(self) -> set[str]:
         return {bot.user for bot in self.config.bots}
+
+    @cached_property
+    def enforcement(self) -> policies.Enforcement:
+        """The user and server rules applied to every managed room in this plan."""
+        config = self.config
+        rooms = [config.alias(spec.alias) for spec in config.rooms]
+        ours = {self.me: "the provisioning account", **config.ours}
+        if self.snapshot.reader:
+            ours.setdefault(self.snapshot.reader, "the account reading for this plan")
+        return policies.enforcement(config.policies, self.snapshot.followed, config.server_name, ours, rooms)
 
     def token_missing(self, bot: BotSpec) -> bool:
         return bool(bot.token_env) and self.tokens is not None and bot.token_env not in self.tokens

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from referencing import Registry, Resource
 
 from roomsync import cli
-from roomsync.config import schema_dir
 from roomsync.editor import SCHEMA_FILES, modeline, schema_for
+from roomsync.schemas import schema_dir
 
 from .test_config import BAD, REPO, load_problems
 

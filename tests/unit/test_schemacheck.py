@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roomsync.config import _schemas, quick_check, validator
 from roomsync.schemacheck import CompileError, Compiler
+from roomsync.schemas import _schemas, quick_check, validator
 
 # Values that are near the schemas' edges: right and wrong types, enum members and not,
 # patterns, power-level bounds, booleans posing as integers.
