@@ -24,7 +24,7 @@ from .common import EXIT_ERROR, _config
 )
 @click.pass_context
 def validate(ctx: click.Context, fmt: str) -> None:
-    """Check roomsync.yaml, rooms/*.yaml and bots.yaml offline (no token, no network).
+    """Check roomsync.yaml, rooms/*.yaml, bots.yaml and policies.yaml offline (no token, no network).
 
     Every problem is printed as FILE:LINE:COLUMN: message; exit 1 if there is any.
     """
@@ -37,8 +37,16 @@ def validate(ctx: click.Context, fmt: str) -> None:
         click.echo(validation_json(config=loaded), nl=False)
         return
     config = _config(ctx)
-    bots = f", {len(config.bots)} bot{'s' if len(config.bots) != 1 else ''}" if config.bots else ""
-    click.echo(f"ok: {len(config.rooms)} rooms{bots} for {config.server_name}")
+    bots = f", {_count(len(config.bots), 'bot')}" if config.bots else ""
+    lists, follows = config.policies.lists, config.policies.follow
+    rules = sum(len(lst.rules) for lst in lists)
+    policies = f", {_count(len(lists), 'policy list')} ({_count(rules, 'rule')})" if lists else ""
+    policies += f", {_count(len(follows), 'followed list')}" if follows else ""
+    click.echo(f"ok: {len(config.rooms)} rooms{bots}{policies} for {config.server_name}")
+
+
+def _count(number: int, what: str) -> str:
+    return f"{number} {what}{'s' if number != 1 else ''}"
 
 
 @click.command("schema", short_help="Write the JSON Schemas for editors, offline.")

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import SERVER_NAME as SERVER
-from tests.integration.helpers import resolve, roomsync, state, write_config
+from tests.integration.helpers import CLIENT, resolve, roomsync, state, write_config
 
 ACL = {"deny": ["*.spam.example", "badhost.example"]}
 CONTENT = {"allow": ["*"], "deny": ["*.spam.example", "badhost.example"], "allow_ip_literals": False}
@@ -50,4 +50,43 @@ def test_an_acl_that_would_deny_our_own_server_is_refused_and_never_sent(
         write_config(tmp_path / "c", SERVER, [{"alias": alias, "server_acl": acl}])
         refused = roomsync(config, "validate", url=synapse.url, token=None)
         assert refused.code == 1 and said in refused.out + refused.err
+    assert ("m.room.server_acl", "") not in state(synapse, provisioner.token, resolve(synapse, full))
+
+
+def test_an_acl_that_would_deny_a_bots_or_a_creators_server_is_refused(
+    synapse, provisioner, tmp_path: Path, prefix: str
+):
+    alias = f"{prefix}-guarded"
+    config = write_config(tmp_path / "c", SERVER, [{"alias": alias, "server_acl": {"deny": ["*.example.net"]}}])
+    (config / "bots.yaml").write_text(
+        f"bots:\n  - name: meetbot\n    user: '@meetbot:bots.example.net'\n    rooms: [{alias}]\n"
+    )
+    refused = roomsync(config, "validate", url=synapse.url, token=None)
+    assert refused.code == 1 and "it would deny the bot meetbot @meetbot:bots.example.net" in refused.err
+
+    (config / "bots.yaml").unlink()
+    creator = "@root:infra.example.net"
+    write_config(
+        tmp_path / "c",
+        SERVER,
+        [{"alias": alias, "creators": [creator], "server_acl": {"deny": ["*.example.net"]}}],
+    )
+    refused = roomsync(config, "validate", url=synapse.url, token=None)
+    assert refused.code == 1 and f"it would deny the creator {creator}" in refused.err
+
+    # A creator nobody declares (made by hand) is found in the live room: plan refuses there.
+    full = f"#{alias}:{SERVER}"
+    status, made = synapse.request(
+        "POST",
+        f"{CLIENT}/createRoom",
+        provisioner.token,
+        body={"room_alias_name": alias, "creation_content": {"additional_creators": [creator]}},
+    )
+    assert status == 200, made
+    write_config(tmp_path / "c", SERVER, [{"alias": alias, "server_acl": {"deny": ["*.example.net"]}}])
+    assert roomsync(config, "validate", url=synapse.url, token=None).code == 0
+    planned = roomsync(config, "plan", url=synapse.url, token=provisioner.token)
+    assert planned.code != 0 and f"it would deny the creator {creator}" in planned.out, planned.out + planned.err
+    synced = roomsync(config, "sync", url=synapse.url, token=provisioner.token)
+    assert synced.code != 0
     assert ("m.room.server_acl", "") not in state(synapse, provisioner.token, resolve(synapse, full))

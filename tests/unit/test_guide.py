@@ -1,7 +1,7 @@
 """The guide (doc/source/*.md) and the README cannot rot: every config and command in them is checked.
 
 Every fenced YAML block that is a config (roomsync.yaml or a part of it, a rooms file or room
-entries, bots.yaml or bot entries) is validated with `roomsync validate` in a config directory
+entries, bots.yaml or bot entries, policies.yaml) is validated with `roomsync validate` in a config directory
 built around it from this repository's own config; a block marked on the line before with
 `<!-- check: invalid "MESSAGE" -->` must fail validation with MESSAGE. Zuul and pre-commit blocks
 must name jobs, variables and hooks that exist. Every `roomsync NAME ...` command in a shell
@@ -241,6 +241,8 @@ def kind_of(data: Any) -> str | None:
             return "rooms"
         if set(data) == {"bots"}:
             return "bots"
+        if data and set(data) <= {"lists", "follow"}:
+            return "policies"
         if "repos" in data:
             return "pre-commit"
         if data and set(data) <= settings_keys():
@@ -312,6 +314,11 @@ def config_around(block: Block, kind: str, directory: Path) -> None:
     elif kind == "bots":
         repo_config(directory)
         (directory / "bots.yaml").write_text(text)
+    elif kind == "policies":  # policies.yaml, with the rooms its lists name declared
+        repo_config(directory)
+        lists = [{"alias": entry["room"]} for entry in data.get("lists") or [] if isinstance(entry, dict)]
+        (directory / "rooms" / "zz-lists.yaml").write_text(yaml.safe_dump({"rooms": lists}) if lists else "rooms: []\n")
+        (directory / "policies.yaml").write_text(text)
     elif kind == "bot entries":
         repo_config(directory, without_bots=frozenset(e["name"] for e in data))
         bots = yaml.safe_load((directory / "bots.yaml").read_text())["bots"]
@@ -324,7 +331,7 @@ def validate(directory: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=REPO)
 
 
-CONFIG_KINDS = {"settings", "settings part", "rooms", "room entries", "bots", "bot entries"}
+CONFIG_KINDS = {"settings", "settings part", "rooms", "room entries", "bots", "bot entries", "policies"}
 
 
 @pytest.mark.parametrize("block", YAML_BLOCKS, ids=[b.where for b in YAML_BLOCKS])
