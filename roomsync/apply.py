@@ -262,7 +262,7 @@ class _Run:
                     if exc.status != 403 or await hs.membership(room_id, user) != "ban":
                         raise
             case Follow(target=target):
-                await hs.join(target)
+                await hs.join(target, remote=True)
 
 
 async def apply_plan(

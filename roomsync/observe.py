@@ -146,13 +146,16 @@ async def _read_followed(
 ) -> dict[str, LiveRoom | Unreadable]:
     """The rooms of the lists policies.yaml follows: read where the reader has joined them."""
     targets = config.policies.follow
-    resolved = await asyncio.gather(*(hs.resolve_alias(t) if t.startswith("#") else _same(t) for t in targets))
+    resolved = await asyncio.gather(*(_resolve_followed(hs, target) for target in targets))
     ids = dict(zip(targets, resolved, strict=True))
     rooms = await read({room_id for room_id in ids.values() if room_id in joined})
     followed: dict[str, LiveRoom | Unreadable] = {}
     for target, room_id in ids.items():
         if room_id is None:
-            followed[target] = Unreadable("", f"{target} does not exist, or its homeserver cannot be reached")
+            followed[target] = Unreadable("", "no room has that alias")
+        elif isinstance(room_id, MatrixError):
+            why = f"{room_id.status} {room_id.errcode}: {room_id.message}"
+            followed[target] = Unreadable("", f"its alias cannot be resolved: {why}")
         elif room_id in rooms:
             followed[target] = rooms[room_id]
         else:
@@ -160,8 +163,15 @@ async def _read_followed(
     return followed
 
 
-async def _same(room_id: str) -> str:
-    return room_id
+async def _resolve_followed(hs: Homeserver, target: str) -> str | MatrixError | None:
+    """A followed list's room id (a room id is itself); an alias whose server does not answer is
+    that server's error, not this run's."""
+    if not target.startswith("#"):
+        return target
+    try:
+        return await hs.resolve_alias(target, remote=True)
+    except MatrixError as exc:
+        return exc
 
 
 async def _alias_owners(hs: Homeserver, config: Config, index: dict[str, LiveRoom]) -> dict[str, str]:

@@ -212,7 +212,10 @@ def enforcement(
         room = followed.get(target)
         if not isinstance(room, LiveRoom):
             reason = room.reason if isinstance(room, Unreadable) else "it was not read"
-            unread.append(f"the followed policy list {target} is not applied in this run: {reason}")
+            unread.append(
+                f"the followed policy list {target} is not applied in this run ({reason}); "
+                "until it is read, no server is lifted from a room's deny list"
+            )
             continue
         for found in rules_in(room):
             rule = found.rule

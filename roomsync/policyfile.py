@@ -44,6 +44,9 @@ def load_policies(
     problems = list(loaded.problems)
     if loaded.data is None and problems:
         return Policies(), problems
+    if loaded.data is None and not problems:
+        message = f"{POLICIES_FILE} is empty: declare 'lists', 'follow' or both, or remove the file"
+        return Policies(), [loaded.problem((), message)]
     problems += schemas.schema_problems(loaded, "policies.schema.json")
     if problems:
         return Policies(), problems

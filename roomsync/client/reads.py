@@ -148,9 +148,10 @@ class Reads(Transport):
         answer = await self.call("GET", f"{CLIENT}/rooms/{seg(room_id)}/state", what=f"read state of {room_id}")
         return answer if isinstance(answer, list) else []
 
-    async def resolve_alias(self, alias: str) -> str | None:
+    async def resolve_alias(self, alias: str, *, remote: bool = False) -> str | None:
+        """The room an alias names, None if none; `remote`: an alias of another homeserver."""
         answer = await self.call(
-            "GET", f"{CLIENT}/directory/room/{seg(alias)}", what=f"resolve {alias}", missing_ok=True
+            "GET", f"{CLIENT}/directory/room/{seg(alias)}", what=f"resolve {alias}", missing_ok=True, remote=remote
         )
         return None if answer is None else answer.get("room_id")
 

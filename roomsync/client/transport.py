@@ -124,11 +124,15 @@ class Transport:
         what: str,
         missing_ok: bool = False,
         first: bool = False,
+        remote: bool = False,
     ) -> Any:
         """Send a request; return the decoded JSON answer, or None for a 404 when missing_ok.
 
         `first` marks the first request of a run: it gets a short timeout and no retries when
         the server cannot be reached, and its failure says what is likely wrong with the URL.
+        `remote`: the answer comes from another homeserver over federation (a followed list's
+        alias, joining its room), so a server error is that server's: final, not retried, and
+        this homeserver stays available for the rest of the run.
         """
         if self.unavailable:
             raise HomeserverError(f"not attempted ({what}): {self.unavailable}")
@@ -164,6 +168,8 @@ class Transport:
                 continue
             if request.kind is not None:
                 self._limiters[request.kind].passed()
+            if status >= 500 and remote:
+                raise _error(status, answer, content_type, what, "server error")
             if status >= 500:
                 transient += 1
                 if transient > policy.transient_tries:

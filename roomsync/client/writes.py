@@ -64,8 +64,9 @@ class Writes(Transport):
             what=f"ban {user_id} from {room_id}",
         )
 
-    async def join(self, room_id: str) -> None:
-        await self.call("POST", f"{CLIENT}/join/{seg(room_id)}", {}, what=f"join {room_id}")
+    async def join(self, room_id: str, *, remote: bool = False) -> None:
+        """Join a room by id or alias; `remote`: a room of another homeserver, joined over federation."""
+        await self.call("POST", f"{CLIENT}/join/{seg(room_id)}", {}, what=f"join {room_id}", remote=remote)
 
     async def set_profile(self, user_id: str, display_name: str | None, avatar: str | None) -> None:
         if display_name is not None:

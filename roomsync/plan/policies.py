@@ -126,14 +126,12 @@ def acl_with_policies(
 
 
 def plan_follows(scope: Scope) -> list[RoomPlan]:
-    """A followed list the account has not joined: joining it is a change the plan shows."""
+    """A followed list the account has not joined: joining it is a change the plan shows. One
+    that cannot be found is a note (Enforcement.unread), as any unreadable list."""
     plans = []
     for target in scope.config.policies.follow:
         room = scope.snapshot.followed.get(target)
-        if not isinstance(room, Unreadable):
-            continue
-        if not room.room_id:
-            plans.append(RoomPlan(target, None, errors=(room.reason,)))
+        if not isinstance(room, Unreadable) or not room.room_id:
             continue
         draft = Draft()
         draft.change("follow", None, "joined", Follow(target))

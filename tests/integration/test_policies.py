@@ -179,9 +179,11 @@ def test_a_followed_list_of_another_user_is_read_and_applied_with_guarded_rules_
         body={"room_alias_name": f"{prefix}-shared-bl", "preset": "public_chat"},
     )
     assert status == 200, created
+    bot = f"@{prefix}-bot:{home}"
     followed_rules = {
         ("user", f"@junk-*:{people}"): "junk accounts",
         ("user", friend.user_id): "a mistake: one of our people",
+        ("user", bot): "a mistake: our bot",
         ("server", "*.evil.example"): "spam host",
         ("server", "localhost"): "a mistake: our own server",
     }
@@ -194,6 +196,8 @@ def test_a_followed_list_of_another_user_is_read_and_applied_with_guarded_rules_
         tmp_path / "c", home, [{"alias": f"{prefix}-f", "join_rule": "public"}], groups={"ours": [friend.user_id]}
     )
     write_policies(config, {"follow": [shared]})
+    bots = [{"name": "bot", "user": bot, "rooms": [f"{prefix}-f"], "create_account": True}]
+    (config / "bots.yaml").write_text(yaml.safe_dump({"bots": bots}))
     first = clean(run(federation, config, "plan"))
     assert f"{shared} ({created['room_id']}) will be changed" in first.out and 'follow: (none) -> "joined"' in first.out
     assert "not applied in this run" in first.out
@@ -207,10 +211,27 @@ def test_a_followed_list_of_another_user_is_read_and_applied_with_guarded_rules_
     warnings = "\n".join(planned.json["warnings"])
     assert f"user rule {friend.user_id} of the followed list {shared} is skipped" in warnings
     assert f"server rule localhost of the followed list {shared} is skipped: it matches the homeserver" in warnings
+    assert f"user rule {bot} of the followed list {shared} is skipped: it matches the bot bot {bot}" in warnings
     clean(run(federation, config, "sync"))
     banned = membership(federation, room, spammer.user_id)
     assert banned["membership"] == "ban" and banned["reason"] == "junk accounts"
     assert membership(federation, room, friend.user_id)["membership"] == "join"
+    assert membership(federation, room, bot)["membership"] == "invite"  # invited (no token_env), never banned
     assert acl_of(federation, room) == {"allow": ["*"], "deny": ["*.evil.example"], "allow_ip_literals": False}
     again = run(federation, config, "plan", "--detailed-exitcode")
     assert again.code == 0, again.out + again.err
+
+
+def test_a_followed_list_that_cannot_be_reached_is_a_note_and_the_rest_still_syncs(
+    synapse, provisioner, tmp_path: Path, prefix: str
+):
+    from tests.conftest import SERVER_NAME
+
+    config = write_config(tmp_path / "c", SERVER_NAME, [{"alias": f"{prefix}-r", "name": "R"}])
+    write_policies(config, {"follow": ["#bl:nowhere.invalid"]})
+    planned = roomsync(config, "plan", url=synapse.url, token=provisioner.token)
+    assert planned.code == 0, planned.out + planned.err
+    assert "the followed policy list #bl:nowhere.invalid is not applied in this run" in planned.out
+    clean(roomsync(config, "sync", url=synapse.url, token=provisioner.token))
+    room_id = resolve(synapse, f"#{prefix}-r:{SERVER_NAME}")
+    assert state(synapse, provisioner.token, room_id)[("m.room.name", "")] == {"name": "R"}
