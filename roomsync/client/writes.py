@@ -49,20 +49,14 @@ class Writes(Transport):
         )
 
     async def kick(self, room_id: str, user_id: str, reason: str) -> None:
-        await self.call(
-            "POST",
-            f"{CLIENT}/rooms/{seg(room_id)}/kick",
-            {"user_id": user_id, "reason": reason},
-            what=f"kick {user_id} from {room_id}",
-        )
+        await self._take_out("kick", room_id, user_id, reason)
 
     async def ban(self, room_id: str, user_id: str, reason: str) -> None:
-        await self.call(
-            "POST",
-            f"{CLIENT}/rooms/{seg(room_id)}/ban",
-            {"user_id": user_id, "reason": reason},
-            what=f"ban {user_id} from {room_id}",
-        )
+        await self._take_out("ban", room_id, user_id, reason)
+
+    async def _take_out(self, how: str, room_id: str, user_id: str, reason: str) -> None:
+        body = {"user_id": user_id, "reason": reason}
+        await self.call("POST", f"{CLIENT}/rooms/{seg(room_id)}/{how}", body, what=f"{how} {user_id} from {room_id}")
 
     async def join(self, room_id: str, *, remote: bool = False) -> None:
         """Join a room by id or alias; `remote`: a room of another homeserver, joined over federation."""
