@@ -24,7 +24,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from roomsync.config import load_config
-from roomsync.docs.page import build_page, matrix_to
+from roomsync.docs.page import SPACE_SENTENCE, build_page, matrix_to
+from roomsync.model import DEFAULT_CLIENTS
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,6 +59,11 @@ ALLOWED_TAGS = {
     "STRONG",
     "EM",
     "FOOTER",
+    # the intro's CommonMark
+    "BR",
+    "PRE",
+    "BLOCKQUOTE",
+    "HR",
 }
 MARKER = "window.roomsyncPwned"  # what every hostile script below would set
 
@@ -229,7 +235,13 @@ def hostile_config(root: Path) -> Path:
         yaml.safe_dump(
             {
                 "server_name": "example.org",
-                "docs": {"title": "Join us " + HOSTILE[0], "intro": intro},
+                "docs": {
+                    "title": "Join us " + HOSTILE[0],
+                    "intro": intro,
+                    "show_bots": True,
+                    "contact": "@fungi:example.org",
+                    "clients": [{"name": HOSTILE[2], "url": "https://client.example/?a=1&b=2", "description": evil}],
+                },
                 "defaults": {"join_rule": "public"},
             }
         )
@@ -287,12 +299,17 @@ def test_hostile_strings_stay_text_on_a_phone_and_nothing_runs(browser, tmp_path
     facts = dom_facts(browser)
     screenshot(browser, tmp_path / "join-page-phone.png", facts["innerWidth"], facts["height"])
 
-    # Every link is the matrix.to link of a room the page lists; the private room is not there.
+    # Every link is the matrix.to link of a room the page lists, the contact's or the client's; the
+    # private room is not there.
     listed = {"hub", "inner", "lobby", "knock", "members", "loose"}
     expected = {matrix_to(f"#{alias}:example.org") for alias in listed}
-    assert set(facts["links"]) == expected
-    assert all(href.startswith("https://matrix.to/#/%23") for href in facts["linkTargets"])
+    contact, client = matrix_to("@fungi:example.org"), "https://client.example/?a=1&b=2"
+    assert set(facts["links"]) == expected | {contact, client}
+    assert set(facts["linkTargets"]) == expected | {contact, client}
     assert "secret plans" not in facts["text"] and "#p:example.org" not in page.read_text()
+    assert (
+        "Some rooms are private and not listed here. To be invited into one, ask @fungi:example.org." in facts["text"]
+    )
 
     # The markup in the config shows as the text it is.
     for hostile in HOSTILE:
@@ -303,6 +320,7 @@ def test_hostile_strings_stay_text_on_a_phone_and_nothing_runs(browser, tmp_path
     # Readable on a phone: nothing wider than the screen, long names and topics wrap.
     assert facts["scrollWidth"] <= facts["innerWidth"], (facts["scrollWidth"], facts["innerWidth"])
     assert "members of Inner" in facts["text"] and "ask to join" in facts["text"] and "encrypted" in facts["text"]
+    assert facts["text"].count("Bots: ") == 4  # show_bots: the logger, named in markup, in each of the 4 rooms
 
 
 def test_this_repositorys_own_join_page(browser, tmp_path):
@@ -312,11 +330,21 @@ def test_this_repositorys_own_join_page(browser, tmp_path):
     shot = screenshot(browser, tmp_path / "join-page.png", facts["innerWidth"], facts["height"])
     print(f"screenshot: {shot}")  # the guide's doc/source/images/join-page.png is this picture
 
-    model = build_page(load_config(REPO))
-    expected = {entry.link for entry in model.entries()}
-    assert set(facts["links"]) == expected and len(expected) >= 2
-    public = [r for r in load_config(REPO).rooms if r.get("join_rule") != "invite" or r.get("directory") == "public"]
-    assert expected == {matrix_to(f"#{r.alias}:opendev.org") for r in public}
-    assert "#opendev-sysadmins:opendev.org" not in facts["text"]
-    assert "#zuul:opendev.org" in facts["text"] and "How to join" in facts["text"]
+    config = load_config(REPO)
+    expected = {entry.link for entry in build_page(config).entries()}
+    public = [r for r in config.rooms if r.get("join_rule") != "invite" or r.get("directory") == "public"]
+    assert expected == {matrix_to(f"#{r.alias}:opendev.org") for r in public} and len(expected) >= 2
+    # The rooms' links, the clients' real https pages and the contact to ask for an invitation.
+    clients = [c.url for c in DEFAULT_CLIENTS]
+    assert facts["links"] == [*clients, matrix_to("#opendev:opendev.org"), *facts["links"][len(clients) + 1 :]]
+    assert set(facts["links"]) == expected | set(clients) | {matrix_to("#opendev:opendev.org")}
+    assert {"https://app.element.io", "https://element.io/download", "https://github.com/ulyssa/iamb"} <= set(clients)
+    text = facts["text"]
+    assert all(f"{c.name}: {c.description}" in text for c in DEFAULT_CLIENTS)
+    assert text.index("How to join") < text.index(SPACE_SENTENCE) < text.index("#opendev-space:opendev.org")
+    assert "Some rooms are private and not listed here. To be invited into one, ask in #opendev:opendev.org." in text
+    assert "#opendev-sysadmins:opendev.org" not in text and "sysadmins" not in text.lower()
+    assert "#zuul:opendev.org" in text
+    # No bot by default: bots.yaml's are not listed.
+    assert "Bots:" not in text and not any(bot.user in text for bot in config.bots) and config.bots
     assert_nothing_ran_or_was_fetched(browser, facts)
