@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from .live import LiveRoom
 
 MAX_BYTES = 1024 * 1024
+MARKER = "dev.roomsync.managed"  # model.MANAGED_MARKER (model imports this module)
 MXC_PREFIX = "mxc://"
 RECORD = "avatar"  # the key of the marker's content that records a room's avatar file
 
@@ -43,9 +48,18 @@ class AvatarFile:
     def short(self) -> str:
         return self.sha256[:12]
 
-    def record(self, url: str) -> dict[str, str]:
-        """What a room's marker keeps of the file once it is uploaded."""
+    def record(self, url: Any) -> dict[str, Any]:
+        """What a room's marker keeps of the file once it is uploaded (url: its mxc:// URI, or the
+        plan's reference to the upload that gives it one)."""
         return {"file": self.path, "sha256": self.sha256, "url": url}
+
+
+def recorded(live: LiveRoom | None) -> Mapping[str, Any] | None:
+    """The avatar file a room's marker records: {file, sha256, url}."""
+    record = (live.content(MARKER) or {}).get(RECORD) if live else None
+    if isinstance(record, Mapping) and isinstance(record.get("sha256"), str) and isinstance(record.get("url"), str):
+        return record
+    return None
 
 
 def image_type(data: bytes) -> str | None:
@@ -81,9 +95,9 @@ def load(root: Path, value: str) -> AvatarFile | str:
     return AvatarFile(value, hashlib.sha256(data).hexdigest(), mime, size)
 
 
-def read_bytes(root: Path, avatar: AvatarFile) -> bytes:
-    """The file's bytes for an upload: the same file the plan hashed, checked again."""
-    data = (root / avatar.path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != avatar.sha256:
-        raise ValueError(f"{avatar.path} changed since the plan was made; run plan again")
+def read_checked(source: str, sha256: str, shown: str) -> bytes:
+    """A file's bytes for an upload: the same file the plan hashed, or an error."""
+    data = Path(source).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{shown} changed since the plan was made; run plan again")
     return data
