@@ -36,6 +36,23 @@ class RoomRef:
 
 
 @dataclass(frozen=True)
+class MediaRef:
+    """The mxc:// URI an avatar file gets when this sync uploads it (Upload, earlier in the plan)."""
+
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An avatar file uploaded to the media repository, once per run however many rooms use it."""
+
+    path: str  # as the config names it
+    source: str  # the file on disk
+    sha256: str
+    mime: str
+
+
+@dataclass(frozen=True)
 class CreateRoom:
     body: Mapping[str, Any]  # the whole createRoom request
 
@@ -46,6 +63,7 @@ class Upgrade:
 
     version: str
     creators: tuple[str, ...] = ()  # additional_creators of the new room (version 12 and later)
+    marker: Mapping[str, Any] | None = None  # roomsync's marker, carried to the new room (its avatar record)
 
 
 @dataclass(frozen=True)
@@ -112,7 +130,7 @@ class SetProfile:
     user: str
     token_env: str
     display_name: str | None
-    avatar: str | None
+    avatar: str | MediaRef | None
 
 
 @dataclass(frozen=True)
@@ -129,7 +147,7 @@ class CreateAccount:
 
     user: str
     display_name: str | None
-    avatar: str | None
+    avatar: str | MediaRef | None
 
 
 @dataclass(frozen=True)
@@ -139,7 +157,7 @@ class SetAccount:
     user: str
     user_type: str | None = None
     display_name: str | None = None
-    avatar: str | None = None
+    avatar: str | MediaRef | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +169,8 @@ class SetRateLimit:
 
 
 Action = (
-    CreateRoom
+    Upload
+    | CreateRoom
     | Upgrade
     | PutAlias
     | DeleteAlias

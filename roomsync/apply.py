@@ -16,8 +16,10 @@ import asyncio
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from . import avatars
 from .actions import (
     ACCOUNT_ACTIONS,
     BOTS,
@@ -32,6 +34,7 @@ from .actions import (
     Invite,
     JoinAs,
     Kick,
+    MediaRef,
     Plan,
     PutAlias,
     PutState,
@@ -42,6 +45,7 @@ from .actions import (
     SetProfile,
     SetRateLimit,
     Upgrade,
+    Upload,
     references,
 )
 from .client import SEND_BY, Homeserver, NotSent
@@ -76,6 +80,8 @@ def result_for(room: RoomPlan) -> RoomResult:
 
 def describe(action: Action) -> str:
     match action:
+        case Upload(path=path):
+            return f"upload {path}"
         case CreateRoom():
             return "create room"
         case Upgrade(version=version):
@@ -143,6 +149,21 @@ class _Run:
         self.bot_clients: dict[str, Homeserver] = {}
         self.stack = AsyncExitStack()
         self.failed_accounts: dict[str, str] = {}  # user -> why its account could not be made right
+        self.uploads: dict[str, asyncio.Future[str]] = {}  # sha256 -> the upload of that file, one per run
+        self.media: dict[str, str] = {}  # sha256 -> the mxc:// URI its upload got
+
+    async def upload(self, action: Upload) -> None:
+        """Upload an avatar file, once however many rooms and bots use it."""
+        if action.sha256 not in self.uploads:
+            self.uploads[action.sha256] = asyncio.ensure_future(self._upload(action))
+        self.media[action.sha256] = await self.uploads[action.sha256]
+
+    async def _upload(self, action: Upload) -> str:
+        try:
+            data = avatars.read_checked(action.source, action.sha256, action.path)
+        except (OSError, ValueError) as exc:
+            raise RoomsyncError(f"cannot upload {action.path}: {exc}") from None
+        return await self.hs.upload(data, action.mime, Path(action.path).name)
 
     async def as_bot(self, token_env: str) -> Homeserver:
         if token_env not in self.bot_clients:
@@ -167,6 +188,10 @@ class _Run:
             await asyncio.sleep(0.5)
 
     def resolve(self, value: Any) -> Any:
+        if isinstance(value, MediaRef):
+            if value.sha256 not in self.media:
+                raise RoomsyncError("an avatar file was not uploaded (its upload failed)")
+            return self.media[value.sha256]
         if isinstance(value, RoomRef):
             if value.alias not in self.room_ids:
                 raise RoomsyncError(f"{value.alias} does not exist (its creation failed or was skipped)")
@@ -201,9 +226,12 @@ class _Run:
 
     async def action(self, action: Action, result: RoomResult) -> None:
         hs = self.hs
+        if isinstance(action, Upload):
+            await self.upload(action)
+            return
         if isinstance(action, CreateRoom):
             try:
-                result.room_id = await hs.create_room(dict(action.body))
+                result.room_id = await hs.create_room(self.resolve(action.body))
             except MatrixError as exc:
                 # Another sync created it first (the alias is taken): adopt that room and carry on.
                 taken = exc.errcode == "M_ROOM_IN_USE" or exc.status == 409
@@ -221,6 +249,8 @@ class _Run:
             result.room_id = self.room_ids[result.alias] = await hs.upgrade_room(
                 room_id, action.version, action.creators
             )
+            if action.marker:  # the marker goes with the room (an upgrade does not copy it)
+                await hs.put_state(result.room_id, MANAGED_MARKER, "", dict(action.marker))
             result.status = "upgraded"
             return
         match action:
@@ -352,7 +382,7 @@ async def _bot_profile(run: _Run, bot: BotPlan, result: RoomResult) -> None:
             continue
         try:
             client = await run.as_bot(action.token_env)
-            await client.set_profile(action.user, action.display_name, action.avatar)
+            await client.set_profile(action.user, action.display_name, run.resolve(action.avatar))
             result.done.append(describe(action))
         except (HomeserverError, RoomsyncError) as exc:
             result.status, result.error = "failed", str(exc)
@@ -366,14 +396,19 @@ async def _bot_accounts(run: _Run, bot: BotPlan, result: RoomResult) -> None:
         run.failed_accounts[bot.user] = "its account cannot be synced (see the bot's errors)"
         return
     hs = run.hs
-    actions = [a for a in bot.actions if isinstance(a, ACCOUNT_ACTIONS)]
+    actions = [a for a in bot.actions if isinstance(a, (*ACCOUNT_ACTIONS, Upload))]
     for index, action in enumerate(actions):
         try:
             match action:
+                case Upload():
+                    await run.upload(action)
                 case CreateAccount(user=user, display_name=display_name, avatar=avatar):
-                    await hs.admin.create_bot(user, display_name, avatar)
+                    await hs.admin.create_bot(user, display_name, run.resolve(avatar))
                 case SetAccount(user=user, user_type=user_type, display_name=display_name, avatar=avatar):
-                    await hs.admin.update_user(user, user_type=user_type, displayname=display_name, avatar_url=avatar)
+                    avatar_url = run.resolve(avatar)
+                    await hs.admin.update_user(
+                        user, user_type=user_type, displayname=display_name, avatar_url=avatar_url
+                    )
                 case SetRateLimit(user=user, exempt=exempt):
                     await hs.admin.set_rate_limit_exempt(user, exempt)
             result.done.append(describe(action))

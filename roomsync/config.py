@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import acl, docsettings, ids, people, schemas
+from . import acl, avatars, docsettings, ids, people, schemas
 from .errors import ConfigError, Mark, Problem, unknown_room
 from .model import ALL_ROOMS, BotSpec, Config, RoomSpec
 from .policies import Policies
@@ -129,6 +129,27 @@ def _room_field_problems(
         elif "members" not in merged:
             problems.append(loaded.problem(at, "members_exclusive needs members: the people who may stay"))
     return problems
+
+
+class _AvatarFiles:
+    """The avatar files the config names, each read and checked once however many rooms use it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, avatars.AvatarFile] = {}
+        self.refused: dict[str, str] = {}
+
+    def check(self, loaded: LoadedFile, path: tuple[Any, ...], value: Any) -> list[Problem]:
+        if not avatars.is_file(value) or value in self.files:
+            return []
+        if value not in self.refused:
+            found = avatars.load(self.root, value)
+            if isinstance(found, str):
+                self.refused[value] = found
+            else:
+                self.files[value] = found
+                return []
+        return [loaded.problem(path, self.refused[value])]
 
 
 class _AliasRegistry:
@@ -267,9 +288,13 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     problems += _space_problems(located, complete, faulty)
     problems += _lifecycle_problems(located, aliases, complete, faulty)
     account: str | None = data["account"] if isinstance(data.get("account"), str) else None
+    avatar_files = _AvatarFiles(root)
+    problems += avatar_files.check(settings, ("defaults", "avatar"), defaults.get("avatar"))
+    for spec, loaded, at in located:
+        problems += avatar_files.check(loaded, (*at, "avatar"), spec.get("avatar")) if "avatar" in spec.own else []
     known_rooms = {spec.alias for spec in rooms if not spec.retired} | faulty if complete and not partial else None
     retired = {spec.alias: f"room '{spec.alias}' is retired: bots no longer serve it" for spec in rooms if spec.retired}
-    bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired)
+    bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired, avatar_files)
     problems += bot_problems
     policies, everyone = Policies(), _everyone(account, bots, groups, rooms)
     if server_name:
@@ -298,6 +323,7 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
         docs=docsettings.load(data.get("docs") or {}),
         policies=policies,
         ours=everyone,
+        avatars=avatar_files.files,
     )
 
 
@@ -599,6 +625,7 @@ def _load_bots(
     room_aliases: set[str] | None,
     account: str | None,
     retired_rooms: dict[str, str] | None = None,
+    avatar_files: _AvatarFiles | None = None,
 ) -> tuple[tuple[BotSpec, ...], list[Problem]]:
     """bots.yaml. room_aliases (the rooms a bot may serve) is None when not every declared room is
     known (a rooms file has a problem): then a bot's rooms are not checked, since "unknown room"
@@ -644,6 +671,7 @@ def _load_bots(
             ):
                 if key in entry:
                     problems.append(loaded.problem((*at, key), f"{key} only works for bots on {server_name}; {why}"))
+        problems += avatar_files.check(loaded, (*at, "avatar"), entry.get("avatar")) if avatar_files else []
         rooms = entry["rooms"]
         if ALL_ROOMS in rooms and len(rooms) > 1:
             problems.append(loaded.problem((*at, "rooms"), "'*' means every room; list nothing else with it"))

@@ -24,7 +24,7 @@ from .live import LiveRoom
 from .model import SIMPLE_STATE
 
 ROOM_VERSION = re.compile(r"^[a-z0-9.-]{1,32}$")  # rooms.schema.json's room_version
-MXC = re.compile(r"^mxc://[^/]+/[^/]+$")  # rooms.schema.json's avatar
+MXC = re.compile(r"^mxc://[^/]+/[^/]+$")  # an avatar import may write (the live value is a URI)
 SPACE_ROOM_TYPE = "m.space"
 
 

@@ -178,6 +178,7 @@ class Snapshot:
     admin_absent: str | None = None  # why Synapse's admin API could not be used, once it could not
     # policies.yaml's followed lists: each one's room as read, or Unreadable (room_id "": no such room).
     followed: Mapping[str, LiveRoom | Unreadable] = field(default_factory=dict)
+    media: Mapping[str, str] = field(default_factory=dict)  # mxc:// URI -> sha256 (bots' avatars, when a file)
 
 
 def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .avatars import AvatarFile
 from .errors import Mark
 from .ids import full_alias
 from .policies import Policies
@@ -167,6 +168,7 @@ class Config:
     # Every user id the config names as one of ours (the account, bots, groups' members, rooms'
     # creators and members), with what it is: never banned, never matched by a rule.
     ours: Mapping[str, str] = field(default_factory=dict)
+    avatars: Mapping[str, AvatarFile] = field(default_factory=dict)  # the avatar files named, by path
 
     def room(self, localpart: str) -> RoomSpec | None:
         return next((r for r in self.rooms if r.alias == localpart), None)

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import policies, wellknown
+from . import avatars, policies, wellknown
 from .actions import NOT_JOINED, RoomError
 from .client import Homeserver, fetch_public
 from .errors import MatrixError
@@ -111,6 +111,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     version, offered = await _room_versions(hs, config, by_alias)
     accounts = await read_bot_accounts(hs, config)
     profiles, existing = await _people(hs, config, {me, reader}, accounts)
+    media = await _bot_avatar_files(hs, config, profiles, accounts)
     fetched = await _fetch_well_known(config)
     managed = tuple(
         (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
@@ -134,7 +135,26 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         existing=existing,
         admin_absent=hs.admin.absent.message if hs.admin.absent else None,
         followed=followed,
+        media=media,
     )
+
+
+async def _bot_avatar_files(
+    hs: Homeserver, config: Config, profiles: dict[str, dict[str, Any]], accounts: dict[str, BotAccount | None] | None
+) -> dict[str, str]:
+    """The sha256 of each current avatar of a bot whose avatar is a file: mxc:// URI -> sha256.
+    A profile has no room for a record of the file, so the picture itself is compared."""
+    current = set()
+    for bot in config.bots:
+        if not avatars.is_file(bot.avatar):
+            continue
+        account = (accounts or {}).get(bot.user)
+        url = account.avatar_url if account else (profiles.get(bot.user) or {}).get("avatar_url")
+        if isinstance(url, str) and url.startswith(avatars.MXC_PREFIX):
+            current.add(url)
+    urls = sorted(current)
+    hashes = await asyncio.gather(*(hs.media_sha256(url) for url in urls))
+    return {url: sha for url, sha in zip(urls, hashes, strict=True) if sha}
 
 
 async def _read_followed(

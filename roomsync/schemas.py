@@ -89,7 +89,7 @@ _EXPECTED = {
     "number": "a number",
 }
 _PATTERN_HINTS = {
-    "avatar": "must be an mxc:// URI such as mxc://opendev.org/AbCdEf",
+    "avatar": "must be an image file in the config directory such as avatars/zuul.png, or an mxc:// URI",
     "homeserver": "must be an http:// or https:// URL such as https://matrix.opendev.org",
     "room_version": "must be a room version such as '10' or '12'",
     "docs.clients.url": "must be an https:// URL such as https://app.element.io",

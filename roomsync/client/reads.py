@@ -5,6 +5,7 @@ directory, aliases, memberships and profiles."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from ..errors import HomeserverError, MatrixError
 from .transport import Transport, seg
 
 CLIENT = "/_matrix/client/v3"
+MEDIA = "/_matrix/media/v3"  # uploads (downloads go through the authenticated /_matrix/client/v1/media)
 SLIDING_SYNC = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
 
 Events = list[Mapping[str, Any]]  # state events as the server sent them
@@ -147,6 +149,16 @@ class Reads(Transport):
     async def room_state(self, room_id: str) -> Events:
         answer = await self.call("GET", f"{CLIENT}/rooms/{seg(room_id)}/state", what=f"read state of {room_id}")
         return answer if isinstance(answer, list) else []
+
+    async def media_sha256(self, mxc: str) -> str | None:
+        """The sha256 of a file in the media repository (authenticated media); None when it is gone
+        or the URI is not one."""
+        server, _, media_id = mxc.removeprefix("mxc://").partition("/")
+        if not mxc.startswith("mxc://") or not server or not media_id or "/" in media_id:
+            return None
+        path = f"/_matrix/client/v1/media/download/{seg(server)}/{seg(media_id)}"
+        data = await self.call("GET", path, what=f"download {mxc}", missing_ok=True, binary=True, remote=True)
+        return None if data is None else hashlib.sha256(data).hexdigest()
 
     async def resolve_alias(self, alias: str, *, remote: bool = False) -> str | None:
         """The room an alias names, None if none; `remote`: an alias of another homeserver."""

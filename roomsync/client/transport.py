@@ -69,10 +69,11 @@ def check_token(token: str) -> str:
 class _Request:
     method: str
     path: str
-    data: str | None  # the JSON body
+    data: str | bytes | None  # the JSON body, or a file's bytes (an upload)
     what: str  # what the request is for, in the words of an error message
     timeout: aiohttp.ClientTimeout
     kind: str | None  # the rate limiter it meets
+    content_type: str = "application/json"
 
 
 class Transport:
@@ -125,6 +126,8 @@ class Transport:
         missing_ok: bool = False,
         first: bool = False,
         remote: bool = False,
+        upload: tuple[bytes, str] | None = None,
+        binary: bool = False,
     ) -> Any:
         """Send a request; return the decoded JSON answer, or None for a 404 when missing_ok.
 
@@ -132,7 +135,8 @@ class Transport:
         the server cannot be reached, and its failure says what is likely wrong with the URL.
         `remote`: the answer comes from another homeserver over federation (a followed list's
         alias, joining its room), so a server error is that server's: final, not retried, and
-        this homeserver stays available for the rest of the run.
+        this homeserver stays available for the rest of the run. `upload`: (bytes, content type)
+        sent as the body instead of JSON; `binary`: a successful answer is returned as its bytes.
         """
         if self.unavailable:
             raise HomeserverError(f"not attempted ({what}): {self.unavailable}")
@@ -142,12 +146,14 @@ class Transport:
             timeout = aiohttp.ClientTimeout(total=policy.first_timeout, connect=connect)
         else:
             timeout = aiohttp.ClientTimeout(total=policy.timeout, connect=policy.connect_timeout)
-        data = None if body is None else json.dumps(body)
+        data: str | bytes | None = None if body is None else json.dumps(body)
         request = _Request(method, path, data, what, timeout, limit_kind(method, path))
+        if upload is not None:
+            request = _Request(method, path, upload[0], what, timeout, request.kind, upload[1])
         limited = transient = 0
         while True:
             try:
-                status, content_type, text = await self._send(request)
+                status, content_type, raw = await self._send(request)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 if first:
                     raise HomeserverError(await unreachable(self.base_url, exc, timeout)) from None
@@ -157,6 +163,9 @@ class Transport:
                     raise HomeserverError(f"cannot reach {self.base_url} ({what}): {describe(exc)}") from None
                 await self._backoff(transient, f"{what}: {describe(exc)}")
                 continue
+            if binary and 200 <= status < 300:
+                return raw
+            text = raw.decode("utf-8", errors="replace")
             answer = _decode(text.replace(self._token, "[redacted]"))  # a server or proxy may echo the request
             if answer is None and first and status < 500:
                 # Not Matrix's JSON (an HTML error page, a proxy's text): never show the body.
@@ -179,7 +188,7 @@ class Transport:
                 continue
             return self._result(status, answer, content_type, what, missing_ok=missing_ok, first=first)
 
-    async def _send(self, request: _Request) -> tuple[int, str, str]:
+    async def _send(self, request: _Request) -> tuple[int, str, bytes]:
         """One attempt: wait for the request's turn at its limiter and a free slot, then send it."""
         assert self._nio is not None, "use the client as an async context manager"
         limiter = self._limiters[request.kind] if request.kind else None
@@ -198,17 +207,17 @@ class Transport:
                 self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
                 log.debug("%s %s", request.method, request.path)
                 try:
-                    headers = dict(self._headers)
+                    headers = {**self._headers, "Content-Type": request.content_type}
                     response = await self._nio.send(
                         request.method, request.path, request.data, headers, timeout=request.timeout
                     )
                     status = response.status
                     content_type = response.headers.get("Content-Type", "")
-                    text = await response.text(errors="replace")
+                    raw = await response.read()
                     response.release()
                 finally:
                     self._in_flight -= 1
-        return status, content_type, text
+        return status, content_type, raw
 
     async def _rate_limited(self, request: _Request, limited: int, answer: Any, status: int) -> None:
         """M_LIMIT_EXCEEDED: wait as long as the server asks (in the limiter's queue), a bounded number of times."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import HomeserverError
-from .reads import CLIENT
+from .reads import CLIENT, MEDIA
 from .transport import Transport, seg
 
 
@@ -47,6 +47,12 @@ class Writes(Transport):
         await self.call(
             "POST", f"{CLIENT}/rooms/{seg(room_id)}/invite", {"user_id": user_id}, what=f"invite {user_id} to {room_id}"
         )
+
+    async def upload(self, data: bytes, content_type: str, filename: str) -> str:
+        """Upload a file to the media repository; its mxc:// URI."""
+        path = f"{MEDIA}/upload?filename={seg(filename)}"
+        answer = await self.call("POST", path, upload=(data, content_type), what=f"upload {filename}")
+        return _field(answer, "content_uri", f"upload {filename}")
 
     async def kick(self, room_id: str, user_id: str, reason: str) -> None:
         await self._take_out("kick", room_id, user_id, reason)

@@ -25,6 +25,7 @@ from ..actions import (
 )
 from ..live import BotAccount, LiveRoom, Snapshot
 from ..model import BotSpec, RoomSpec
+from . import avatars as avatar_plan
 from .scope import Draft, Scope
 
 BOT_USER_TYPE = "bot"
@@ -80,16 +81,20 @@ def plan_memberships(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft)
 def plan_profile(scope: Scope, bot: BotSpec, snapshot: Snapshot) -> BotPlan:
     profile = snapshot.profiles.get(bot.user) or {}
     changes, notes = [], []
-    for name, key, want in (("display_name", "displayname", bot.display_name), ("avatar", "avatar_url", bot.avatar)):
-        if want is not None and profile.get(key) != want:
-            changes.append(Change(name, profile.get(key), want, BOTS))
+    if bot.display_name is not None and profile.get("displayname") != bot.display_name:
+        changes.append(Change("display_name", profile.get("displayname"), bot.display_name, BOTS))
+    differs, avatar, shown, uploads = avatar_plan.bot_avatar(scope, bot, profile.get("avatar_url"))
+    if differs:
+        changes.append(Change("avatar", profile.get("avatar_url"), shown, BOTS))
     if changes and not bot.token_env:
         notes.append("the profile differs from bots.yaml, but without token_env roomsync cannot set it")
         return BotPlan(bot.name, bot.user, notes=tuple(notes))
     if changes and scope.token_missing(bot):
         notes.append(_missing_token(bot, "set the profile of"))
-    actions = (SetProfile(bot.user, bot.token_env, bot.display_name, bot.avatar),) if changes and bot.token_env else ()
-    return BotPlan(bot.name, bot.user, tuple(changes), actions, tuple(notes))
+    actions: list[Action] = []
+    if changes and bot.token_env:
+        actions = [*uploads, SetProfile(bot.user, bot.token_env, bot.display_name, avatar)]
+    return BotPlan(bot.name, bot.user, tuple(changes), tuple(actions), tuple(notes))
 
 
 # --- accounts (a server admin's token) ------------------------------------------------------------
@@ -206,12 +211,10 @@ def plan_bot(scope: Scope, bot: BotSpec) -> BotPlan:
         return BotPlan(bot.name, bot.user, errors=tuple(errors))
     if account is None:
         changes = [Change("account", None, "created", BOTS), Change("user_type", None, BOT_USER_TYPE, BOTS)]
-        changes += [
-            Change(name, None, want, BOTS)
-            for name, want in (("display_name", bot.display_name), ("avatar", bot.avatar))
-            if want is not None
-        ]
-        actions: list[Action] = [CreateAccount(bot.user, bot.display_name, bot.avatar)]
+        changes += [Change("display_name", None, bot.display_name, BOTS)] if bot.display_name is not None else []
+        differs, avatar, shown, uploads = avatar_plan.bot_avatar(scope, bot, None)
+        changes += [Change("avatar", None, shown, BOTS)] if differs else []
+        actions: list[Action] = [*uploads, CreateAccount(bot.user, bot.display_name, avatar)]
         if bot.rate_limit == "exempt":  # a new account has no override: "default" is what it has
             changes.append(Change("rate_limit", None, "exempt", BOTS))
             actions.append(SetRateLimit(bot.user, exempt=True))
@@ -221,14 +224,14 @@ def plan_bot(scope: Scope, bot: BotSpec) -> BotPlan:
     if account.user_type != BOT_USER_TYPE:
         changes.append(Change("user_type", account.user_type, BOT_USER_TYPE, BOTS))
         fields["user_type"] = BOT_USER_TYPE
-    for name, have, want in (
-        ("display_name", account.displayname, bot.display_name),
-        ("avatar", account.avatar_url, bot.avatar),
-    ):
-        if want is not None and have != want:
-            changes.append(Change(name, have, want, BOTS))
-            fields[name] = want
-    actions = [SetAccount(bot.user, **fields)] if fields else []
+    if bot.display_name is not None and account.displayname != bot.display_name:
+        changes.append(Change("display_name", account.displayname, bot.display_name, BOTS))
+        fields["display_name"] = bot.display_name
+    differs, avatar, shown, uploads = avatar_plan.bot_avatar(scope, bot, account.avatar_url)
+    if differs:
+        changes.append(Change("avatar", account.avatar_url, shown, BOTS))
+        fields["avatar"] = avatar
+    actions = [*uploads, SetAccount(bot.user, **fields)] if fields else []
     if bot.rate_limit and account.rate_limit is not None and account.rate_limit != bot.rate_limit:
         changes.append(Change("rate_limit", account.rate_limit, bot.rate_limit, BOTS))
         actions.append(SetRateLimit(bot.user, exempt=bot.rate_limit == "exempt"))

@@ -50,7 +50,9 @@ def plan_version(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -> 
     elif offered is not None and want not in offered:
         draft.errors.append(not_offered(want, offered))
     else:
-        draft.change("room_version", have, want, Upgrade(want, creators.for_upgrade(scope, spec, live, want)))
+        marker = live.content(MANAGED_MARKER)
+        upgrade = Upgrade(want, creators.for_upgrade(scope, spec, live, want), dict(marker) if marker else None)
+        draft.change("room_version", have, want, upgrade)
         return True
     return False
 

@@ -6,10 +6,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from .. import acl, fields
-from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade
+from .. import acl, avatars, fields
+from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade, Upload
 from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
 from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
+from . import avatars as avatar_plan
 from . import bots, creators, lifecycle, links, members, policies, power_levels, preflight
 from .scope import ALIAS_EVENT, Draft, Scope
 
@@ -42,9 +43,13 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
 
     initial_state: list[dict[str, Any]] = []
     for name, (event_type, key) in SIMPLE_STATE.items():
-        if spec.manages(name) and name not in FIELDS_OUTSIDE_SIMPLE_STATE:
+        if spec.manages(name) and name not in FIELDS_OUTSIDE_SIMPLE_STATE and not _avatar_file(spec, name):
             initial_state.append({"type": event_type, "state_key": "", "content": {key: spec.get(name)}})
             draft.change(name, None, spec.get(name))
+    marker: dict[str, Any] = {"alias": alias}
+    if avatar := avatar_plan.for_new_room(scope, spec, draft):
+        initial_state.append(avatar[0])
+        marker[avatars.RECORD] = avatar[1]
     if spec.manages("join_rule"):
         initial_state.append(links.initial_join_rules(scope, spec, draft, follow_ups))
     if spec.get("encrypted"):
@@ -55,7 +60,7 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
         initial_state.append({"type": acl.EVENT, "state_key": "", "content": want_acl})
         draft.change("server_acl", None, want_acl)
     initial_state += policies.plan_rules(scope, spec, None, draft)
-    initial_state.append({"type": MANAGED_MARKER, "state_key": "", "content": {"alias": alias}})
+    initial_state.append({"type": MANAGED_MARKER, "state_key": "", "content": marker})
 
     body: dict[str, Any] = {
         "room_alias_name": spec.alias,
@@ -94,7 +99,8 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
     links.plan_space_links(scope, spec, None, draft)
     members.plan_members(scope, spec, None, draft)
     follow_ups += draft.actions
-    draft.actions = [CreateRoom(body), *follow_ups]
+    uploads = [action for action in follow_ups if isinstance(action, Upload)]  # createRoom needs their URIs
+    draft.actions = [*uploads, CreateRoom(body), *(action for action in follow_ups if action not in uploads)]
     for bot in serving:
         bots.plan_new_member(scope, bot, draft)
     return draft.finish(alias, None, create=True)
@@ -160,6 +166,11 @@ def server_acl(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft
     return want
 
 
+def _avatar_file(spec: RoomSpec, name: str) -> bool:
+    """Is this the avatar field naming a file (planned by avatars.py, not as a plain value)?"""
+    return name == "avatar" and avatars.is_file(spec.get(name))
+
+
 # --- changing an existing room ---------------------------------------------------------------
 
 
@@ -168,11 +179,12 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
     upgrading = scope.rooms and lifecycle.plan_version(scope, spec, live, draft)
     if scope.rooms:
         for name, (event_type, key) in SIMPLE_STATE.items():
-            if not spec.manages(name) or name in FIELDS_OUTSIDE_SIMPLE_STATE:
+            if not spec.manages(name) or name in FIELDS_OUTSIDE_SIMPLE_STATE or _avatar_file(spec, name):
                 continue
             want, have = spec.get(name), fields.read(name, live)
             if want != have:
                 draft.change(name, have, want, PutState(event_type, "", {key: want}))
+        avatar_plan.plan_room_avatar(scope, spec, live, draft)
         links.plan_join_rule(scope, spec, live, draft)
         if spec.manages("encrypted"):
             if spec.get("encrypted") and not fields.read("encrypted", live):

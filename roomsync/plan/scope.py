@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .. import policies
+from .. import avatars, policies
 from ..actions import ROOMS, Action, Change, RoomPlan
 from ..ids import localpart_of
 from ..live import LiveRoom, Snapshot, Unreadable
@@ -116,6 +116,16 @@ class Scope:
     @property
     def bot_users(self) -> set[str]:
         return {bot.user for bot in self.config.bots}
+
+    @cached_property
+    def media_urls(self) -> dict[str, str]:
+        """sha256 -> mxc:// URI of the files already uploaded: recorded in rooms' markers, or a
+        bot's current avatar."""
+        found = {sha: url for url, sha in self.snapshot.media.items()}
+        for room in self.snapshot.rooms.values():
+            if isinstance(room, LiveRoom) and (record := avatars.recorded(room)):
+                found.setdefault(record["sha256"], record["url"])
+        return found
 
     @cached_property
     def enforcement(self) -> policies.Enforcement:

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -288,6 +289,7 @@ def repo_config(
         entries = [e for e in yaml.safe_load(path.read_text())["rooms"] if e["alias"] not in without_rooms]
         if entries:
             (directory / "rooms" / path.name).write_text(yaml.safe_dump({"rooms": entries}, sort_keys=False))
+    shutil.copytree(REPO / "avatars", directory / "avatars")  # the images the rooms name
     bots = [b for b in yaml.safe_load((REPO / "bots.yaml").read_text())["bots"] if b["name"] not in without_bots]
     (directory / "bots.yaml").write_text(yaml.safe_dump({"bots": bots}, sort_keys=False))
 
