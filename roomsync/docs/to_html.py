@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from ..config import display_path
 from ..errors import ConfigError, Mark, Problem, RoomsyncError
+from ..yamlfile import one_line
 from . import intro
 from .page import Page
 
@@ -104,11 +105,12 @@ def render(page: Page, template: str | None = None, root: Path | None = None) ->
         return env.get_template(template).render(page=page)
     except jinja2.TemplateSyntaxError as exc:
         shown = display_path(Path(exc.filename)) if exc.filename else template
-        raise ConfigError([Problem(Mark(shown, exc.lineno, 1), f"template syntax error: {exc.message}")]) from None
+        problem = Problem(Mark(shown, exc.lineno, 1), one_line(f"template syntax error: {exc.message}"))
+        raise ConfigError([problem]) from None
     except jinja2.TemplateNotFound as exc:
-        raise RoomsyncError(f"docs.template '{template}': template '{exc.name}' not found") from None
+        raise RoomsyncError(one_line(f"docs.template '{template}': template '{exc.name}' not found")) from None
     except Exception as exc:  # the template's own mistake (an undefined name, a forbidden call, ...)
-        raise RoomsyncError(f"docs.template '{template}' failed: {type(exc).__name__}: {exc}") from None
+        raise RoomsyncError(one_line(f"docs.template '{template}' failed: {type(exc).__name__}: {exc}")) from None
 
 
 def syntax_problem(path: Path) -> tuple[int, str] | None:
@@ -116,7 +118,7 @@ def syntax_problem(path: Path) -> tuple[int, str] | None:
     try:
         environment(path.parent).compile(path.read_text(encoding="utf-8"), filename=str(path))
     except jinja2.TemplateSyntaxError as exc:
-        return exc.lineno, f"template syntax error: {exc.message}"
+        return exc.lineno, one_line(f"template syntax error: {exc.message}")
     except UnicodeDecodeError:
         return 1, "the template is not UTF-8 text"
     return None

@@ -31,7 +31,7 @@ def render(page: Page) -> str:
 def how_to_join(page: Page) -> list[str]:
     """The steps, the clients, what a space is, whom to ask, and what the marks mean; a blank line after."""
     server = text(page.server_name, False)
-    out = ["1. **Choose a Matrix client.** Any Matrix client works, for instance:"]
+    out = ["1. **Choose a Matrix client.**" + (" Any Matrix client works, for instance:" if page.clients else "")]
     for client in page.clients:
         name = one_line(client.name)
         entry = link(name, client.url) if intro.safe_href(client.url) else name

@@ -51,6 +51,13 @@ def test_configured_clients_replace_the_defaults_in_their_order():
         assert "Element" not in doc.text and "gomuks Nheko" in doc.text, name  # no description: the name alone
 
 
+def test_no_clients_no_list():
+    for name, doc in html_and_markdowns(config(spec("r"), clients=())).items():
+        assert "Choose a Matrix client. Make an account" in doc.text, name
+        assert "for instance" not in doc.text and all(h.startswith("https://matrix.to/") for h in doc.hrefs), name
+        assert ("ul", "class", "clients") not in doc.attrs, name
+
+
 def test_a_client_url_that_is_not_http_is_shown_but_not_linked():
     clients = (DocsClient("Sneaky", "javascript:alert(1)", "x"), DocsClient("Mail", "mailto:help@example.org"))
     for name, doc in html_and_markdowns(config(spec("r"), clients=clients)).items():
