@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import acl, avatars, docsettings, ids, people, schemas
+from . import acl, avatars, docsettings, ids, otherstate, people, schemas
 from .errors import ConfigError, Mark, Problem, unknown_room
 from .model import ALL_ROOMS, BotSpec, Config, RoomSpec
 from .policies import Policies
@@ -85,7 +85,10 @@ def _room_field_problems(
     loaded: LoadedFile, path: tuple[Any, ...], own: dict[str, Any], merged: dict[str, Any]
 ) -> list[Problem]:
     """Checks on the fields a room (or defaults) sets itself, and on the merged combination."""
-    problems = []
+    problems = [
+        loaded.problem((*path, "state", *where), message)
+        for where, message in (otherstate.problems(own["state"]) if isinstance(own.get("state"), list) else [])
+    ]
     topic = own.get("topic")
     if isinstance(topic, str) and len(topic.encode()) > MAX_TOPIC_BYTES:
         problems.append(loaded.problem((*path, "topic"), f"topic is longer than {MAX_TOPIC_BYTES} bytes"))

@@ -10,7 +10,7 @@ Where Matrix gives an absent state event a meaning, the reader returns that mean
 m.room.join_rules `invite`), so a
 declared `guest_access: forbidden` matches a room that has no such event. The fields that
 name other rooms or users (alias, alt_aliases, creators, power_levels, members, spaces) need more than one room
-to read: the planner and the importer handle those themselves.
+to read, and `state` (any other event) is read whole: the planner and the importer handle those themselves.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ ENTRY_ORDER = (
     "power_levels",
     "members",
     "spaces",
+    "state",
 )
 
 

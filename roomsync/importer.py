@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from . import fields, ids
+from . import fields, ids, otherstate
 from .actions import BOTS, LACKS_POWER, NOT_JOINED, error_kinds
 from .config import BOTS_FILE, ROOMS_DIR, ROOMS_SUFFIXES, SETTINGS_FILE, load_config
 from .errors import ConfigError
@@ -91,12 +91,20 @@ class Entry:
 
 
 def room_entry(
-    live: LiveRoom, alias: str, config: Config, me: str, known: Mapping[str, Known], defaults: Mapping[str, Any]
+    live: LiveRoom,
+    alias: str,
+    config: Config,
+    me: str,
+    known: Mapping[str, Known],
+    defaults: Mapping[str, Any],
+    *,
+    all_state: bool = False,
 ) -> Entry:
     """The rooms-file entry that declares `live` as it is, under the alias local part `alias`.
 
     `known`: room id -> Known for every room imported or declared, the only rooms `spaces` may name.
-    `defaults`: roomsync.yaml's defaults (config_defaults): a field equal to its default is left out."""
+    `defaults`: roomsync.yaml's defaults (config_defaults): a field equal to its default is left out.
+    `all_state`: also `state:`, the room's state that no field covers."""
     entry = Entry(live.room_id, {"alias": alias})
     for name in fields.ENTRY_ORDER[1:]:
         if name in fields.FIELDS:
@@ -112,6 +120,8 @@ def room_entry(
             value = creators(live, me)
         elif name == "members":
             value = members(live, me, {bot.user for bot in config.bots})
+        elif name == "state":
+            value = (otherstate.unmanaged(live) or None) if all_state else None
         else:
             value = spaces(live, known)
         if value is not None:

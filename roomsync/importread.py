@@ -37,6 +37,7 @@ class Selection:
     aliases: tuple[str, ...] = ()  # ALIAS arguments
     spaces: tuple[str, ...] = ()  # --space roots
     joined: bool = False  # --joined
+    all_state: bool = False  # --all-state: also the state no field covers, as `state:`
 
     @property
     def empty(self) -> bool:
@@ -85,7 +86,7 @@ async def run_import(
     chosen = run.choose()
     await run.read_directory(chosen)
     known = await run.known_rooms(chosen)
-    run.write(chosen, known, modeline, shown_as, defaults)
+    run.write(chosen, known, modeline, shown_as, defaults, all_state=selection.all_state)
     return run.result
 
 
@@ -269,13 +270,15 @@ class _ImportRun:
         modeline: str,
         shown_as: str,
         defaults: Mapping[str, Any],
+        *,
+        all_state: bool = False,
     ) -> None:
         """The rooms file, checked by planning it against what was read, and what to say about it."""
         server, result = self.config.server_name, self.result
         entries = []
         for alias, target in sorted(chosen.items()):
             assert target.live is not None
-            entry = importer.room_entry(target.live, alias, self.config, self.me, known, defaults)
+            entry = importer.room_entry(target.live, alias, self.config, self.me, known, defaults, all_state=all_state)
             entries.append(entry)
             result.warnings += [f"#{alias}:{server}: {warning}" for warning in entry.warnings]
         result.rooms = len(entries)

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import avatars, policies, wellknown
+from . import avatars, otherstate, policies, wellknown
 from .actions import NOT_JOINED, RoomError
 from .client import Homeserver, fetch_public
 from .errors import MatrixError
@@ -58,11 +58,14 @@ INDEX = [(ALIAS_EVENT, ""), (MANAGED_MARKER, "")]  # enough to tell which joined
 LINKS = {"m.space.child", "m.space.parent", *policies.EVENT.values()}
 
 
-def required_state(members: list[str]) -> list[tuple[str, str]]:
-    """What the planner reads of a room: the managed state, and the members it asks about."""
-    return [(t, "*" if t in LINKS else "") for t in MANAGED_TYPES] + [
-        ("m.room.member", user) for user in sorted(set(members))
-    ]
+def required_state(members: list[str], other: set[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """What the planner reads of a room: the managed state, the members it asks about, and the
+    other state events rooms declare (`state:`)."""
+    return (
+        [(t, "*" if t in LINKS else "") for t in MANAGED_TYPES]
+        + [("m.room.member", user) for user in sorted(set(members))]
+        + sorted(other or ())
+    )
 
 
 async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | None = None) -> Snapshot:
@@ -81,7 +84,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     exclusive = {spec.alias for spec in config.rooms if enforcing or spec.get("members_exclusive") is True}
 
     async def read(room_ids: set[str]) -> dict[str, LiveRoom]:
-        found = await hs.rooms_state(sorted(room_ids), required_state(members))
+        found = await hs.rooms_state(sorted(room_ids), required_state(members, otherstate.wanted(config.rooms)))
         everyone = {owners.get(alias) for alias in exclusive} & room_ids
         if everyone:  # members_exclusive: every member event of those rooms, in one more request
             extra = await hs.rooms_state(sorted(r for r in everyone if r), [("m.room.member", "*")])

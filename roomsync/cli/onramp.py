@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import editor
 from ..config import load_config
 from .common import EXIT_ERROR, _run
+
+if TYPE_CHECKING:
+    from ..importread import Imported
 
 
 @click.command("adopt", short_help="Join the account to rooms made by hand, at power 100.")
@@ -61,6 +65,12 @@ def adopt_cmd(ctx: click.Context, aliases: tuple[str, ...]) -> None:
     help="Every room the account has joined that has an alias on server_name (others are listed on stderr as skipped).",
 )
 @click.option(
+    "--all-state",
+    is_flag=True,
+    help="Also write, as each room's `state:` list, the state events no field covers (retention, widgets, "
+    "pinned events, bridge settings...).",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
@@ -68,7 +78,12 @@ def adopt_cmd(ctx: click.Context, aliases: tuple[str, ...]) -> None:
 )
 @click.pass_context
 def import_cmd(
-    ctx: click.Context, aliases: tuple[str, ...], spaces: tuple[str, ...], joined: bool, out: Path | None
+    ctx: click.Context,
+    aliases: tuple[str, ...],
+    spaces: tuple[str, ...],
+    joined: bool,
+    all_state: bool,
+    out: Path | None,
 ) -> None:
     """Write rooms that exist on the homeserver as a rooms file, every managed field at its live value.
 
@@ -90,10 +105,10 @@ def import_cmd(
     """
     from ..client import ReadOnlyHomeserver
     from ..importer import config_defaults
-    from ..importread import Selection, check_out_file, run_import, write_out_file
+    from ..importread import Selection, check_out_file, run_import
 
     config = load_config(ctx.obj, partial=True)
-    selection = Selection(aliases, spaces, joined)
+    selection = Selection(aliases, spaces, joined, all_state)
     if selection.empty:
         raise click.UsageError("name the rooms to import: ALIAS ..., --space ALIAS or --joined")
     check_out_file(out)
@@ -105,20 +120,28 @@ def import_cmd(
         lambda hs: run_import(hs, config, selection, line, str(out or "the output"), config_defaults(root)),
         client=ReadOnlyHomeserver,
     )
+    _report(result, out)
+    if result.errors:
+        ctx.exit(EXIT_ERROR)
+
+
+def _report(result: Imported, out: Path | None) -> None:
+    """What import found, on stderr; the rooms file on stdout or in FILE."""
+    from ..importread import write_out_file
+
     for message in result.skipped:
         click.echo(f"roomsync: skipped {message}", err=True)
     for message in result.warnings:
         click.echo(f"roomsync: warning: {message}", err=True)
     if result.text is not None:
+        rooms = f"{result.rooms} {'room' if result.rooms == 1 else 'rooms'}"
         if out:
             write_out_file(out, result.text)
-            click.echo(f"roomsync: wrote {result.rooms} {'room' if result.rooms == 1 else 'rooms'} to {out}", err=True)
+            click.echo(f"roomsync: wrote {rooms} to {out}", err=True)
         else:
             click.echo(result.text, nl=False)
-            click.echo(f"roomsync: imported {result.rooms} {'room' if result.rooms == 1 else 'rooms'}", err=True)
+            click.echo(f"roomsync: imported {rooms}", err=True)
     for message in result.notes:
         click.echo(f"roomsync: {message}", err=True)
     for message in result.errors:
         click.echo(f"roomsync: error: {message}", err=True)
-    if result.errors:
-        ctx.exit(EXIT_ERROR)

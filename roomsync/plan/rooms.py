@@ -11,7 +11,7 @@ from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPla
 from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
 from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
 from . import avatars as avatar_plan
-from . import bots, creators, lifecycle, links, members, policies, power_levels, preflight
+from . import bots, creators, lifecycle, links, members, policies, power_levels, preflight, state
 from .scope import ALIAS_EVENT, Draft, Scope
 
 # The events map Synapse and the spec start rooms with; merged under a declared `events` at
@@ -60,6 +60,7 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
         initial_state.append({"type": acl.EVENT, "state_key": "", "content": want_acl})
         draft.change("server_acl", None, want_acl)
     initial_state += policies.plan_rules(scope, spec, None, draft)
+    initial_state += state.for_new_room(spec, draft)
     initial_state.append({"type": MANAGED_MARKER, "state_key": "", "content": marker})
 
     body: dict[str, Any] = {
@@ -204,6 +205,7 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
             if have_acl != want_acl:
                 draft.change("server_acl", have_acl, want_acl, PutState(acl.EVENT, "", want_acl))
         policies.plan_rules(scope, spec, live, draft)
+        state.plan_state(spec, live, draft)
         plan_alt_aliases(scope, spec, live, draft)
         lifecycle.plan_marker(scope, spec, live, draft)
         creators.check(spec, live, bool(upgrading), draft)
@@ -261,9 +263,7 @@ def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
 
     # Removed aliases are deleted BEFORE canonical_alias is rewritten (Synapse drops a deleted
     # alias from that event itself): a run killed in between still finds them listed there.
-    declared = {config.alias(s.alias) for s in config.rooms} | {
-        config.alias(a) for s in config.rooms for a in (s.alt_aliases or ())
-    }
+    declared = scope.declared_aliases
     for alt in live_alts:
         if alt in want_alts or alt in declared or not room_id or snapshot.alias_owner.get(alt) != room_id:
             continue  # never delete an alias the config still uses, or one that is not this room's
