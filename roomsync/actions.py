@@ -7,7 +7,7 @@ their actions, so what a reviewer approves is what the homeserver gets.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ROOMS, BOTS = "rooms", "bots"  # plan sections, and the values of --only
@@ -21,6 +21,12 @@ class Change:
     before: Any
     after: Any
     section: str = ROOMS
+    server: str | None = None  # a mirror homeserver's change (made with its token); None: the home server's
+
+    @property
+    def label(self) -> str:
+        """The field as a plan shows it: a mirror's changes start with [its server name]."""
+        return f"[{self.server}] {self.field}" if self.server else self.field
 
     @property
     def is_removal(self) -> bool:
@@ -99,6 +105,21 @@ class JoinAs:
 
     user: str
     token_env: str
+
+
+@dataclass(frozen=True)
+class MirrorJoin:
+    """A mirror's account joins the room over federation, through these servers (the home server first)."""
+
+    via: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OnMirror:
+    """An action a mirror homeserver carries out with its own account's token, after the home server's part."""
+
+    server: str
+    action: PutAlias | DeleteAlias | SetDirectory | MirrorJoin
 
 
 BOT_KICK_REASON = "removed from bots.yaml (roomsync)"
@@ -186,6 +207,7 @@ Action = (
     | CreateAccount
     | SetAccount
     | SetRateLimit
+    | OnMirror
 )
 ACCOUNT_ACTIONS = (CreateAccount, SetAccount, SetRateLimit)  # sync runs these before any room
 
@@ -291,6 +313,9 @@ class Plan:
     warnings: tuple[str, ...] = ()  # about the run, not about a room (rate limits, undeclared rooms)
     notes: tuple[str, ...] = ()  # about the run, not changes (bot accounts not checked)
     homeserver: str = ""  # the client API URL the live state was read from (the CLI sets it)
+    # Servers whose part could not be planned (server name -> why): the home server or a mirror that
+    # did not answer, a mirror whose token is not set. The others' parts are planned all the same.
+    server_errors: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def removals(self) -> int:
@@ -308,4 +333,4 @@ class Plan:
 
     @property
     def has_errors(self) -> bool:
-        return any(r.errors for r in self.rooms) or any(b.errors for b in self.bots)
+        return any(r.errors for r in self.rooms) or any(b.errors for b in self.bots) or bool(self.server_errors)

@@ -35,6 +35,8 @@ from .actions import (
     JoinAs,
     Kick,
     MediaRef,
+    MirrorJoin,
+    OnMirror,
     Plan,
     PutAlias,
     PutState,
@@ -78,7 +80,7 @@ def result_for(room: RoomPlan) -> RoomResult:
     return RoomResult(room.alias, room.room_id, APPLIED.get(room.status, "changed"), own=own, bot_changes=bot_changes)
 
 
-def describe(action: Action) -> str:
+def describe(action: Action | MirrorJoin) -> str:
     match action:
         case Upload(path=path):
             return f"upload {path}"
@@ -117,6 +119,10 @@ def describe(action: Action) -> str:
             return f"set {', '.join(fields)} of {user}"
         case SetRateLimit(user=user, exempt=exempt):
             return f"exempt {user} from rate limits" if exempt else f"remove the rate-limit override of {user}"
+        case MirrorJoin():
+            return "join"
+        case OnMirror(server=server, action=inner):
+            return f"[{server}] {describe(inner)}"
     raise TypeError(action)
 
 
@@ -142,8 +148,15 @@ def _room_refs(values: Any) -> set[RoomRef]:
 
 
 class _Run:
-    def __init__(self, hs: Homeserver, plan: Plan, bot_token: Callable[[str], str | None]):
+    def __init__(
+        self,
+        hs: Homeserver,
+        plan: Plan,
+        bot_token: Callable[[str], str | None],
+        mirrors: Mapping[str, Homeserver] | None = None,
+    ):
         self.hs = hs
+        self.mirrors = mirrors or {}  # server name -> a client with the mirror's own token
         self.bot_token = bot_token
         self.room_ids: dict[str, str] = {r.alias: r.room_id for r in plan.rooms if r.room_id}
         self.bot_clients: dict[str, Homeserver] = {}
@@ -206,9 +219,11 @@ class _Run:
         self, room: RoomPlan, actions: list[Action], result: RoomResult, start_by: float | None = None
     ) -> None:
         """The room's actions in order; the first is not sent after start_by (a time budget)."""
+        server = actions[0].server if actions and isinstance(actions[0], OnMirror) else None
+        hs = self.mirrors.get(server or "", self.hs)
         for index, action in enumerate(actions):
-            if self.hs.unavailable and result.status != "failed" and not result.done:
-                result.status, result.error = "skipped", self.hs.unavailable  # stop: nothing more is sent
+            if hs.unavailable and result.status != "failed" and not result.done:
+                result.status, result.error = "skipped", hs.unavailable  # stop: nothing more is sent
             if result.status in ("failed", "skipped"):
                 result.not_attempted += [describe(a) for a in actions[index:]]
                 return
@@ -225,6 +240,9 @@ class _Run:
                 SEND_BY.reset(bound)
 
     async def action(self, action: Action, result: RoomResult) -> None:
+        if isinstance(action, OnMirror):
+            await self.on_mirror(action, result)
+            return
         hs = self.hs
         if isinstance(action, Upload):
             await self.upload(action)
@@ -255,12 +273,7 @@ class _Run:
             return
         match action:
             case PutAlias(alias=alias):
-                try:
-                    await hs.put_alias(alias, room_id)
-                except MatrixError as exc:
-                    # 409: it exists already; fine if it is ours (a retried run), an error otherwise.
-                    if exc.status != 409 or await hs.resolve_alias(alias) != room_id:
-                        raise
+                await _put_alias(hs, alias, room_id)
             case DeleteAlias(alias=alias):
                 await hs.delete_alias(alias)
             case PutState(event_type=event_type, state_key=state_key, content=content):
@@ -294,6 +307,32 @@ class _Run:
             case Follow(target=target):
                 await hs.join(target, remote=True)
 
+    async def on_mirror(self, action: OnMirror, result: RoomResult) -> None:
+        """A mirror's part of the room, with the mirror's own token."""
+        if action.server not in self.mirrors:
+            raise RoomsyncError(f"{action.server} was not read this run: nothing is sent to it")
+        hs, room_id = self.mirrors[action.server], result.room_id
+        if room_id is None:
+            raise RoomsyncError("the room does not exist (its creation failed or was skipped)")
+        match action.action:
+            case MirrorJoin(via=via):
+                await hs.join(room_id, via=via)
+            case PutAlias(alias=alias):
+                await _put_alias(hs, alias, room_id)
+            case DeleteAlias(alias=alias):
+                await hs.delete_alias(alias)
+            case SetDirectory(visibility=visibility):
+                await hs.set_directory(room_id, visibility)
+
+
+async def _put_alias(hs: Homeserver, alias: str, room_id: str) -> None:
+    try:
+        await hs.put_alias(alias, room_id)
+    except MatrixError as exc:
+        # 409: it exists already; fine if it is ours (a retried run), an error otherwise.
+        if exc.status != 409 or await hs.resolve_alias(alias) != room_id:
+            raise
+
 
 async def apply_plan(
     hs: Homeserver,
@@ -301,15 +340,17 @@ async def apply_plan(
     bot_token: Callable[[str], str | None] = lambda _name: None,
     progress: Callable[[int, int, str, str], None] | None = None,
     deadline: float | None = None,
+    mirrors: Mapping[str, Homeserver] | None = None,
 ) -> list[RoomResult]:
     """Run the plan. `deadline` (event-loop time): no room starts after it; rooms in flight finish.
+    `mirrors`: a client per mirror homeserver, for the mirrors' part (after the home server's).
 
     Rooms run ROOMS_IN_PARALLEL at a time until the homeserver rate-limits the account; then
     new rooms start one at a time (their requests would only queue at the limiter anyway), so
     that a time budget stops the run close to where it was asked to.
     """
-    run = _Run(hs, plan, bot_token)
-    todo = [room for room in plan.rooms if room.actions or room.errors]
+    run = _Run(hs, plan, bot_token, mirrors)
+    todo = [room for room in plan.rooms if _home_actions(room) or room.errors]
     results = {room.alias: result_for(room) for room in todo}
     wide, narrow = asyncio.Semaphore(ROOMS_IN_PARALLEL), asyncio.Lock()
     finished = 0
@@ -335,7 +376,7 @@ async def apply_plan(
             result.not_attempted = [describe(a) for a in room.actions]
             done(room, "skipped: it cannot be synced")
             return
-        actions = [a for a in room.actions if not references(a)]
+        actions = [a for a in _home_actions(room) if not references(a)]
         async with wide:
             if hs.rate_limited:
                 async with narrow:
@@ -348,10 +389,11 @@ async def apply_plan(
         result = results[room.alias]
         if room.errors or result.status == NOT_STARTED:
             return
-        waiting = {a.alias for a in _room_refs(room.actions) if results.get(a.alias, _NONE).status == NOT_STARTED}
-        actions = [a for a in room.actions if references(a) and not (_room_refs([a]) & {RoomRef(w) for w in waiting})]
+        mine = _home_actions(room)
+        waiting = {a.alias for a in _room_refs(mine) if results.get(a.alias, _NONE).status == NOT_STARTED}
+        actions = [a for a in mine if references(a) and not (_room_refs([a]) & {RoomRef(w) for w in waiting})]
         result.not_attempted += [
-            f"{describe(a)} (waits for a room not started)" for a in room.actions if references(a) and a not in actions
+            f"{describe(a)} (waits for a room not started)" for a in mine if references(a) and a not in actions
         ]
         async with wide:
             await run.room_actions(room, actions, result)
@@ -367,9 +409,39 @@ async def apply_plan(
         await asyncio.gather(*(_bot_accounts(run, bot, bot_results[bot.name]) for bot in bots))
         await asyncio.gather(*(own_actions(room) for room in todo))
         await asyncio.gather(*(links(room) for room in todo))
+        mirrored = await _mirror_parts(run, plan, results, wide)
         for bot in bots:
             await _bot_profile(run, bot, bot_results[bot.name])
-    return list(results.values()) + list(bot_results.values())
+    return list(results.values()) + mirrored + list(bot_results.values())
+
+
+def _home_actions(room: RoomPlan) -> list[Action]:
+    return [a for a in room.actions if not isinstance(a, OnMirror)]
+
+
+async def _mirror_parts(
+    run: _Run, plan: Plan, home: dict[str, RoomResult], wide: asyncio.Semaphore
+) -> list[RoomResult]:
+    """Each mirror's part of each room, once the home server's part is done (a room it created,
+    an invite it sent). A mirror that fails stops its own part only."""
+    parts = []
+    for room in plan.rooms:
+        for server in dict.fromkeys(a.server for a in room.actions if isinstance(a, OnMirror)):
+            actions: list[Action] = [a for a in room.actions if isinstance(a, OnMirror) and a.server == server]
+            done_home = home.get(room.alias)
+            result = RoomResult(f"[{server}] {room.alias}", done_home.room_id if done_home else room.room_id, "changed")
+            parts.append((room, actions, result, done_home))
+
+    async def one(room: RoomPlan, actions: list[Action], result: RoomResult, done_home: RoomResult | None) -> None:
+        if room.errors or (done_home and done_home.status in ("failed", "skipped", NOT_STARTED) and not result.room_id):
+            result.status, result.error = "skipped", "the home server's part of the room did not go through"
+            result.not_attempted = [describe(a) for a in actions]
+            return
+        async with wide:
+            await run.room_actions(room, actions, result)
+
+    await asyncio.gather(*(one(*part) for part in parts))
+    return [result for _room, _actions, result, _home in parts]
 
 
 async def _bot_profile(run: _Run, bot: BotPlan, result: RoomResult) -> None:

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import acl, avatars, docsettings, ids, otherstate, people, schemas
+from . import acl, avatars, docsettings, ids, mirrors, otherstate, people, schemas
 from .errors import ConfigError, Mark, Problem, unknown_room
-from .model import ALL_ROOMS, BotSpec, Config, RoomSpec
+from .model import ALL_ROOMS, BotSpec, Config, MirrorSpec, RoomSpec
 from .policies import Policies
 from .policyfile import POLICIES_FILE, load_policies
 from .yamlfile import LoadedFile, load_yaml
@@ -271,6 +271,8 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     """
     root = Path(root)
     settings, data, server_name, problems = _read_settings(root)
+    mirror_specs, mirror_problems = mirrors.load(settings, data, server_name) if server_name else ((), [])
+    problems += mirror_problems
     groups, group_problems = people.resolve_groups(data["groups"] if isinstance(data.get("groups"), dict) else {})
     problems += _placed(settings, group_problems)
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
@@ -299,9 +301,9 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
     retired = {spec.alias: f"room '{spec.alias}' is retired: bots no longer serve it" for spec in rooms if spec.retired}
     bots, bot_problems = _load_bots(root, server_name, known_rooms, account, retired, avatar_files)
     problems += bot_problems
-    policies, everyone = Policies(), _everyone(account, bots, groups, rooms)
+    policies, everyone = Policies(), _everyone(account, bots, groups, rooms, mirror_specs)
     if server_name:
-        ours = acl.our_servers(server_name, account, _our_people(bots, groups))
+        ours = acl.our_servers(server_name, account, _our_people(bots, groups, mirror_specs))
         problems += _acl_problems(settings, ("defaults",), defaults, ours)
         for spec, loaded, at in located:
             problems += _room_acl_problems(spec, loaded, at, ours, "server_acl" in defaults)
@@ -327,6 +329,7 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
         policies=policies,
         ours=everyone,
         avatars=avatar_files.files,
+        mirrors=mirror_specs,
     )
 
 
@@ -420,18 +423,24 @@ def _entry_is_valid(entry: Any) -> bool:
     return not any(True for _ in schemas.validator("rooms.schema.json").iter_errors({"rooms": [entry]}))
 
 
-def _our_people(bots: tuple[BotSpec, ...], groups: dict[str, frozenset[str]]) -> list[tuple[str, str]]:
-    """The people and bots no server ACL may shut out, as (user id, what they are)."""
-    people = [(bot.user, f"the bot {bot.name}") for bot in bots]
+def _our_people(
+    bots: tuple[BotSpec, ...], groups: dict[str, frozenset[str]], mirror_specs: tuple[MirrorSpec, ...]
+) -> list[tuple[str, str]]:
+    """The people, bots and mirrors' accounts no server ACL may shut out, as (user id, what they are)."""
+    people = mirrors.people(mirror_specs) + [(bot.user, f"the bot {bot.name}") for bot in bots]
     return people + [(user, f"the member of group {name}") for name in sorted(groups) for user in sorted(groups[name])]
 
 
 def _everyone(
-    account: str | None, bots: tuple[BotSpec, ...], groups: dict[str, frozenset[str]], rooms: list[RoomSpec]
+    account: str | None,
+    bots: tuple[BotSpec, ...],
+    groups: dict[str, frozenset[str]],
+    rooms: list[RoomSpec],
+    mirror_specs: tuple[MirrorSpec, ...],
 ) -> dict[str, str]:
     """Every user id the config names as one of ours, with what it is: no policy rule may match one."""
     found = {account: "the provisioning account"} if account else {}
-    for user, what in _our_people(bots, groups):
+    for user, what in _our_people(bots, groups, mirror_specs):
         found.setdefault(user, what)
     for spec in rooms:
         for what, users in (("a creator", spec.creators or ()), ("a member", spec.members or ())):

@@ -155,6 +155,20 @@ def describe_rate_limit(override: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class MirrorView:
+    """A mirror homeserver as its own account sees it (error: why it could not be read)."""
+
+    server_name: str
+    error: str | None = None
+    joined: frozenset[str] = frozenset()  # room ids the mirror's account has joined
+    room_ids: Mapping[str, str] = field(default_factory=dict)  # declared alias local part -> room id, as the
+    #                                                            mirror's copy of the room's canonical alias says
+    alias_owner: Mapping[str, str | None] = field(default_factory=dict)  # the mirror's aliases of declared names
+    #                                                                        -> the room each names (None: none)
+    published: Mapping[str, bool] = field(default_factory=dict)  # room id -> listed in the mirror's directory
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the planner needs to know about the homeserver."""
 
@@ -179,6 +193,8 @@ class Snapshot:
     # policies.yaml's followed lists: each one's room as read, or Unreadable (room_id "": no such room).
     followed: Mapping[str, LiveRoom | Unreadable] = field(default_factory=dict)
     media: Mapping[str, str] = field(default_factory=dict)  # mxc:// URI -> sha256 (bots' avatars, when a file)
+    mirrors: Mapping[str, MirrorView] = field(default_factory=dict)  # by server name
+    home_error: str | None = None  # the home server could not be read: only the mirrors' part is planned
 
 
 def parse_room(room_id: str, events: list[Mapping[str, Any]], published: bool | None = None) -> LiveRoom:

@@ -175,7 +175,9 @@ def prepare(config: Config) -> tuple[Config, str, list[LocalBot], list[str]]:
         seen[env] = bot.name
         bots.append(LocalBot(bot.name, bot.user, env))
         kept.append(dataclasses.replace(bot, token_env=env))
-    local = dataclasses.replace(config, bots=tuple(kept), account=account, well_known={})
+    for mirror in config.mirrors:
+        notes.append(f"note: mirror {mirror.server_name} is another server (there is no federation here): skipped")
+    local = dataclasses.replace(config, bots=tuple(kept), account=account, well_known={}, mirrors=())
     return local, account, bots, notes
 
 

@@ -153,6 +153,23 @@ class DocsSettings:
 
 
 @dataclass(frozen=True)
+class MirrorSpec:
+    """A mirror homeserver from roomsync.yaml's `mirrors:`: another server in every declared room,
+    with an account of its own that holds power there, its own aliases and its own directory."""
+
+    server_name: str
+    homeserver: str  # its client-server API
+    account: str  # its provisioning account, a user id on server_name
+    token_env: str  # the environment variable holding that account's token
+    power_level: int = 100
+    aliases: bool = True  # #<alias>:<server_name> for each declared alias and alt alias
+    directory: bool = True  # listed in its room directory where the home server lists the room
+
+    def alias(self, localpart: str) -> str:
+        return full_alias(localpart, self.server_name)
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     server_name: str
@@ -169,6 +186,12 @@ class Config:
     # creators and members), with what it is: never banned, never matched by a rule.
     ours: Mapping[str, str] = field(default_factory=dict)
     avatars: Mapping[str, AvatarFile] = field(default_factory=dict)  # the avatar files named, by path
+    mirrors: tuple[MirrorSpec, ...] = ()
+
+    @property
+    def servers(self) -> list[str]:
+        """The home server and every mirror: the `via` of links to a room."""
+        return [self.server_name, *(m.server_name for m in self.mirrors)]
 
     def room(self, localpart: str) -> RoomSpec | None:
         return next((r for r in self.rooms if r.alias == localpart), None)

@@ -77,7 +77,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     joined_ids = set(joined) | set(index)
     alias_owner = await _alias_owners(hs, config, index)
     owners, conflicts = _owners(config, alias_owner)
-    members = [me, reader, *(bot.user for bot in config.bots)]
+    members = [me, reader, *(bot.user for bot in config.bots), *(m.account for m in config.mirrors)]
     members += [user for spec in config.rooms for user in spec.members or ()]
     # Every member event where someone may be kicked (members_exclusive) or banned (policy lists).
     enforcing = config.policies.enforcing

@@ -38,7 +38,7 @@ def transition(change: Change, create: bool = False, arrow: str = "->", show: Ca
 
 
 def _change_line(change: Change, create: bool, indent: str = "    ", label: str | None = None) -> str:
-    return f"{indent}{label or change.field}: {transition(change, create)}"
+    return f"{indent}{label or change.label}: {transition(change, create)}"
 
 
 def _room_name(room: RoomPlan) -> str:
@@ -65,7 +65,10 @@ def summary(plan: Plan) -> str:
     errors = plan.count("error")
     text += f" {errors} {'room has' if errors == 1 else 'rooms have'} errors." if errors else ""
     bot_errors = sum(1 for bot in plan.bots if bot.errors)
-    return text + (f" {bot_errors} {'bot has' if bot_errors == 1 else 'bots have'} errors." if bot_errors else "")
+    text += f" {bot_errors} {'bot has' if bot_errors == 1 else 'bots have'} errors." if bot_errors else ""
+    unplanned = len(plan.server_errors)
+    text += f" {unplanned} {'server was' if unplanned == 1 else 'servers were'} not planned." if unplanned else ""
+    return text
 
 
 def _header(plan: Plan) -> str:
@@ -95,6 +98,8 @@ def plan_text(plan: Plan) -> str:
         )
         lines += [_change_line(change, False) for change in plan.well_known]
         lines.append("")
+    lines += [f"! [{server}] cannot be planned: {why}" for server, why in plan.server_errors.items()]
+    lines += [""] if plan.server_errors else []
     notes = [f"  {line}" for line in _notes(plan)]
     if notes:
         lines += ["Notes (not changes):", *notes, ""]
@@ -158,6 +163,7 @@ def _json_changes(plan: Plan) -> list[dict[str, Any]]:
             "field": change.field,
             "before": change.before,
             "after": change.after,
+            **({"server": change.server} if change.server else {}),
         }
         for room in plan.rooms
         for change in room.changes
@@ -224,6 +230,7 @@ def plan_json(plan: Plan, saved: Mapping[str, Any] | None = None) -> str:
         },
         "warnings": list(plan.warnings),
         "notes": list(plan.notes),
+        "server_errors": dict(plan.server_errors),
         "rooms": rooms,
         "bots": [
             {"name": b.name, "user": b.user, "action": b.status, "errors": list(b.errors), "notes": list(b.notes)}
@@ -255,7 +262,7 @@ def plan_markdown(plan: Plan) -> str:
         lines.append(f"<details><summary><code>{room.alias}</code>: {room.status}</summary>")
         lines.append("")
         lines += [f"- **error**: {error}" for error in room.errors]
-        lines += [f"- `{c.field}`: {transition(c, room.create, '→', _md)}" for c in changes]
+        lines += [f"- `{c.label}`: {transition(c, room.create, '→', _md)}" for c in changes]
         lines += ["", "</details>", ""]
     bots = _bots_text(plan)
     if bots:
@@ -267,6 +274,9 @@ def plan_markdown(plan: Plan) -> str:
     notes = [f"- {line}" for line in _notes(plan)]
     if notes:
         lines += ["<details><summary>Notes (not changes)</summary>", "", *notes, "", "</details>", ""]
+    if plan.server_errors:
+        lines += ["#### Servers not planned", ""]
+        lines += [f"- **{server}**: {why}" for server, why in plan.server_errors.items()] + [""]
     if plan.warnings:
         lines += ["#### Warnings", "", *[f"- {w}" for w in plan.warnings], ""]
     if plan.removals:

@@ -84,7 +84,7 @@ def keys_of(plan: Plan) -> set[Key]:
 
 def _key(where: str, change: Change) -> Key:
     # Through JSON both ways, so that a tuple and the list it was saved as compare equal.
-    return (where, change.field, _json(json.loads(_json(change.before))), _json(json.loads(_json(change.after))))
+    return (where, change.label, _json(json.loads(_json(change.before))), _json(json.loads(_json(change.after))))
 
 
 def load(path: Path) -> Saved:
@@ -112,7 +112,7 @@ def load(path: Path) -> Saved:
             (
                 # a room's changes name the room (its bots' memberships and levels too); a bot's own, the bot
                 str(c["room_alias"]) if c.get("room_alias") else f"bot {c['bot']}",
-                str(c["field"]),
+                f"[{c['server']}] {c['field']}" if c.get("server") else str(c["field"]),
                 _json(c["before"]),
                 _json(c["after"]),
             )

@@ -28,6 +28,7 @@ settings.load_profile("roomsync")
 # they stay on one worker.
 ONE_WORKER_MODULES = {
     "test_adopt_import.py",
+    "test_mirrors.py",
     "test_docs_browser.py",
     "test_local.py",
     "test_people.py",

@@ -19,6 +19,7 @@ from ..errors import RoomsyncError
 from ..ids import localpart_of
 from ..model import Config
 from .common import EXIT_CHANGES, EXIT_ERROR, PROGRESS, _config, _run, _secret, homeserver_url
+from .mirrors import Clients, mirror_clients, read_everything, usable
 
 if TYPE_CHECKING:
     from ..apply import RoomResult
@@ -60,12 +61,13 @@ def bot_tokens_set(config: Config) -> set[str]:
     return {bot.token_env for bot in config.bots if bot.token_env and (os.environ.get(bot.token_env) or "").strip()}
 
 
-async def _plan_live(config: Config, hs: Homeserver, only: str | None, rooms: tuple[str, ...]) -> Plan:
-    from ..observe import read_snapshot
+async def _plan_live(
+    config: Config, hs: Homeserver, only: str | None, rooms: tuple[str, ...], mirrors: Clients | None = None
+) -> Plan:
     from ..plan import make_plan
 
     PROGRESS.status(f"reading {hs.base_url} ...")
-    snapshot = await read_snapshot(hs, config, progress=PROGRESS.status)
+    snapshot = await read_everything(hs, config, mirrors or {}, PROGRESS.status)
     PROGRESS.done()
     planned = make_plan(config, snapshot, only, rooms_selected=rooms or None, tokens=bot_tokens_set(config))
     return dataclasses.replace(planned, homeserver=hs.base_url)
@@ -144,7 +146,12 @@ def plan(
     """
     config = _config(ctx)
     selected = _selected(config, rooms)
-    result: Plan = _run(config, lambda hs: _plan_live(config, hs, only, selected))
+
+    async def work(hs: Homeserver) -> Plan:
+        async with mirror_clients(config) as mirrors:
+            return await _plan_live(config, hs, only, selected, mirrors)
+
+    result: Plan = _run(config, work)
     made = made_here(config, result.account, only, selected)
     for path in out:
         try:
@@ -261,7 +268,11 @@ def sync(
         only, selected = saved.made.only, saved.made.rooms
 
     async def work(hs: Homeserver) -> bool:
-        planned = await _plan_live(config, hs, only, selected)
+        async with mirror_clients(config) as mirrors:
+            return await _sync(hs, mirrors)
+
+    async def _sync(hs: Homeserver, mirrors: Clients) -> bool:
+        planned = await _plan_live(config, hs, only, selected, mirrors)
         if saved is not None:
             _check_current(saved, planned)
         click.echo(rendered(planned, "text"), nl=False)
@@ -287,7 +298,8 @@ def sync(
             raise RoomsyncError("sync cancelled; nothing was changed")
         click.echo("")
         budget_left = None if time_budget is None else time_budget - (time.monotonic() - started)
-        return await _apply(hs, config, planned, only, selected, budget_left)
+        applied = await _apply(hs, config, planned, only, selected, budget_left, mirrors)
+        return applied and not planned.server_errors  # a server whose part was not planned is an error
 
     if not _run(config, work):
         ctx.exit(EXIT_ERROR)
@@ -343,6 +355,7 @@ async def _apply(
     only: str | None,
     selected: tuple[str, ...],
     budget_left: float | None,
+    mirrors: Clients,
 ) -> bool:
     """Carry out the plan, then settle the rooms it upgraded; True when no room failed or was left out."""
     import asyncio
@@ -360,6 +373,7 @@ async def _apply(
             bot_token=lambda name: _secret(os.environ.get(name)),
             progress=_room_progress(),
             deadline=deadline,
+            mirrors=usable(mirrors),
         )
         PROGRESS.done()
         click.echo(results_text(results), nl=False)
@@ -369,7 +383,7 @@ async def _apply(
     if any(r.status == "upgraded" for r in results):
         # An upgrade copies some of the old room's state and not the rest: read the new rooms and
         # bring them (and the links that named the old ones) to the declared state.
-        again = await _plan_live(config, hs, only, selected)
+        again = await _plan_live(config, hs, only, selected, mirrors)
         click.echo("\nAfter the upgrades, as the homeserver is now:\n" + rendered(again, "text"), nl=False)
         if again.has_changes or again.has_errors:
             click.echo("")

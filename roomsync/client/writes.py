@@ -3,6 +3,7 @@ directory, memberships and profiles."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import HomeserverError
@@ -64,9 +65,12 @@ class Writes(Transport):
         body = {"user_id": user_id, "reason": reason}
         await self.call("POST", f"{CLIENT}/rooms/{seg(room_id)}/{how}", body, what=f"{how} {user_id} from {room_id}")
 
-    async def join(self, room_id: str, *, remote: bool = False) -> None:
-        """Join a room by id or alias; `remote`: a room of another homeserver, joined over federation."""
-        await self.call("POST", f"{CLIENT}/join/{seg(room_id)}", {}, what=f"join {room_id}", remote=remote)
+    async def join(self, room_id: str, *, remote: bool = False, via: Sequence[str] = ()) -> None:
+        """Join a room by id or alias; `remote`: a room of another homeserver, joined over federation
+        through the servers in `via` (needed to join by room id a room this server is not in)."""
+        query = "&".join(f"server_name={seg(server)}" for server in via)
+        path = f"{CLIENT}/join/{seg(room_id)}" + (f"?{query}" if query else "")
+        await self.call("POST", path, {}, what=f"join {room_id}", remote=remote or bool(via))
 
     async def set_profile(self, user_id: str, display_name: str | None, avatar: str | None) -> None:
         if display_name is not None:

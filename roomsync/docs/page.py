@@ -94,10 +94,16 @@ class Entry:
     bots: tuple[Bot, ...] = ()  # empty unless docs.show_bots
     is_space: bool = False
     avatar: Avatar | None = None  # only for an avatar kept as a file; mxc:// avatars are not shown
+    elsewhere: tuple[str, ...] = ()  # the same room's addresses on the mirror homeservers
 
     @property
     def link(self) -> str:
         return matrix_to(self.alias)
+
+    @property
+    def other_addresses(self) -> tuple[tuple[str, str], ...]:
+        """(address, matrix.to link) on each mirror homeserver: they work while the home server is down."""
+        return tuple((address, matrix_to(address)) for address in self.elsewhere)
 
     @property
     def label(self) -> str:
@@ -157,6 +163,7 @@ class Page:
     spaces: tuple[Section, ...] = ()
     other_rooms: tuple[Entry, ...] = ()
     moved: tuple[Moved, ...] = ()
+    mirrors: tuple[str, ...] = ()  # the mirror homeservers that hold an address for every room
 
     def listed(self) -> Iterator[Entry]:
         """Every space and room the page lists as an entry of its own, in page order (not "Moved")."""
@@ -223,6 +230,7 @@ def build_page(config: Config) -> Page:
             bots=tuple(Bot(b.name, b.user, b.display_name) for b in bots),
             is_space=spec.is_space,
             avatar=avatars.get(spec.alias),
+            elsewhere=tuple(m.alias(spec.alias) for m in config.mirrors if m.aliases),
         )
 
     children: dict[str, list[tuple[SpaceLink, RoomSpec]]] = {alias: [] for alias in spaces}
@@ -259,6 +267,7 @@ def build_page(config: Config) -> Page:
         spaces=sections,
         other_rooms=other_rooms,
         moved=tuple(moved),
+        mirrors=tuple(m.server_name for m in config.mirrors if m.aliases),
     )
 
 

@@ -54,6 +54,7 @@ li.room{background:var(--card);border:1px solid var(--line);border-radius:8px;pa
 .badge{display:inline-block;font-size:.8rem;line-height:1.5;border:1px solid var(--line);border-radius:1rem;\
 padding:0 .5rem;margin:.15rem .2rem 0 0;color:var(--muted);background:var(--bg)}
 .badge.public{color:var(--accent);border-color:var(--accent)}
+.elsewhere{color:var(--muted);font-size:.9rem}
 .bots{font-size:.9rem;margin:.3rem 0 0}
 footer{font-size:.85rem;margin-top:2.5rem;border-top:1px solid var(--line);padding-top:.6rem}
 """

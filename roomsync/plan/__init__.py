@@ -39,7 +39,7 @@ from ..actions import (
 )
 from ..live import LiveRoom, Snapshot, Unreadable
 from ..model import Config, RoomSpec
-from . import bots, links, policies, preflight, rooms
+from . import bots, links, mirrors, policies, preflight, rooms
 from .rooms import DEFAULT_EVENT_LEVELS
 from .scope import Draft, Scope
 
@@ -87,6 +87,8 @@ def make_plan(
         selected=None if rooms_selected is None else frozenset(rooms_selected),
         tokens=None if tokens is None else frozenset(tokens),
     )
+    if snapshot.home_error is not None:
+        return _mirrors_only(scope)
     planned = []
     for spec in config.rooms:
         live = snapshot.rooms.get(spec.alias)
@@ -137,6 +139,26 @@ def make_plan(
         config.max_removals,
         tuple(warnings),
         notes=(*bot_notes, *(scope.enforcement.unread if scope.rooms else ())),
+        server_errors=_mirror_errors(snapshot),
+    )
+
+
+def _mirror_errors(snapshot: Snapshot) -> dict[str, str]:
+    return {name: view.error for name, view in snapshot.mirrors.items() if view.error is not None}
+
+
+def _mirrors_only(scope: Scope) -> Plan:
+    """The home server could not be read: what the mirrors can do alone, and that error."""
+    config, snapshot = scope.config, scope.snapshot
+    rooms = mirrors.mirrors_only(scope) if scope.rooms else []
+    errors = {config.server_name: f"{snapshot.home_error}: its part was not planned", **_mirror_errors(snapshot)}
+    return Plan(
+        config.server_name,
+        snapshot.account,
+        tuple(rooms),
+        reader=snapshot.reader,
+        max_removals=config.max_removals,
+        server_errors=errors,
     )
 
 

@@ -19,10 +19,15 @@ def _allow_list(scope: Scope, spec: RoomSpec) -> list[RoomRef]:
     return [RoomRef(scope.config.alias(link.space)) for link in spec.spaces]
 
 
-def _join_rules_content(rule: str, allow: list[RoomRef]) -> dict[str, Any]:
+def _join_rules_content(rule: str, allow: list[RoomRef], via: list[str]) -> dict[str, Any]:
+    """The join rules event; with mirrors, each allow entry says which servers can check the
+    membership (`via`: ignored by servers that do not read it, harmless to the rest)."""
     if rule != "restricted":
         return {"join_rule": rule}
-    return {"join_rule": rule, "allow": [{"type": "m.room_membership", "room_id": ref} for ref in allow]}
+    entries: list[dict[str, Any]] = [{"type": "m.room_membership", "room_id": ref} for ref in allow]
+    if len(via) > 1:
+        entries = [{**entry, "via": via} for entry in entries]
+    return {"join_rule": rule, "allow": entries}
 
 
 def initial_join_rules(scope: Scope, spec: RoomSpec, draft: Draft, follow_ups: list[Action]) -> dict[str, Any]:
@@ -37,7 +42,9 @@ def initial_join_rules(scope: Scope, spec: RoomSpec, draft: Draft, follow_ups: l
         allow = _allow_list(scope, spec)
         _check_targets(scope, [ref.alias for ref in allow], draft)
         draft.change("join_rule.allow", None, [ref.alias for ref in allow])
-        follow_ups.append(PutState("m.room.join_rules", "", _join_rules_content("restricted", allow)))
+        follow_ups.append(
+            PutState("m.room.join_rules", "", _join_rules_content("restricted", allow, scope.config.servers))
+        )
     return {
         "type": "m.room.join_rules",
         "state_key": "",
@@ -52,17 +59,18 @@ def plan_join_rule(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -
     content = live.content("m.room.join_rules") or {}
     have = fields.read("join_rule", live)
     allow = _allow_list(scope, spec) if want == "restricted" else []
+    servers = scope.config.servers
     have_allow = (
         sorted(
-            scope.label(entry["room_id"])
+            _allow_label(scope, entry, servers)
             for entry in content.get("allow") or []
             if isinstance(entry, Mapping) and isinstance(entry.get("room_id"), str)
         )
         if have == "restricted"
         else []
     )
-    want_allow = sorted(ref.alias for ref in allow)
-    new = PutState("m.room.join_rules", "", _join_rules_content(want, allow))
+    want_allow = sorted(_allow_label(scope, {"room_id": ref.alias, "via": servers}, servers) for ref in allow)
+    new = PutState("m.room.join_rules", "", _join_rules_content(want, allow, servers))
     if want != have:
         draft.change("join_rule", have, want, new)
         if want_allow != have_allow:
@@ -71,7 +79,16 @@ def plan_join_rule(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -
         draft.change("join_rule.allow", have_allow or None, want_allow or None, new)
     else:
         return
-    _check_targets(scope, want_allow, draft)
+    _check_targets(scope, [ref.alias for ref in allow], draft)
+
+
+def _allow_label(scope: Scope, entry: Mapping[str, Any], servers: list[str]) -> str:
+    """An allow entry as a plan shows it: the room, and its via where mirrors make it matter."""
+    label = scope.label(entry["room_id"]) if entry["room_id"].startswith("!") else entry["room_id"]  # or an alias
+    via = entry.get("via")
+    if len(servers) > 1:
+        return f"{label} via {', '.join(via) if isinstance(via, list) and via else '(none)'}"
+    return label
 
 
 def plan_space_links(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft) -> None:
@@ -82,7 +99,7 @@ def plan_space_links(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
     a --room selection plans only its links with selected rooms.
     """
     config = scope.config
-    via = [config.server_name]
+    via = config.servers  # the home server and every mirror: any of them can join people in
     mine = scope.is_selected(spec.alias)
 
     def relevant(other: str) -> bool:
@@ -166,8 +183,9 @@ def _diff_links(
         elif alias not in have:
             draft.change(label, None, alias, PutState(event_type, RoomRef(alias), content))
         elif _normal(have[alias]) != _normal(content):
-            before = {k: v for k, v in have[alias].items() if k != "via"}
-            after = {k: v for k, v in content.items() if k != "via"}
+            shown = _shown_keys(have[alias], content)
+            before = {k: v for k, v in have[alias].items() if k in shown}
+            after = {k: v for k, v in content.items() if k in shown}
             draft.change(
                 f"{label}.{alias}", before or None, after or None, PutState(event_type, RoomRef(alias), content)
             )
@@ -177,6 +195,12 @@ def _diff_links(
     for alias, old_id in stale.items():
         if alias not in want or alias in have:
             draft.change(label, scope.label(old_id), None, PutState(event_type, old_id, {}))
+
+
+def _shown_keys(have: Mapping[str, Any], want: Mapping[str, Any]) -> set[str]:
+    """A link's keys worth showing: via only when it changes (a mirror added or dropped)."""
+    keys = set(have) | set(want)
+    return keys if list(have.get("via") or []) != list(want.get("via") or []) else keys - {"via"}
 
 
 def _outside_run(scope: Scope, alias: str) -> bool:

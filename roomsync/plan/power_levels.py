@@ -13,7 +13,7 @@ from .. import power
 from ..actions import BOTS, ROOMS, Change, PutState
 from ..live import LiveRoom
 from ..model import RoomSpec
-from . import preflight
+from . import mirrors, preflight
 from .scope import Draft, Scope
 
 
@@ -58,6 +58,8 @@ def plan_power_levels(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft
                     users[user] = serving[user]
             else:
                 users.pop(user, None)
+    if scope.rooms:
+        users.update(mirrors.levels(scope, live))
     if users or "users" in current:
         new["users"] = users
     mine = power.user_level(live, me)

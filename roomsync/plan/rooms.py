@@ -6,12 +6,13 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from .. import acl, avatars, fields
+from .. import acl, avatars, fields, mirrors
 from ..actions import BOTS, CreateRoom, DeleteAlias, PutAlias, PutState, RoomPlan, SetDirectory, Upgrade, Upload
 from ..live import PRIVILEGED_CREATOR_VERSIONS, LiveRoom
 from ..model import MANAGED_MARKER, MEGOLM, SIMPLE_STATE, RoomSpec
 from . import avatars as avatar_plan
 from . import bots, creators, lifecycle, links, members, policies, power_levels, preflight, state
+from . import mirrors as mirror_plan
 from .scope import ALIAS_EVENT, Draft, Scope
 
 # The events map Synapse and the spec start rooms with; merged under a declared `events` at
@@ -85,9 +86,10 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
     serving = scope.serving(spec)
     declared = dict(spec.get("power_levels") or {})
     bot_levels = {bot.user: bot.power_level for bot in serving if bot.power_level != declared.get("users_default", 0)}
-    if declared or bot_levels:
-        if bot_levels:
-            declared["users"] = {**declared.get("users", {}), **bot_levels}
+    mirror_levels = mirror_plan.levels(scope, None)
+    if declared or bot_levels or mirror_levels:
+        if bot_levels or mirror_levels:
+            declared["users"] = {**declared.get("users", {}), **bot_levels, **mirror_levels}
         override = _creation_power_levels(declared, me, version, spec.named_users, draft)
         body["power_level_content_override"] = override
         if "users" in (spec.get("power_levels") or {}):
@@ -104,6 +106,7 @@ def plan_create(scope: Scope, spec: RoomSpec) -> RoomPlan:
     draft.actions = [*uploads, CreateRoom(body), *(action for action in follow_ups if action not in uploads)]
     for bot in serving:
         bots.plan_new_member(scope, bot, draft)
+    mirror_plan.plan_mirrors(scope, spec, None, draft)
     return draft.finish(alias, None, create=True)
 
 
@@ -148,7 +151,8 @@ def server_acl(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft
     when it is not managed, or None with an error when it would shut out one of ours: the
     homeserver, the account and the token's reader, the bots, the room's creators and members
     (validate said what it could tell; plan always checks, live creators included)."""
-    people = [(bot.user, f"the bot {bot.name}") for bot in scope.config.bots]
+    people = mirrors.people(scope.config.mirrors)
+    people += [(bot.user, f"the bot {bot.name}") for bot in scope.config.bots]
     people += [(scope.snapshot.reader, "the account reading for this plan")] if scope.snapshot.reader else []
     people += [
         (user, "the creator")
@@ -224,6 +228,8 @@ def plan_update(scope: Scope, spec: RoomSpec, live: LiveRoom) -> RoomPlan:
         policies.plan_bans(scope, spec, live, draft)
     if scope.bots:
         bots.plan_memberships(scope, spec, live, draft)
+    if scope.rooms:
+        mirror_plan.plan_mirrors(scope, spec, live, draft)
     if upgrading:
         # The rest is shown as it compares with the room today; sync upgrades, then reads the new
         # room and plans it again, since the upgrade copies some state and not the rest.

@@ -25,8 +25,10 @@ class Draft:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def change(self, name: str, before: Any, after: Any, *actions: Action, section: str = ROOMS) -> None:
-        self.changes.append(Change(name, before, after, section))
+    def change(
+        self, name: str, before: Any, after: Any, *actions: Action, section: str = ROOMS, server: str | None = None
+    ) -> None:
+        self.changes.append(Change(name, before, after, section, server))
         self.actions.extend(actions)
 
     def finish(self, alias: str, room_id: str | None, create: bool = False, retired: bool = False) -> RoomPlan:

@@ -1,0 +1,74 @@
+"""Read each mirror homeserver as its own account sees it (roomsync.yaml's `mirrors:`).
+
+A mirror is read with its own token, beside the home server and independently of it: a mirror
+that does not answer is that mirror's error, and with the home server down the mirrors are
+still read (the plan then holds what they can do alone). Per mirror: whoami, the joined rooms
+and their canonical alias (which declared room each one is, from the mirror's own copy), the
+mirror's aliases of every declared name, and the directory listing of the declared rooms it is in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from .client import Homeserver
+from .errors import HomeserverError, MatrixError, RoomsyncError
+from .live import MirrorView, parse_room
+from .model import Config, MirrorSpec
+from .plan.mirrors import names_read
+
+INDEX = [("m.room.canonical_alias", "")]
+
+
+async def read_mirrors(clients: Mapping[str, Homeserver | str], config: Config) -> dict[str, MirrorView]:
+    """Every mirror's view; `clients`: server name -> its client, or why there is none (no token)."""
+    specs = [m for m in config.mirrors if m.server_name in clients]
+    views = await asyncio.gather(*(_read_one(clients[m.server_name], config, m) for m in specs))
+    return {m.server_name: view for m, view in zip(specs, views, strict=True)}
+
+
+async def _read_one(client: Homeserver | str, config: Config, mirror: MirrorSpec) -> MirrorView:
+    if isinstance(client, str):
+        return MirrorView(mirror.server_name, error=client)
+    try:
+        return await read_mirror(client, config, mirror)
+    except (HomeserverError, RoomsyncError) as exc:
+        return MirrorView(mirror.server_name, error=str(exc))
+
+
+async def read_mirror(hs: Homeserver, config: Config, mirror: MirrorSpec) -> MirrorView:
+    who = await hs.whoami()
+    if who != mirror.account:
+        raise RoomsyncError(
+            f"the token in {mirror.token_env} belongs to {who}, not to the mirror's account {mirror.account}"
+        )
+    joined_list, found = await asyncio.gather(hs.joined_rooms(), hs.joined_state(INDEX))
+    joined = frozenset(joined_list) | frozenset(found)
+    declared = {config.alias(spec.alias): spec.alias for spec in config.rooms}
+    room_ids = {}
+    for room_id, events in found.items():
+        alias = parse_room(room_id, events).canonical_alias
+        if alias in declared and room_id in joined:
+            room_ids[declared[alias]] = room_id
+    names = sorted({alias for spec in config.rooms for alias in names_read(spec, mirror)})
+    owners = await asyncio.gather(*(hs.resolve_alias(alias) for alias in names))
+    alias_owner = dict(zip(names, owners, strict=True))
+    rooms = sorted((set(room_ids.values()) | {o for o in owners if o}) & joined)
+    listed = await asyncio.gather(*(_published(hs, room_id) for room_id in rooms))
+    return MirrorView(
+        mirror.server_name,
+        joined=joined,
+        room_ids=room_ids,
+        alias_owner=alias_owner,
+        published={room_id: value for room_id, value in zip(rooms, listed, strict=True) if value is not None},
+    )
+
+
+async def _published(hs: Homeserver, room_id: str) -> bool | None:
+    try:
+        return await hs.published(room_id)
+    except MatrixError as exc:
+        if exc.status in (403, 404):
+            return None
+        raise
