@@ -77,11 +77,11 @@ def check_permissions(live: LiveRoom, me: str, draft: Draft) -> None:
 
 
 def check_admin_floor(scope: Scope, users: Mapping[str, Any], creators: frozenset[str], draft: Draft) -> None:
-    """min_admins: people (not roomsync, not bots) who could still run the room by hand."""
+    """min_admins: people (not roomsync, its bots or its mirrors' accounts) who could still run the room by hand."""
     floor = scope.config.min_admins
     if not floor:
         return
-    robots = scope.bot_users | {scope.me}
+    robots = scope.bot_users | {scope.me} | {m.account for m in scope.config.mirrors}
     admins = {u for u, level in users.items() if isinstance(level, int) and level >= 100} | set(creators)
     admins -= robots
     if len(admins) < floor:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from roomsync.localsynapse import free_port
 from tests.conftest import PROVISIONER_LOCALPART, Account
 from tests.federation import FederatingSynapse
 from tests.integration.helpers import CLIENT, Result, published, resolve, roomsync, state, write_config
@@ -154,6 +155,12 @@ def test_the_mirror_is_in_every_room_with_power_addresses_and_directory(pair: Pa
 
 def test_a_mirror_that_cannot_be_read_is_its_error_and_the_home_part_goes_through(pair: Pair, tmp_path: Path):
     prefix, mirror = "m2", pair.mirror.server_name
+    dead = community(pair, tmp_path / "dead", prefix, homeserver=f"http://127.0.0.1:{free_port()}")
+    unanswered = run(pair, dead, "plan")
+    assert unanswered.code == 1 and "Traceback" not in unanswered.err
+    assert f"! [{mirror}] cannot be planned: cannot reach" in unanswered.out, unanswered.out
+    assert f"+ #{prefix}-zuul:{pair.home.server_name} will be created" in unanswered.out  # the home part is planned
+
     config = community(pair, tmp_path / "c", prefix)
     missing = run(pair, config, "plan", mirror_token=None)
     assert missing.code == 1
