@@ -121,8 +121,8 @@ def describe(action: Action | MirrorJoin) -> str:
             return f"exempt {user} from rate limits" if exempt else f"remove the rate-limit override of {user}"
         case MirrorJoin():
             return "join"
-        case OnMirror(server=server, action=inner):
-            return f"[{server}] {describe(inner)}"
+        case OnMirror(action=inner):  # its result is the mirror's, named [server] #room
+            return describe(inner)
     raise TypeError(action)
 
 

@@ -281,11 +281,7 @@ def sync(
             if config.account and planned.reader != config.account:
                 click.echo(f"(This token belongs to {planned.reader}; a real sync needs {config.account}'s.)")
             return not planned.has_errors
-        if config.account and planned.reader != config.account:
-            raise RoomsyncError(
-                f"roomsync.yaml names the account {config.account}, but the token belongs to "
-                f"{planned.reader}; sync only runs with the provisioning account's token"
-            )
+        _refuse_another_account(config, planned)
         if not planned.has_changes and not planned.has_errors:
             return True
         _check_before_changes(planned, allow_removals)
@@ -298,11 +294,18 @@ def sync(
             raise RoomsyncError("sync cancelled; nothing was changed")
         click.echo("")
         budget_left = None if time_budget is None else time_budget - (time.monotonic() - started)
-        applied = await _apply(hs, config, planned, only, selected, budget_left, mirrors)
-        return applied and not planned.server_errors  # a server whose part was not planned is an error
+        return await _apply(hs, config, planned, only, selected, budget_left, mirrors)
 
     if not _run(config, work):
         ctx.exit(EXIT_ERROR)
+
+
+def _refuse_another_account(config: Config, planned: Plan) -> None:
+    if config.account and planned.reader != config.account:
+        raise RoomsyncError(
+            f"roomsync.yaml names the account {config.account}, but the token belongs to "
+            f"{planned.reader}; sync only runs with the provisioning account's token"
+        )
 
 
 def _saved_plan(config: Config, plan_file: Path, only: str | None, selected: tuple[str, ...]) -> Saved:
@@ -390,7 +393,9 @@ async def _apply(
             results += await carry_out(again)
     if planned.well_known:
         click.echo(".well-known: sync does not change the web server; deploy `roomsync well-known` output.")
-    return all(r.status not in ("failed", "skipped", "not started") for r in results)
+    for server, why in planned.server_errors.items():  # its part was not planned, so not synced either
+        click.echo(f"NOT SYNCED [{server}]: {why}")
+    return all(r.status not in ("failed", "skipped", "not started") for r in results) and not planned.server_errors
 
 
 # Terraform's word for it, for the hands that type it.

@@ -167,6 +167,7 @@ def test_a_mirror_that_cannot_be_read_is_its_error_and_the_home_part_goes_throug
     assert f"! [{mirror}] cannot be planned: {MIRROR_ENV} is not set" in missing.out, missing.out
 
     synced = run(pair, config, "sync", mirror_token=None)
+    assert f"NOT SYNCED [{mirror}]: {MIRROR_ENV} is not set" in synced.out
     assert synced.code == 1, synced.out + synced.err
     zuul = resolve(pair.home, f"#{prefix}-zuul:{pair.home.server_name}")
     assert zuul is not None  # the home server's part went through
@@ -224,6 +225,7 @@ def test_the_rooms_outlive_the_home_server(pair: Pair, tmp_path: Path):
         assert "Traceback" not in down.err
         drop_on_mirror(pair, f"#{prefix}-zuul-ci:{mirror}")
         alone = run(pair, config, "sync")
+        assert f"NOT SYNCED [{home}]: cannot reach" in alone.out
         assert alone.code == 1, alone.out + alone.err
         assert on_mirror(pair, f"#{prefix}-zuul-ci:{mirror}") == zuul, alone.out + alone.err
     finally:
