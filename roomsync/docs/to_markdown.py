@@ -43,6 +43,13 @@ def how_to_join(page: Page) -> list[str]:
         f"the room's address, such as {code(page.example_alias())}, in your client's \"join a room\" dialog.",
         "",
     ]
+    if page.mirrors:
+        mirrors = ", ".join(text(name, False) for name in page.mirrors)
+        out += [
+            f"Every room also has an address on {mirrors}, shown after \"also\": use it when {server} cannot be "
+            "reached. It is the same room, with the same people.",
+            "",
+        ]
     if page.space_note:
         out += [text(page.space_note), ""]
     if (contact := page.contact) is not None:
@@ -58,7 +65,8 @@ def how_to_join(page: Page) -> list[str]:
 
 
 def meta(entry: Entry, kind: str | None = None) -> list[str]:
-    parts = [kind] if kind else []
+    parts = ["also " + ", ".join(link(code(a), href) for a, href in entry.other_addresses)] if entry.elsewhere else []
+    parts += [kind] if kind else []
     if entry.access is not None:
         parts.append(text(entry.access.label))
     if entry.encrypted:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from roomsync.actions import DeleteAlias, Invite, MirrorJoin, OnMirror, PutAlias, SetDirectory
+from roomsync.docs import to_markdown
 from roomsync.docs.page import build_page
 from roomsync.live import MirrorView, Snapshot
 from roomsync.model import MirrorSpec
@@ -172,4 +173,7 @@ def test_the_join_page_shows_each_rooms_address_on_every_mirror():
     assert entry.elsewhere == (f"#dev:{CN}",)
     assert entry.other_addresses == ((f"#dev:{CN}", f"https://matrix.to/#/%23dev%3A{CN}"),)
     assert page.mirrors == (CN,)
+    markdown = to_markdown.render(page)
+    assert f"`#dev:opendev.org` · also [`#dev:{CN}`](https://matrix.to/#/%23dev%3A{CN})" in markdown
+    assert f"Every room also has an address on {CN}" in markdown
     assert build_page(mirrored(spec("dev", join_rule="public"), aliases=False)).mirrors == ()
