@@ -234,12 +234,15 @@ def test_the_rooms_outlive_the_home_server(pair: Pair, tmp_path: Path):
     # Back: once federation has caught up (the home server asks the mirror something, which
     # wakes the mirror's queue for it), one sync brings the rooms back to the config.
     pair.home.request("GET", f"{CLIENT}/profile/{q(pair.keeper.user_id)}", pair.admin.token)
-    wait_for(
-        "the home server learns of the mirror's topic change",
-        lambda: state(pair.home, pair.admin.token, zuul).get(("m.room.topic", ""), {}).get("topic") == topic["topic"],
-    )
-    seen = state(pair.home, pair.admin.token, zuul)
-    assert seen[("m.room.member", spammer.user_id)]["membership"] == "leave"
+    def caught_up() -> bool:
+        seen = state(pair.home, pair.admin.token, zuul)
+        return (
+            seen.get(("m.room.topic", ""), {}).get("topic") == topic["topic"]
+            and seen.get(("m.room.member", spammer.user_id), {}).get("membership") == "leave"
+            and seen.get(("m.room.member", person.user_id), {}).get("membership") == "join"
+        )
+
+    wait_for("the home server learns what happened on the mirror (the topic, the kick, the new member)", caught_up)
     ok(run(pair, config, "sync"))
     clean = ok(run(pair, config, "plan", "--detailed-exitcode"))
     assert "No changes" in clean.out, clean.out
