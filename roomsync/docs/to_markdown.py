@@ -46,7 +46,7 @@ def how_to_join(page: Page) -> list[str]:
     if page.mirrors:
         mirrors = ", ".join(text(name, False) for name in page.mirrors)
         out += [
-            f"Every room also has an address on {mirrors}, shown after \"also\": use it when {server} cannot be "
+            f'Every room also has an address on {mirrors}, shown after "also": use it when {server} cannot be '
             "reached. It is the same room, with the same people.",
             "",
         ]

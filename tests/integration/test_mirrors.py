@@ -234,6 +234,7 @@ def test_the_rooms_outlive_the_home_server(pair: Pair, tmp_path: Path):
     # Back: once federation has caught up (the home server asks the mirror something, which
     # wakes the mirror's queue for it), one sync brings the rooms back to the config.
     pair.home.request("GET", f"{CLIENT}/profile/{q(pair.keeper.user_id)}", pair.admin.token)
+
     def caught_up() -> bool:
         seen = state(pair.home, pair.admin.token, zuul)
         return (
