@@ -44,10 +44,11 @@ class SynapseAdmin:
 
     async def call(self, method: str, path: str, body: Any = None, *, what: str, missing_ok: bool = False) -> Any:
         """Transport.call for an admin request, or NoAdminAPI without sending once the API is known absent."""
-        if self._confirmed:
-            return await self._send(method, path, body, what, missing_ok)
-        async with self._probe:  # until one answer decides, admin requests go one at a time
-            return await self._send(method, path, body, what, missing_ok)
+        if not self._confirmed:
+            async with self._probe:  # until one answer decides, admin requests go one at a time
+                if not self._confirmed:
+                    return await self._send(method, path, body, what, missing_ok)
+        return await self._send(method, path, body, what, missing_ok)  # then all at once
 
     async def _send(self, method: str, path: str, body: Any, what: str, missing_ok: bool) -> Any:
         if self.absent is not None:
