@@ -33,7 +33,7 @@ from typing import Any
 from . import avatars, otherstate, policies, wellknown
 from .actions import NOT_JOINED, RoomError
 from .client import Homeserver, fetch_public
-from .client.strategy import RoomStates
+from .client.strategy import RoomStates, joined_rooms
 from .errors import MatrixError
 from .live import BotAccount, LiveRoom, Snapshot, Unreadable, parse_account, parse_room
 from .model import MANAGED_MARKER, MEMBERS_RECORD, SIMPLE_STATE, BotSpec, Config
@@ -75,17 +75,24 @@ def required_state(members: list[str], other: set[tuple[str, str]] | None = None
 
 async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | None = None) -> Snapshot:
     say = progress or (lambda _msg: None)
-    reader = await hs.whoami()
-    me = config.account or reader  # whose power the plan checks; an observer only reads
-    # What needs nothing of the rooms' state goes out beside it, so that a slow link waits for
-    # one round trip, not one after another (admin requests wait for the admin API's first answer).
-    rooms, listing, people, fetched, exempt = await _together(
-        _read_rooms(hs, config, reader, me, say),
-        _directory_listing(hs, config),
-        _bots_and_people(hs, config, {me, reader}),
-        _fetch_well_known(config),
-        hs.admin.rate_limit_exempt(me),
-    )
+    # The joined rooms go out beside whoami: how the rooms are read depends on their number. A
+    # failed whoami (a wrong URL, a rejected token) says what is wrong; their answer is dropped.
+    joined = asyncio.ensure_future(joined_rooms(hs))
+    try:
+        reader = await hs.whoami()
+        me = config.account or reader  # whose power the plan checks; an observer only reads
+        # What needs nothing of the rooms' state goes out beside it, so that a slow link waits for one
+        # round trip, not one after another (admin requests wait for the admin API's first answer).
+        rooms, listing, people, fetched, exempt = await _together(
+            _read_rooms(hs, config, reader, me, say, joined),
+            _directory_listing(hs, config),
+            _bots_and_people(hs, config, {me, reader}),
+            _fetch_well_known(config),
+            hs.admin.rate_limit_exempt(me),
+        )
+    finally:
+        joined.cancel()  # answered by now, unless something failed first
+        await asyncio.gather(joined, return_exceptions=True)
     accounts, profiles, existing, media = people
     await _read_directory(hs, config, rooms.by_alias, listing)
     version, offered = await _room_versions(hs, config, rooms.by_alias)
@@ -130,14 +137,16 @@ class _Rooms:
     followed: dict[str, LiveRoom | Unreadable]
 
 
-async def _read_rooms(hs: Homeserver, config: Config, reader: str, me: str, say: Progress) -> _Rooms:
+async def _read_rooms(
+    hs: Homeserver, config: Config, reader: str, me: str, say: Progress, joined: Awaitable[tuple[list[str], float]]
+) -> _Rooms:
     """The declared rooms (and followed lists) as they are: which joined room is which, then the
     state of each, in one pass or two (client/strategy.py)."""
     members = [me, reader, *(bot.user for bot in config.bots)]
     members += [user for spec in config.rooms for user in spec.members or ()]
     required = required_state(members, otherstate.wanted(config.rooms))
     states = RoomStates(hs, required, INDEX, declared=len(config.rooms) + len(config.policies.follow))
-    joined_ids, found = await states.joined()
+    joined_ids, found = await states.joined(joined)
     index = {room_id: parse_room(room_id, events) for room_id, events in found.items()}
     alias_owner = await _alias_owners(hs, config, index)
     owners, conflicts = _owners(config, alias_owner)
