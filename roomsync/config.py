@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import acl, avatars, ids, otherstate, people, schemas
+from . import acl, avatars, docsettings, ids, otherstate, people, schemas
 from .errors import ConfigError, Mark, Problem, unknown_room
-from .model import ALL_ROOMS, BotSpec, Config, DocsSettings, RoomSpec
+from .model import ALL_ROOMS, BotSpec, Config, RoomSpec
 from .policies import Policies
 from .policyfile import POLICIES_FILE, load_policies
 from .yamlfile import LoadedFile, load_yaml
@@ -310,6 +310,7 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
             root, display_path(root / POLICIES_FILE), server_name, by_alias, everyone
         )
         problems += policy_problems
+    problems += docsettings.check(settings, root, data.get("docs"), display_path)
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -322,7 +323,7 @@ def _load_config(root: Path, *, partial: bool = False) -> Config:
         well_known=data.get("well_known") or {},
         min_admins=data.get("min_admins", 0),
         max_removals=data.get("max_removals", 10),
-        docs=_docs_settings(data.get("docs") or {}),
+        docs=docsettings.load(data.get("docs") or {}),
         policies=policies,
         ours=everyone,
         avatars=avatar_files.files,
@@ -501,13 +502,6 @@ def _claim_aliases(
         else:
             problems += aliases.claim(loaded, (*at, "alt_aliases", alt_index), alt, server_name)
     return problems
-
-
-def _docs_settings(section: dict[str, Any]) -> DocsSettings:
-    """roomsync.yaml's docs: section (already checked by the schema)."""
-    return DocsSettings(
-        title=section.get("title"), intro=section.get("intro"), include_private=section.get("include_private", False)
-    )
 
 
 def _lifecycle_problems(

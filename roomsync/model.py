@@ -122,12 +122,34 @@ class BotSpec:
 
 
 @dataclass(frozen=True)
+class DocsClient:
+    """A Matrix client the join page's "How to join" links."""
+
+    name: str
+    url: str  # https://
+    description: str | None = None
+
+
+# docs.clients when roomsync.yaml does not list its own.
+DEFAULT_CLIENTS = (
+    DocsClient("Element", "https://app.element.io", "in the browser, nothing to install"),
+    DocsClient("Element desktop and mobile", "https://element.io/download", "on Windows, macOS, Linux, Android, iOS"),
+    DocsClient("iamb", "https://github.com/ulyssa/iamb", "a client for the terminal, with Vim-style keys"),
+    DocsClient("weechat-matrix", "https://github.com/poljar/weechat-matrix", "a plugin for WeeChat, the IRC client"),
+)
+
+
+@dataclass(frozen=True)
 class DocsSettings:
-    """roomsync.yaml's `docs:` section: how `roomsync docs` titles and introduces the join page."""
+    """roomsync.yaml's `docs:` section: what `roomsync docs` puts on the join page, and how."""
 
     title: str | None = None  # default: "Matrix rooms of <server_name>"
-    intro: str | None = None  # Markdown (a safe subset, see roomsync/docs/markup.py)
+    intro: str | None = None  # CommonMark (no raw HTML; http, https and mailto links only)
     include_private: bool = False  # list invite-only rooms that are not in the room directory too
+    clients: tuple[DocsClient, ...] = DEFAULT_CLIENTS
+    contact: str | None = None  # whom to ask for an invitation: a room alias or a user id
+    show_bots: bool = False  # list the bots that serve each room
+    template: str | None = None  # a Jinja2 template for the HTML page, relative to the config directory
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ _PATTERN_HINTS = {
     "avatar": "must be an image file in the config directory such as avatars/zuul.png, or an mxc:// URI",
     "homeserver": "must be an http:// or https:// URL such as https://matrix.opendev.org",
     "room_version": "must be a room version such as '10' or '12'",
+    "docs.clients.url": "must be an https:// URL such as https://app.element.io",
 }
 
 
@@ -179,7 +180,8 @@ def schema_problems(loaded: LoadedFile, schema: str) -> list[Problem]:
             message = f"missing required field '{missing[0]}'" if missing else error.message
         elif kind == "pattern":
             last = path[-1] if path else ""
-            message = f"{field} {_PATTERN_HINTS.get(str(last), 'has the wrong form')} (got {error.instance!r})"
+            wording = _PATTERN_HINTS.get(field) or _PATTERN_HINTS.get(str(last), "has the wrong form")
+            message = f"{field} {wording} (got {error.instance!r})"
         elif kind in ("minimum", "maximum"):
             message = f"{field} {error.instance} is out of range (Matrix allows -(2**53-1) to 2**53-1)"
         elif kind == "uniqueItems":

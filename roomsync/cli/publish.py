@@ -45,7 +45,8 @@ def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     metavar="DIR",
-    help="Write DIR/index.html (DIR/index.md with --format markdown); DIR is created if need be.",
+    help="Write DIR/index.html and the avatars it shows into DIR/avatars/ (DIR/index.md with --format "
+    "markdown); DIR is created if need be.",
 )
 @click.option(
     "--format",
@@ -53,20 +54,23 @@ def well_known_cmd(ctx: click.Context, out_dir: Path) -> None:
     type=click.Choice(["html", "markdown"]),
     default="html",
     show_default=True,
-    help="html: one self-contained page (inline CSS, no script, nothing fetched), fit to publish "
-    "as a static file. markdown: a page for a Sphinx (MyST) or MkDocs site.",
+    help="html: one self-contained page (inline CSS, no script, nothing fetched but its own avatar "
+    "files), fit to publish as a static file. markdown: a page for a Sphinx (MyST) or MkDocs site.",
 )
 @click.pass_context
 def docs_cmd(ctx: click.Context, out_dir: Path, fmt: str) -> None:
     """Write the community's join page: how to join, then every space and room with its link.
 
     \b
-    For each room: name, #alias:server_name, topic, a matrix.to link, how to get in
-    (public, ask to join, members of a space, invite only), an "encrypted" mark and
-    the bots that serve it. Spaces are nested sections in the order clients show
-    them; rooms in no space come under "Other rooms". Rooms that are invite-only
-    and not in the room directory are left out unless roomsync.yaml says
-    docs: {include_private: true}; docs: also sets the title and an intro (Markdown).
+    "How to join" links Matrix clients (docs.clients), says what a space is and whom
+    to ask for an invitation (docs.contact). For each room: avatar (a file of the
+    config directory), name, #alias:server_name, topic, a matrix.to link, how to get
+    in (public, ask to join, members of a space, invite only), an "encrypted" mark
+    and, with docs.show_bots, the bots that serve it. Spaces are nested sections in
+    the order clients show them; rooms in no space come under "Other rooms". Rooms
+    that are invite-only and not in the room directory are left out unless
+    docs.include_private; docs: also sets the title, an intro (CommonMark) and the
+    HTML page's own Jinja2 template (docs.template).
 
     Offline: no token, no network. An invalid config writes nothing.
     """

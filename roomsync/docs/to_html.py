@@ -1,19 +1,32 @@
-"""The join page as one self-contained HTML file: inline CSS, no script, nothing fetched.
+"""The join page as one self-contained HTML file, from a Jinja2 template: inline CSS, no script.
 
-Every string from the config goes through html.escape; the only links are the rooms'
-matrix.to links and the intro's http/https/mailto links. A Content-Security-Policy
-meta tag allows nothing but the page's own stylesheet (by its hash), so even a
-browser that found markup in the page would neither run nor fetch anything.
+The built-in template is templates/page.html.j2; docs.template may name the community's
+own, which gets the same page model. Jinja2 runs sandboxed (a template cannot reach
+Python's internals) with autoescaping on: every string from the config is escaped, the
+intro goes through the `markdown` filter (markdown-it-py, no raw HTML, http/https/mailto
+links only), and links are made only of URLs that pass the `safe_href` test. A
+Content-Security-Policy meta tag allows nothing but the page's own stylesheet (by its
+hash) and, when the page shows avatars, images from the page's own directory.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from html import escape
+from pathlib import Path
 
-from . import markup
-from .page import Entry, Moved, Page, Section
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+from ..config import display_path
+from ..errors import ConfigError, Mark, Problem, RoomsyncError
+from ..yamlfile import one_line
+from . import intro
+from .page import Page
+
+BUILTIN = "roomsync/page.html.j2"  # how templates name the built-in one, to extend or include it
+TEMPLATES = Path(__file__).with_name("templates")
 
 CSS = """\
 :root{color-scheme:light dark;--fg:#1c1f24;--muted:#59606d;--bg:#fff;--card:#f4f6f9;--line:#d9dee6;--accent:#0b6b5c}
@@ -27,7 +40,9 @@ h1{font-size:1.8rem;line-height:1.2;margin:.5rem 0 1rem}
 h2{font-size:1.35rem;margin:2.2rem 0 .4rem;padding-bottom:.2rem;border-bottom:1px solid var(--line)}
 h3,h4,h5,h6{font-size:1.12rem;margin:1.6rem 0 .4rem}
 a{color:var(--accent)}
-code{font:.88em ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}
+code,pre{font:.88em ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}
+pre{white-space:pre-wrap;background:var(--card);padding:.5rem .7rem;border-radius:6px}
+blockquote{margin:.6rem 0;padding-left:.9rem;border-left:3px solid var(--line);color:var(--muted)}
 section section{border-left:3px solid var(--line);padding-left:.9rem;margin-left:.1rem}
 .meta,.bots,footer{color:var(--muted)}
 .meta{margin:.2rem 0}
@@ -35,144 +50,75 @@ section section{border-left:3px solid var(--line);padding-left:.9rem;margin-left
 ul.rooms{list-style:none;padding:0;margin:.6rem 0}
 li.room{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.55rem .8rem;margin:.5rem 0}
 .name{font-weight:600;margin-right:.4rem}
+.avatar{width:1.6em;height:1.6em;border-radius:50%;object-fit:cover;vertical-align:middle;margin-right:.45rem}
 .badge{display:inline-block;font-size:.8rem;line-height:1.5;border:1px solid var(--line);border-radius:1rem;\
 padding:0 .5rem;margin:.15rem .2rem 0 0;color:var(--muted);background:var(--bg)}
 .badge.public{color:var(--accent);border-color:var(--accent)}
 .bots{font-size:.9rem;margin:.3rem 0 0}
 footer{font-size:.85rem;margin-top:2.5rem;border-top:1px solid var(--line);padding-top:.6rem}
 """
-CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
-CSP = (
-    f"default-src 'none'; script-src 'none'; style-src 'sha256-{CSS_HASH}'; img-src 'none'; "
-    "base-uri 'none'; form-action 'none'"
-)
 
 
-def esc(text: str) -> str:
-    return escape(text, quote=True)
-
-
-def render(page: Page) -> str:
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">',
-        '<meta name="referrer" content="no-referrer">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="generator" content="roomsync docs">',
-        f"<title>{esc(page.title)}</title>",
-        f"<style>{CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-        f"<h1>{esc(page.title)}</h1>",
-    ]
-    if page.intro:
-        out += ['<div class="intro">', *blocks(page.intro), "</div>"]
-    out += ['<section class="how-to-join">', "<h2>How to join</h2>", *blocks(page.how_to_join), "</section>"]
-    for section in page.spaces:
-        out += space_section(section, 2)
-    if page.other_rooms:
-        out += ['<section class="other-rooms">', "<h2>Other rooms</h2>", *room_list(page.other_rooms), "</section>"]
-    if page.moved:
-        out += ['<section class="moved">', "<h2>Moved</h2>", '<ul class="rooms">']
-        out += [moved_item(m) for m in page.moved]
-        out += ["</ul>", "</section>"]
-    out += [
-        f"<footer>Made by roomsync from the room definitions of {esc(page.server_name)}.</footer>",
-        "</main>",
-        "</body>",
-        "</html>",
-    ]
-    return "\n".join(out) + "\n"
-
-
-def space_section(section: Section, level: int) -> list[str]:
-    space, h = section.space, min(level, 6)
-    out = [
-        '<section class="space">',
-        f'<h{h}><a href="{esc(space.link)}">{esc(space.label)}</a></h{h}>',
-        f'<p class="meta">{meta(space, "space")}</p>',
-    ]
-    if space.topic:
-        out.append(f'<p class="topic">{esc(space.topic)}</p>')
-    out += room_list(section.rooms)
-    for sub in section.spaces:
-        out += space_section(sub, level + 1)
-    out.append("</section>")
-    return out
-
-
-def room_list(entries: tuple[Entry, ...]) -> list[str]:
-    return ['<ul class="rooms">', *(room_item(e) for e in entries), "</ul>"] if entries else []
-
-
-def meta(entry: Entry, kind: str | None = None) -> str:
-    parts = [f"<code>{esc(entry.alias)}</code>"]
-    if kind:
-        parts.append(f'<span class="badge">{kind}</span>')
-    if entry.access is not None:
-        parts.append(f'<span class="badge {esc(entry.access.rule)}">{esc(entry.access.label)}</span>')
-    if entry.encrypted:
-        parts.append('<span class="badge encrypted">encrypted</span>')
-    return " ".join(parts)
-
-
-def room_item(entry: Entry) -> str:
-    parts = [
-        f'<li class="room"><a class="name" href="{esc(entry.link)}">{esc(entry.label)}</a> '
-        + meta(entry, "space" if entry.is_space else None)
-    ]
-    if entry.topic:
-        parts.append(f'<p class="topic">{esc(entry.topic)}</p>')
-    if entry.bots:
-        bots = ", ".join(f"{esc(b.label)} <code>{esc(b.user)}</code>" for b in entry.bots)
-        parts.append(f'<p class="bots">Bots: {bots}</p>')
-    return "\n".join(parts) + "</li>"
-
-
-def moved_item(moved: Moved) -> str:
-    old = moved.entry
-    head = f'<li class="room"><span class="name">{esc(old.label)}</span> <code>{esc(old.alias)}</code>'
-    if moved.successor is None:
-        return head + '\n<p class="meta">This room is closed.</p></li>'
-    new = moved.successor
+def csp(stylesheet: str, images: object = False) -> str:
+    """The Content-Security-Policy of a page whose only stylesheet is `stylesheet`: images from the
+    page's own directory when `images` is true (the page shows avatars), else none."""
+    digest = base64.b64encode(hashlib.sha256(str(stylesheet).encode()).digest()).decode()
+    img = "'self'" if images else "'none'"
     return (
-        head + f'\n<p class="meta">Moved to <a class="name" href="{esc(new.link)}">{esc(new.label)}</a> '
-        f"<code>{esc(new.alias)}</code></p></li>"
+        f"default-src 'none'; script-src 'none'; style-src 'sha256-{digest}'; img-src {img}; "
+        "base-uri 'none'; form-action 'none'"
     )
 
 
-# --- the Markdown subset (intro, "How to join") ---------------------------------------------------
+CSP = csp(CSS)  # the built-in page's, without avatars
 
 
-def blocks(items: tuple[markup.Block, ...]) -> list[str]:
-    out = []
-    for block in items:
-        if isinstance(block, markup.Paragraph):
-            out.append(f"<p>{inlines(block.children)}</p>")
-        else:
-            tag = "ul" if block.start is None else "ol"
-            start = f' start="{block.start}"' if block.start not in (None, 1) else ""
-            out += [f"<{tag}{start}>", *(f"<li>{inlines(item)}</li>" for item in block.items), f"</{tag}>"]
-    return out
+def environment(root: Path | None = None) -> jinja2.Environment:
+    """Templates named roomsync/... are the built-in ones; any other name is a file under root."""
+    loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"roomsync": jinja2.FileSystemLoader(TEMPLATES)})]
+    if root is not None:
+        loaders.append(jinja2.FileSystemLoader(root))
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["markdown"] = lambda source: Markup(intro.to_html(source))
+    env.tests["safe_href"] = lambda url: isinstance(url, str) and intro.safe_href(url)
+    env.globals.update(css=Markup(CSS), csp=csp)
+    return env
 
 
-def inlines(nodes: tuple[markup.Inline, ...]) -> str:
-    out = []
-    for node in nodes:
-        if isinstance(node, markup.Text):
-            out.append(esc(node.text))
-        elif isinstance(node, markup.Code):
-            out.append(f"<code>{esc(node.text)}</code>")
-        elif isinstance(node, markup.Emphasis):
-            out.append(f"<em>{inlines(node.children)}</em>")
-        elif isinstance(node, markup.Strong):
-            out.append(f"<strong>{inlines(node.children)}</strong>")
-        elif isinstance(node, markup.Link) and markup.safe_href(node.href):
-            out.append(f'<a href="{esc(node.href)}" rel="nofollow noopener noreferrer">{inlines(node.children)}</a>')
-        elif isinstance(node, markup.Link):  # never made by the parser; belt and braces
-            out.append(inlines(node.children))
-    return "".join(out)
+def render(page: Page, template: str | None = None, root: Path | None = None) -> str:
+    """The page through the built-in template, or through `template` (a path under root).
+
+    A community's template that fails is the config's error, in one line: its syntax errors
+    (also in a template it extends or includes) as FILE:LINE:COLUMN, anything else by name.
+    """
+    env = environment(root)
+    if template is None:
+        return env.get_template(BUILTIN).render(page=page)
+    try:
+        return env.get_template(template).render(page=page)
+    except jinja2.TemplateSyntaxError as exc:
+        shown = display_path(Path(exc.filename)) if exc.filename else template
+        problem = Problem(Mark(shown, exc.lineno, 1), one_line(f"template syntax error: {exc.message}"))
+        raise ConfigError([problem]) from None
+    except jinja2.TemplateNotFound as exc:
+        raise RoomsyncError(one_line(f"docs.template '{template}': template '{exc.name}' not found")) from None
+    except Exception as exc:  # the template's own mistake (an undefined name, a forbidden call, ...)
+        raise RoomsyncError(one_line(f"docs.template '{template}' failed: {type(exc).__name__}: {exc}")) from None
+
+
+def syntax_problem(path: Path) -> tuple[int, str] | None:
+    """A template's syntax error, or an unknown filter or test: (line, message); None when it compiles."""
+    try:
+        environment(path.parent).compile(path.read_text(encoding="utf-8"), filename=str(path))
+    except jinja2.TemplateSyntaxError as exc:
+        return exc.lineno, one_line(f"template syntax error: {exc.message}")
+    except UnicodeDecodeError:
+        return 1, "the template is not UTF-8 text"
+    return None

@@ -91,9 +91,7 @@ def plan_space_links(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
     if spec.is_space:
         want = {
             config.alias(child.alias): _child_content(via, link.order, link.suggested)
-            for child in config.rooms
-            for link in child.spaces
-            if link.space == spec.alias
+            for child, link in scope.children.get(spec.alias, ())
         }
         have, stale = _links(scope, live.children() if live else {})
         _diff_links(

@@ -263,9 +263,7 @@ def plan_alt_aliases(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft:
 
     # Removed aliases are deleted BEFORE canonical_alias is rewritten (Synapse drops a deleted
     # alias from that event itself): a run killed in between still finds them listed there.
-    declared = {config.alias(s.alias) for s in config.rooms} | {
-        config.alias(a) for s in config.rooms for a in (s.alt_aliases or ())
-    }
+    declared = scope.declared_aliases
     for alt in live_alts:
         if alt in want_alts or alt in declared or not room_id or snapshot.alias_owner.get(alt) != room_id:
             continue  # never delete an alias the config still uses, or one that is not this room's

@@ -10,7 +10,7 @@ from .. import avatars, policies
 from ..actions import ROOMS, Action, Change, RoomPlan
 from ..ids import localpart_of
 from ..live import LiveRoom, Snapshot, Unreadable
-from ..model import BotSpec, Config, RoomSpec
+from ..model import BotSpec, Config, RoomSpec, SpaceLink
 
 ALIAS_EVENT = "m.room.canonical_alias"
 SPACE_CHILD, SPACE_PARENT = "m.space.child", "m.space.parent"
@@ -116,6 +116,21 @@ class Scope:
     @property
     def bot_users(self) -> set[str]:
         return {bot.user for bot in self.config.bots}
+
+    @cached_property
+    def declared_aliases(self) -> frozenset[str]:
+        """Every full alias the config declares, primary or alt: computed once, not per room."""
+        config = self.config
+        return frozenset(config.alias(a) for spec in config.rooms for a in (spec.alias, *(spec.alt_aliases or ())))
+
+    @cached_property
+    def children(self) -> dict[str, list[tuple[RoomSpec, SpaceLink]]]:
+        """Space alias local part -> the declared rooms in it, each with its link."""
+        found: dict[str, list[tuple[RoomSpec, SpaceLink]]] = {}
+        for child in self.config.rooms:
+            for link in child.spaces:
+                found.setdefault(link.space, []).append((child, link))
+        return found
 
     @cached_property
     def media_urls(self) -> dict[str, str]:

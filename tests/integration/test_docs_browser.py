@@ -17,21 +17,25 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 import yaml
+from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from roomsync.config import load_config
-from roomsync.docs.page import build_page, matrix_to
+from roomsync.docs.page import SPACE_SENTENCE, build_page, matrix_to
+from roomsync.model import DEFAULT_CLIENTS
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PACKAGES = ["chromium", "chromium-driver"]
 PHONE = (390, 844)
-# Every element the page may hold: no script, image, frame, form, object, svg, link or base.
+# Every element the page may hold: no script, frame, form, object, svg, link or base; images only for the
+# avatars copied next to the page (checked in assert_nothing_ran_or_was_fetched).
 ALLOWED_TAGS = {
     "HTML",
     "HEAD",
@@ -58,8 +62,15 @@ ALLOWED_TAGS = {
     "STRONG",
     "EM",
     "FOOTER",
+    # the intro's CommonMark
+    "BR",
+    "PRE",
+    "BLOCKQUOTE",
+    "HR",
+    "IMG",
 }
 MARKER = "window.roomsyncPwned"  # what every hostile script below would set
+HOSTILE_FILE_NAME = '"><img src=x onerror="window.roomsyncPwned = 5">.png'  # an avatar file's name
 
 HOSTILE = [
     "<script>window.roomsyncPwned = 1</script>",
@@ -182,6 +193,11 @@ def dom_facts(driver: webdriver.Chrome) -> dict:
           height: document.documentElement.scrollHeight,
           stylesheets: document.styleSheets.length,
           csp: document.querySelector('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'),
+          images: Array.from(document.images).map(i => {
+            const r = i.getBoundingClientRect();
+            return {src: i.getAttribute('src'), url: i.currentSrc, complete: i.complete, naturalWidth: i.naturalWidth,
+                    x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height};
+          }),
         };
     """
     )
@@ -202,13 +218,20 @@ def screenshot(driver: webdriver.Chrome, path: Path, width: int, height: int) ->
     return path
 
 
-def assert_nothing_ran_or_was_fetched(driver: webdriver.Chrome, facts: dict) -> None:
+def assert_nothing_ran_or_was_fetched(driver: webdriver.Chrome, facts: dict, page: Path | None = None) -> None:
+    """No script, no handler, nothing fetched but the avatars the page copied next to itself (page: where it is)."""
     assert facts["scripts"] == 0
     assert facts["marker"] == "undefined", "a script from the config ran"
     assert facts["handlers"] == [], "an inline event handler made it into the page"
-    assert facts["urlAttributes"] == [], "something on the page would fetch a resource"
+    images = facts["images"]
+    assert facts["urlAttributes"] == ["IMG src"] * len(images), "something on the page would fetch a resource"
+    avatars = (page.parent / "avatars").as_uri() + "/" if page else None
+    for image in images:  # a relative URL into the avatars/ directory next to the page, loaded from there
+        assert image["src"].startswith("avatars/") and "/" not in image["src"][len("avatars/") :], image
+        assert avatars and image["url"].startswith(avatars) and image["complete"], image
+    assert ("img-src 'self';" if images else "img-src 'none';") in facts["csp"]
     assert set(facts["tags"]) <= ALLOWED_TAGS, set(facts["tags"]) - ALLOWED_TAGS
-    assert facts["fetched"] == [], "the page fetched something"
+    assert [url for url in facts["fetched"] if not (avatars and url.startswith(avatars))] == [], "fetched something"
     assert facts["stylesheets"] == 1, "only the page's own inline stylesheet"
     assert "script-src 'none'" in facts["csp"] and "default-src 'none'" in facts["csp"]
     messages = [entry["message"] for entry in driver.get_log("browser")]
@@ -229,12 +252,20 @@ def hostile_config(root: Path) -> Path:
         yaml.safe_dump(
             {
                 "server_name": "example.org",
-                "docs": {"title": "Join us " + HOSTILE[0], "intro": intro},
+                "docs": {
+                    "title": "Join us " + HOSTILE[0],
+                    "intro": intro,
+                    "show_bots": True,
+                    "contact": "@fungi:example.org",
+                    "clients": [{"name": HOSTILE[2], "url": "https://client.example/?a=1&b=2", "description": evil}],
+                },
                 "defaults": {"join_rule": "public"},
             }
         )
     )
     (root / "rooms").mkdir()
+    (root / "avatars").mkdir()
+    Image.new("RGB", (32, 32), (40, 90, 200)).save(root / "avatars" / HOSTILE_FILE_NAME, format="PNG")
     (root / "rooms" / "rooms.yaml").write_text(
         yaml.safe_dump(
             {
@@ -246,7 +277,13 @@ def hostile_config(root: Path) -> Path:
                         "name": "Inner " + HOSTILE[1],
                         "spaces": [{"space": "hub", "order": "2"}],
                     },
-                    {"alias": "lobby", "name": HOSTILE[0], "topic": evil, "spaces": [{"space": "hub", "order": "1"}]},
+                    {
+                        "alias": "lobby",
+                        "name": HOSTILE[0],
+                        "topic": evil,
+                        "spaces": [{"space": "hub", "order": "1"}],
+                        "avatar": f"avatars/{HOSTILE_FILE_NAME}",
+                    },
                     {
                         "alias": "knock",
                         "name": HOSTILE[5],
@@ -287,22 +324,30 @@ def test_hostile_strings_stay_text_on_a_phone_and_nothing_runs(browser, tmp_path
     facts = dom_facts(browser)
     screenshot(browser, tmp_path / "join-page-phone.png", facts["innerWidth"], facts["height"])
 
-    # Every link is the matrix.to link of a room the page lists; the private room is not there.
+    # Every link is the matrix.to link of a room the page lists, the contact's or the client's; the
+    # private room is not there.
     listed = {"hub", "inner", "lobby", "knock", "members", "loose"}
     expected = {matrix_to(f"#{alias}:example.org") for alias in listed}
-    assert set(facts["links"]) == expected
-    assert all(href.startswith("https://matrix.to/#/%23") for href in facts["linkTargets"])
+    contact, client = matrix_to("@fungi:example.org"), "https://client.example/?a=1&b=2"
+    assert set(facts["links"]) == expected | {contact, client}
+    assert set(facts["linkTargets"]) == expected | {contact, client}
     assert "secret plans" not in facts["text"] and "#p:example.org" not in page.read_text()
+    assert (
+        "Some rooms are private and not listed here. To be invited into one, ask @fungi:example.org." in facts["text"]
+    )
 
     # The markup in the config shows as the text it is.
     for hostile in HOSTILE:
         assert hostile.split("\n")[0] in facts["text"], hostile
     assert "[x](javascript:alert(1))" in facts["text"] and "<b>bold</b>" in facts["text"]
     assert facts["title"] == "Join us " + HOSTILE[0]
-    assert_nothing_ran_or_was_fetched(browser, facts)
+    (avatar,) = facts["images"]  # the lobby's, whose file name is markup: a URL, percent-encoded
+    assert avatar["naturalWidth"] == 32 and avatar["src"] == "avatars/" + quote(HOSTILE_FILE_NAME, safe="")
+    assert_nothing_ran_or_was_fetched(browser, facts, page)
     # Readable on a phone: nothing wider than the screen, long names and topics wrap.
     assert facts["scrollWidth"] <= facts["innerWidth"], (facts["scrollWidth"], facts["innerWidth"])
     assert "members of Inner" in facts["text"] and "ask to join" in facts["text"] and "encrypted" in facts["text"]
+    assert facts["text"].count("Bots: ") == 4  # show_bots: the logger, named in markup, in each of the 4 rooms
 
 
 def test_this_repositorys_own_join_page(browser, tmp_path):
@@ -312,11 +357,75 @@ def test_this_repositorys_own_join_page(browser, tmp_path):
     shot = screenshot(browser, tmp_path / "join-page.png", facts["innerWidth"], facts["height"])
     print(f"screenshot: {shot}")  # the guide's doc/source/images/join-page.png is this picture
 
-    model = build_page(load_config(REPO))
-    expected = {entry.link for entry in model.entries()}
-    assert set(facts["links"]) == expected and len(expected) >= 2
-    public = [r for r in load_config(REPO).rooms if r.get("join_rule") != "invite" or r.get("directory") == "public"]
-    assert expected == {matrix_to(f"#{r.alias}:opendev.org") for r in public}
-    assert "#opendev-sysadmins:opendev.org" not in facts["text"]
-    assert "#zuul:opendev.org" in facts["text"] and "How to join" in facts["text"]
-    assert_nothing_ran_or_was_fetched(browser, facts)
+    config = load_config(REPO)
+    expected = {entry.link for entry in build_page(config).entries()}
+    public = [r for r in config.rooms if r.get("join_rule") != "invite" or r.get("directory") == "public"]
+    assert expected == {matrix_to(f"#{r.alias}:opendev.org") for r in public} and len(expected) >= 2
+    # The rooms' links, the clients' real https pages and the contact to ask for an invitation.
+    clients = [c.url for c in DEFAULT_CLIENTS]
+    assert facts["links"] == [*clients, matrix_to("#opendev:opendev.org"), *facts["links"][len(clients) + 1 :]]
+    assert set(facts["links"]) == expected | set(clients) | {matrix_to("#opendev:opendev.org")}
+    assert {"https://app.element.io", "https://element.io/download", "https://github.com/ulyssa/iamb"} <= set(clients)
+    text = facts["text"]
+    assert all(f"{c.name}: {c.description}" in text for c in DEFAULT_CLIENTS)
+    assert text.index("How to join") < text.index(SPACE_SENTENCE) < text.index("#opendev-space:opendev.org")
+    assert "Some rooms are private and not listed here. To be invited into one, ask in #opendev:opendev.org." in text
+    assert "#opendev-sysadmins:opendev.org" not in text and "sysadmins" not in text.lower()
+    assert "#zuul:opendev.org" in text
+    # No bot by default: bots.yaml's are not listed.
+    assert "Bots:" not in text and not any(bot.user in text for bot in config.bots) and config.bots
+    # The space's avatar, copied from the config's avatars/ next to the page.
+    (avatar,) = facts["images"]
+    assert avatar["src"] == "avatars/opendev-space.png" and avatar["naturalWidth"] > 0
+    assert (page.parent / "avatars" / "opendev-space.png").read_bytes() == (
+        REPO / "avatars/opendev-space.png"
+    ).read_bytes()
+    assert_nothing_ran_or_was_fetched(browser, facts, page)
+
+
+def test_avatars_render_from_the_files_copied_next_to_the_page(browser, tmp_path):
+    """Each image type roomsync accepts, loaded from DIR/avatars/ and drawn where the page puts it."""
+    root = tmp_path / "config"
+    (root / "avatars").mkdir(parents=True)
+    colors = {
+        "hub.png": (200, 30, 30),
+        "zuul.jpg": (30, 160, 40),
+        "logo.gif": (30, 60, 200),
+        "bot.webp": (210, 160, 20),
+        'we"ird <name> & more.png': (150, 40, 170),
+    }
+    for name, color in colors.items():
+        Image.new("RGB", (64, 64), color).save(root / "avatars" / name)
+    (root / "roomsync.yaml").write_text(
+        yaml.safe_dump({"server_name": "example.org", "defaults": {"join_rule": "public"}})
+    )
+    (root / "rooms").mkdir()
+    rooms = [{"alias": "hub", "type": "space", "name": "Hub", "avatar": "avatars/hub.png"}]
+    rooms += [
+        {"alias": f"room{i}", "name": f"Room {i}", "avatar": f"avatars/{name}", "spaces": ["hub"]}
+        for i, name in enumerate(colors)
+        if name != "hub.png"
+    ]
+    rooms += [
+        {"alias": "remote", "name": "Remote avatar", "avatar": "mxc://example.org/AbCdEf", "spaces": ["hub"]},
+        {"alias": "plain", "name": "No avatar", "spaces": ["hub"]},
+    ]
+    (root / "rooms" / "rooms.yaml").write_text(yaml.safe_dump({"rooms": rooms}))
+
+    page = write_docs(root, tmp_path / "site")
+    assert sorted(p.name for p in (page.parent / "avatars").iterdir()) == sorted(colors)
+    open_page(browser, page, 800, 900)
+    facts = dom_facts(browser)
+    shot = screenshot(browser, tmp_path / "avatars.png", facts["innerWidth"], facts["height"])
+    print(f"screenshot: {shot}")
+
+    images = facts["images"]
+    assert sorted(unquote(i["src"].removeprefix("avatars/")) for i in images) == sorted(colors)
+    assert all(i["complete"] and i["naturalWidth"] == 64 and i["width"] > 10 for i in images), images
+    picture = Image.open(shot).convert("RGB")
+    for image in images:  # the middle of each avatar on the screenshot has its file's colour
+        middle = (int(image["x"] + image["width"] / 2), int(image["y"] + image["height"] / 2))
+        expected = colors[unquote(image["src"].removeprefix("avatars/"))]
+        assert all(abs(a - b) <= 12 for a, b in zip(picture.getpixel(middle), expected, strict=True)), (image, middle)
+    assert "mxc://" not in page.read_text() and "Remote avatar" in facts["text"]
+    assert_nothing_ran_or_was_fetched(browser, facts, page)

@@ -1,4 +1,4 @@
-"""The join page (`roomsync docs`): page model, the intro's Markdown subset, both renderers, the CLI.
+"""The join page (`roomsync docs`): page model, both renderers, the CLI (the intro: test_docs_intro.py).
 
 The Markdown output is read back with two real Markdown implementations, markdown-it-py
 (CommonMark, as MyST/Sphinx uses it) and Python-Markdown (as MkDocs uses it), so
@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from roomsync.config import load_config
-from roomsync.docs import FILE_NAMES, build_page, markup, render, to_html, to_markdown, write_page
+from roomsync.docs import FILE_NAMES, build_page, intro, mdtext, render, to_html, write_page
 from roomsync.docs.page import Access, Entry, Moved, Page, matrix_to
 from roomsync.errors import Mark, RoomsyncError
-from roomsync.model import BotSpec, Config, DocsSettings, RoomSpec
+from roomsync.model import BotSpec, Config, DocsClient, DocsSettings, RoomSpec
 
 SERVER = "example.org"
 MARK = Mark("rooms/x.yaml", 1, 1)
@@ -132,6 +132,7 @@ def test_access_encryption_and_bots():
             spec("unmanaged", spaces=["hub"]),
             space("other", join_rule="public"),
             bots=bots,
+            show_bots=True,
         )
     )
     by_alias = {e.alias: e for e in page.entries()}
@@ -229,12 +230,15 @@ def test_title_default_and_how_to_join():
 def test_a_blank_name_shows_the_alias():
     page = build_page(
         config(
-            spec("r", name=" \n"), spec("s", name=""), bots=(BotSpec("b", "@b:x.example", ("r",), display_name=" "),)
+            spec("r", name=" \n"),
+            spec("s", name=""),
+            bots=(BotSpec("b", "@b:x.example", ("r",), display_name=" "),),
+            show_bots=True,
         )
     )
     assert [e.label for e in page.other_rooms] == [full("r"), full("s")]
     assert page.other_rooms[0].bots[0].label == "b"
-    assert f"**[{to_markdown.one_line(full('r'))}]({matrix_to(full('r'))})**" in render(
+    assert f"**[{mdtext.one_line(full('r'))}]({matrix_to(full('r'))})**" in render(
         config(spec("r", name=" ")), "markdown"
     )
 
@@ -242,71 +246,9 @@ def test_a_blank_name_shows_the_alias():
 def test_page_model_holds_no_markup():
     page = build_page(config(spec("r", name="<b>", topic="*t*"), title="<i>", intro="*hi*"))
     assert page.title == "<i>" and page.other_rooms[0].name == "<b>" and page.other_rooms[0].topic == "*t*"
-    assert page.intro == (markup.Paragraph((markup.Emphasis((markup.Text("hi"),)),)),)
+    assert page.intro == "*hi*"  # CommonMark as the config wrote it: the renderers render it safely
     assert isinstance(page, Page) and isinstance(page.other_rooms[0], Entry)
     assert dataclasses.is_dataclass(Moved) and Access("knock").label == "ask to join"
-
-
-# --- the intro's Markdown subset -------------------------------------------------------------------------
-
-
-def test_markup_paragraphs_lists_and_inlines():
-    blocks = markup.parse(
-        "First *em* and **strong**\nsame paragraph `co*de`.\n\n- one\n  more\n* two\n\n3. three\n4) four"
-    )
-    first, bullets, ordered = blocks
-    assert first == markup.Paragraph(
-        (
-            markup.Text("First "),
-            markup.Emphasis((markup.Text("em"),)),
-            markup.Text(" and "),
-            markup.Strong((markup.Text("strong"),)),
-            markup.Text("\nsame paragraph "),
-            markup.Code("co*de"),
-            markup.Text("."),
-        )
-    )
-    assert bullets == markup.ListBlock(((markup.Text("one\nmore"),), (markup.Text("two"),)))
-    assert ordered == markup.ListBlock(((markup.Text("three"),), (markup.Text("four"),)), start=3)
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        "[x](javascript:alert(1))",
-        "[x](JavaScript:alert(1))",
-        "[x](data:text/html,hi)",
-        "[x](vbscript:y)",
-        "[x](//evil.example)",
-        "[x](/relative)",
-        "[x](https://a b)",
-        '[x](https://a"onmouseover="y)',
-        "[x](<https://a>)",
-        "![x](https://evil.example/i.png)",
-        "<https://evil.example>",
-        "<b>raw</b>",
-        "# heading",
-    ],
-)
-def test_markup_keeps_everything_else_as_text(source):
-    blocks = markup.parse(source)
-    links = [
-        n for b in blocks for n in (b.children if isinstance(b, markup.Paragraph) else ()) if isinstance(n, markup.Link)
-    ]
-    if source.startswith("!["):  # an image is not in the subset: the "!" stays, the link is a link
-        assert [link.href for link in links] == ["https://evil.example/i.png"]
-    else:
-        assert links == []
-        assert "".join(n.text for n in blocks[0].children if isinstance(n, markup.Text)) == source
-
-
-def test_markup_links_and_escapes():
-    (para,) = markup.parse(r"[*Docs*](https://docs.example/a_(b)) \*not em\* snake_case_word [m](mailto:a@b.example)")
-    link, text, mail = para.children[0], para.children[1], para.children[2]
-    assert link == markup.Link("https://docs.example/a_(b)", (markup.Emphasis((markup.Text("Docs"),)),))
-    assert text == markup.Text(" *not em* snake_case_word ")
-    assert mail == markup.Link("mailto:a@b.example", (markup.Text("m"),))
-    assert markup.parse("[a [b](https://x.example)](https://y.example)")[0].children[0].href == "https://y.example"
 
 
 # --- both formats: escaping, read back by real parsers ------------------------------------------------
@@ -389,12 +331,25 @@ PAGE_TAGS = {
     "strong",
     "em",
     "footer",
+    # the intro's CommonMark
+    "br",
+    "pre",
+    "blockquote",
+    "hr",
 }
-MARKDOWN_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "ul", "ol", "li", "a", "code", "strong", "em", "br"}
+MARKDOWN_TAGS = {
+    *("h1", "h2", "h3", "h4", "h5", "h6", "p", "ul", "ol", "li", "a", "code", "strong", "em", "br"),
+    *("blockquote", "hr"),  # the intro's; its code blocks are written as code spans
+}
+PAGE_ATTRIBUTES = {"lang", "charset", "http-equiv", "content", "name", "class", "href", "rel", "start"}
 
 
 def hostile_config() -> Config:
     bots = (BotSpec("bot", "@bot:example.org", ("*",), display_name=EVIL),)
+    clients = (
+        DocsClient(EVIL, "https://client.example/?a=1&b=2#x", EVIL),
+        DocsClient("not a link", "javascript:alert(6)", "its URL is not https (a Config built directly)"),
+    )
     return config(
         space("hub", name=EVIL, topic=EVIL, join_rule="public"),
         space("sub", name=HOSTILE[4], topic=EVIL, spaces=["hub"]),
@@ -404,23 +359,24 @@ def hostile_config() -> Config:
         spec("old", name=EVIL, topic=EVIL, retired=True, successor="new"),
         spec("gone", name=EVIL, retired=True, successor='#x:y.example"><script>alert(5)</script>'),
         bots=bots,
+        show_bots=True,
         title=EVIL,
         intro=EVIL + "\n\n- " + HOSTILE[1] + "\n- [x](javascript:alert(1))",
+        clients=clients,
+        contact='@x:y.example"><script>alert(7)</script>',
     )
 
 
 def expected_links(cfg: Config) -> set[str]:
-    """The rooms' matrix.to links, and the http(s) links the intro's Markdown makes on purpose."""
+    """The rooms' matrix.to links, the contact's, the https clients', and the links the intro's CommonMark
+    makes on purpose: only http, https and mailto ones."""
     page = build_page(cfg)
-    intro = {
-        node.href
-        for block in page.intro
-        for nodes in ((block.children,) if isinstance(block, markup.Paragraph) else block.items)
-        for node in nodes
-        if isinstance(node, markup.Link)
-    }
-    assert intro == {"https://evil.example/", "https://evil.example/i.png"}  # from HOSTILE[3]
-    return {e.link for e in page.entries()} | intro
+    links = set(intro.links(page.intro))
+    # HOSTILE[3]'s links and autolink; "[x](javascript:...)" stays text
+    assert links == {"https://evil.example/", "https://evil.example/i.png"}
+    assert page.contact is not None and page.contact.link == matrix_to(page.contact.id)
+    clients = {"https://client.example/?a=1&b=2#x"}
+    return {e.link for e in page.entries()} | links | clients | {page.contact.link}
 
 
 def test_hostile_strings_stay_text_in_html():
@@ -428,20 +384,14 @@ def test_hostile_strings_stay_text_in_html():
     html = render(cfg, "html")
     doc = Collector(html)
     assert set(doc.tags) <= PAGE_TAGS, set(doc.tags) - PAGE_TAGS
-    assert {name for _, name, _ in doc.attrs} <= {
-        "lang",
-        "charset",
-        "http-equiv",
-        "content",
-        "name",
-        "class",
-        "href",
-        "rel",
-        "start",
-    }
+    assert {name for _, name, _ in doc.attrs} <= PAGE_ATTRIBUTES
     assert set(doc.hrefs) == expected_links(cfg)
     assert doc.tags.count("h1") == 1 and doc.tags.count("title") == 1 and doc.tags.count("style") == 1
-    assert doc.tags.count("h2") == 4  # How to join, the hub, Other rooms, Moved
+    # "# heading", "Setext\n===" and "\r# heading after a carriage return", one level down
+    intro_h2 = Collector(intro.to_html(cfg.docs.intro)).tags.count("h2")
+    assert intro_h2 == 3 and "h1" not in Collector(intro.to_html(cfg.docs.intro)).tags
+    assert doc.tags.count("h2") == intro_h2 + 4  # How to join, the hub, Other rooms, Moved
+    assert "not a link" in doc.text and "javascript:alert(6)" not in html
     for hostile in HOSTILE:
         for line in hostile.replace("\r", "\n").split("\n"):
             assert " ".join(line.split()) in doc.text, line
@@ -453,8 +403,11 @@ def test_hostile_strings_stay_text_in_markdown(reader):
     doc = Collector(MARKDOWN_READERS[reader](render(cfg, "markdown")))
     assert set(doc.tags) <= MARKDOWN_TAGS, set(doc.tags) - MARKDOWN_TAGS
     assert set(doc.hrefs) == expected_links(cfg)
-    headings = [t for t in doc.tags if t[0] == "h"]
-    assert headings == ["h1", "h2", "h2", "h3", "h2", "h2"]  # title, How to join, hub > sub, Other rooms, Moved
+    headings = [t for t in doc.tags if t in {"h1", "h2", "h3", "h4", "h5", "h6"}]
+    # title, the intro's (# heading, ## another, Setext ===, # after \r: one level down), How to join, hub > sub,
+    # Other rooms, Moved
+    assert headings == ["h1", "h2", "h3", "h2", "h2", "h2", "h2", "h3", "h2", "h2"]
+    assert "not a link" in doc.text
     for hostile in HOSTILE:
         for line in hostile.replace("\r", "\n").split("\n"):
             assert " ".join(line.split()) in doc.text, (reader, line)
@@ -471,7 +424,7 @@ MARKDOWN_TEXT = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(MARKDOWN_TEXT)
 def test_any_text_is_one_paragraph_of_that_text_in_both_markdowns(value):
-    source = to_markdown.text(value)
+    source = mdtext.text(value)
     for reader in MARKDOWN_READERS.values():
         doc = Collector(reader(source))
         assert set(doc.tags) <= {"p", "br"}, (value, source, doc.tags)
@@ -480,11 +433,11 @@ def test_any_text_is_one_paragraph_of_that_text_in_both_markdowns(value):
 
 @settings(max_examples=100, deadline=None)
 @given(MARKDOWN_TEXT)
-def test_any_intro_renders_to_the_subset_only(intro):
-    cfg = config(intro=intro)
+def test_any_intro_renders_to_the_subset_only(source):
+    cfg = config(intro=source)
     for html in (render(cfg, "html"), *(r(render(cfg, "markdown")) for r in MARKDOWN_READERS.values())):
         doc = Collector(html)
-        assert set(doc.tags) <= PAGE_TAGS | {"br"}
+        assert set(doc.tags) <= PAGE_TAGS
         assert all(h.startswith(("http://", "https://", "mailto:")) for h in doc.hrefs), doc.hrefs
 
 
@@ -505,16 +458,8 @@ def test_html_is_self_contained():
     assert "@import" not in to_html.CSS and "url(" not in to_html.CSS
     (csp,) = [value for tag, name, value in doc.attrs if tag == "meta" and name == "content" and "src" in value]
     assert csp.startswith("default-src 'none'; script-src 'none'; style-src 'sha256-")
+    assert csp == to_html.CSP and "img-src 'none'" in csp  # no avatar on this page: no image at all
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-
-
-def test_markdown_escapes_the_intro_subset_back_safely():
-    md = to_markdown.inlines(markup.parse("a *b <i>* [c](https://x.example/a(b)) `d`` e`")[0].children)
-    assert md == "a *b &lt;i&gt;* [c](https://x.example/a%28b%29) ``` d`` e ```"
-    for reader in MARKDOWN_READERS.values():
-        doc = Collector(reader(md))
-        assert doc.tags == ["p", "em", "a", "code"] and doc.hrefs == ["https://x.example/a%28b%29"]
-        assert doc.text == "a b <i> c d`` e"
 
 
 # --- determinism --------------------------------------------------------------------------------------
