@@ -146,8 +146,8 @@ async def _read_rooms(
     members += [user for spec in config.rooms for user in spec.members or ()]
     required = required_state(members, otherstate.wanted(config.rooms))
     states = RoomStates(hs, required, INDEX, declared=len(config.rooms) + len(config.policies.follow))
-    joined_ids, found = await states.joined(joined)
-    index = {room_id: parse_room(room_id, events) for room_id, events in found.items()}
+    joined_ids, indexed = await states.joined(joined)
+    index = {room_id: parse_room(room_id, events) for room_id, events in indexed.items()}
     alias_owner = await _alias_owners(hs, config, index)
     owners, conflicts = _owners(config, alias_owner)
     # Every member event where someone may be kicked (members_exclusive) or banned (policy lists).
@@ -160,7 +160,11 @@ async def _read_rooms(
         if everyone:  # members_exclusive: every member event of those rooms, in one more request
             extra = await states.read({r for r in everyone if r}, [("m.room.member", "*")])
             found = {room_id: [*events, *extra.get(room_id, [])] for room_id, events in found.items()}
-        return {room_id: parse_room(room_id, events) for room_id, events in found.items()}
+        # In one pass the index was parsed from the very same events: that room is not parsed again.
+        return {
+            room_id: index[room_id] if indexed.get(room_id) is events else parse_room(room_id, events)
+            for room_id, events in found.items()
+        }
 
     wanted = {room_id for room_id in owners.values() if room_id in joined_ids}
     say(f"reading {len(wanted)} declared rooms")

@@ -179,11 +179,13 @@ class SynapseAdmin:
         return events if isinstance(events, list) else []
 
     async def published_rooms(self) -> set[str] | None:
-        """Room ids published in the directory, from the admin room list; None without the admin API."""
+        """Room ids published in the directory, from the admin room list; None without the admin API.
+        Only the published rooms are asked for (`public_rooms`, which a Synapse older than the filter
+        ignores: then every room of the server is listed, page by page, and the published ones kept)."""
         published: set[str] = set()
         start = 0
         while True:
-            query = urlencode({"from": start, "limit": 1000})
+            query = urlencode({"from": start, "limit": 1000, "public_rooms": "true"})
             try:
                 answer = await self.call("GET", f"{ADMIN}/rooms?{query}", what="admin room list")
             except MatrixError as exc:
