@@ -19,7 +19,8 @@ scale:    in-sync plans of N/10 and N declared rooms on loopback, each world an 
           fixed cost) and the floors of the same run: the declared rooms' state, the ids known,
           room by room (16 in flight), in one sliding sync, in 4 in parallel, and one filtered
           /sync. A room's marginal cost is (plan - plan of no room) / N for roomsync, (floor -
-          whoami) / N for a floor.
+          whoami) / N for a floor. Then the plan's time over the cheapest floor, the ids known, and
+          over the cheapest of the two raw reads that do not know them (see link).
 link:     the same plans, at 150 and N rooms, through a loopback proxy that adds RTT ms to each
           round trip (and one to each new connection, as a TCP handshake would), against the
           same floors plus the two raw reads of the same facts that do not know the ids: one
@@ -542,6 +543,16 @@ def report_world(runs: Runs, world: World, title: str) -> tuple[float, float]:
     return marginal, floor_marginal
 
 
+def report_over(runs: Runs, url: str, world: World, rtt: float | None = None) -> None:
+    """How much longer the plan takes than the cheapest raw read, the ids known or not (from scratch:
+    the facts a plan starts from), in ms and, over a slow link, in round trips."""
+    for kind, floors in (("the ids known", floors_known_ids), ("from scratch", floors_from_scratch)):
+        cheapest = min(runs.median(label) for label in floors(url, world))
+        over = runs.median("plan") - cheapest
+        trips = f", {over * 1000 / rtt:.1f} round trips" if rtt else ""
+        print(f"  roomsync plan - cheapest floor ({kind}): {over * 1000:.0f} ms{trips}", flush=True)
+
+
 def synapse_for_worlds(args: argparse.Namespace) -> SynapseServer:
     limits = {"caches": {"global_factor": args.cache_factor}} if args.cache_factor else {}
     return SynapseServer(args.work / "synapse", server_name=SERVER, limits=limits)
@@ -557,9 +568,10 @@ def bench_scale(args: argparse.Namespace) -> None:
         worlds = build_worlds(synapse, args.work, [small, large], args)
         marginals = {}
         for world in worlds:
-            runs = measure_world(synapse.url, world, args.repeat, scratch=False)
+            runs = measure_world(synapse.url, world, args.repeat, scratch=True)
             title = f"in-sync plan, {world.size} rooms, {shape(args)}, server admin, loopback"
             marginals[world.size] = report_world(runs, world, title)
+            report_over(runs, synapse.url, world)
     (ours_small, _), (ours_large, floor_large) = marginals[small], marginals[large]
     print(
         f"at {large} rooms a room costs roomsync {ours_large / floor_large:.2f}x what it costs the cheapest floor "
@@ -578,14 +590,7 @@ def bench_link(args: argparse.Namespace) -> None:
                 runs = measure_world(proxy.url, world, args.repeat, scratch=True)
                 title = f"in-sync plan, {world.size} rooms, {shape(args)}, {args.rtt:g} ms a round trip"
                 report_world(runs, world, title)
-                for kind, floors in (("the ids known", floors_known_ids), ("from scratch", floors_from_scratch)):
-                    cheapest = min(runs.median(label) for label in floors(proxy.url, world))
-                    over = runs.median("plan") - cheapest
-                    print(
-                        f"  roomsync plan - cheapest floor ({kind}): {over * 1000:.0f} ms, "
-                        f"{over * 1000 / args.rtt:.1f} round trips",
-                        flush=True,
-                    )
+                report_over(runs, proxy.url, world, args.rtt)
 
 
 # --- sync from scratch --------------------------------------------------------------------------------
