@@ -1,21 +1,25 @@
 """Read the live snapshot the planner needs: its cost follows the declared rooms, not what else
 the account has joined.
 
-- whoami, then the canonical alias and roomsync's marker of every joined room: they tell
-  which joined rooms are declared (Synapse only accepts aliases in m.room.canonical_alias
+- whoami, then the joined rooms, and the canonical alias and roomsync's marker of each: they
+  tell which joined rooms are declared (Synapse only accepts aliases in m.room.canonical_alias
   that point at the room, and rewrites the event when one is deleted), and which rooms
   roomsync made that are no longer declared.
 - Declared aliases no joined room claims are resolved one by one (rooms to create, mostly).
 - The managed state of each declared room, with the member events of the account and the
   bots only (not every member of a big room).
-Both reads are one request each through Synapse's sliding sync; where a server lacks it,
-one filtered /sync and then each room's whole state, many in flight.
+These two reads are one sliding-sync request each, or one request for both where the account
+has joined few rooms besides the declared ones (client/strategy.py chooses per run); where a
+server lacks sliding sync, one filtered /sync and then each room's state, 16 in flight (or,
+for few other rooms, each joined room's state). Every choice reads the same events.
 - Directory visibility: one admin room list when the account is a server admin; otherwise
   /publicRooms, and one GET per room declared public that it does not list (it leaves out
   published rooms that are invite-only or restricted and not world-readable).
 - Synapse's admin API (the directory's admin room list, bot accounts, the account's rate-limit
   exemption) is asked once: when its first answer shows it absent (not a server admin's token,
   or not exposed), the other admin reads are not sent.
+- Everything that does not need the rooms' state (the directory listing, bots' accounts and
+  profiles, the .well-known files) is asked beside the rooms, not after them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from . import avatars, otherstate, policies, wellknown
 from .actions import NOT_JOINED, RoomError
 from .client import Homeserver, fetch_public
+from .client.strategy import RoomStates, joined_rooms
 from .errors import MatrixError
 from .live import BotAccount, LiveRoom, Snapshot, Unreadable, parse_account, parse_room
 from .model import MANAGED_MARKER, MEMBERS_RECORD, SIMPLE_STATE, BotSpec, Config
@@ -70,31 +75,100 @@ def required_state(members: list[str], other: set[tuple[str, str]] | None = None
 
 async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | None = None) -> Snapshot:
     say = progress or (lambda _msg: None)
-    reader = await hs.whoami()
-    me = config.account or reader  # whose power the plan checks; an observer only reads
-    joined, found = await asyncio.gather(hs.joined_rooms(), hs.joined_state(INDEX))
-    index = {room_id: parse_room(room_id, events) for room_id, events in found.items()}
-    joined_ids = set(joined) | set(index)
-    alias_owner = await _alias_owners(hs, config, index)
-    owners, conflicts = _owners(config, alias_owner)
+    # The joined rooms go out beside whoami: how the rooms are read depends on their number. A
+    # failed whoami (a wrong URL, a rejected token) says what is wrong; their answer is dropped.
+    joined = asyncio.ensure_future(joined_rooms(hs))
+    try:
+        reader = await hs.whoami()
+        me = config.account or reader  # whose power the plan checks; an observer only reads
+        # What needs nothing of the rooms' state goes out beside it, so that a slow link waits for one
+        # round trip, not one after another (admin requests wait for the admin API's first answer).
+        rooms, listing, people, fetched, exempt = await _together(
+            _read_rooms(hs, config, reader, me, say, joined),
+            _directory_listing(hs, config),
+            _bots_and_people(hs, config, {me, reader}),
+            _fetch_well_known(config),
+            hs.admin.rate_limit_exempt(me),
+        )
+    finally:
+        joined.cancel()  # answered by now, unless something failed first
+        await asyncio.gather(joined, return_exceptions=True)
+    accounts, profiles, existing, media = people
+    await _read_directory(hs, config, rooms.by_alias, listing)
+    version, offered = await _room_versions(hs, config, rooms.by_alias)
+    return Snapshot(
+        account=me,
+        rooms=rooms.by_alias,
+        alias_owner=rooms.alias_owner,
+        default_room_version=version,
+        room_versions=offered,
+        replacements=rooms.replacements,
+        profiles=profiles,
+        reader=reader,
+        well_known=fetched,
+        managed_rooms=rooms.managed,
+        warnings=tuple(_run_warnings(hs, me, exempt)),
+        accounts=accounts,
+        existing=existing,
+        admin_absent=hs.admin.absent.message if hs.admin.absent else None,
+        followed=rooms.followed,
+        media=media,
+    )
+
+
+async def _together(*steps: Awaitable[Any]) -> list[Any]:
+    """Run the steps at once; the first failure is raised as it is, the other steps cancelled."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rooms:
+    by_alias: dict[str, LiveRoom | Unreadable]
+    alias_owner: dict[str, str]
+    replacements: dict[str, str]
+    managed: tuple[tuple[str, str], ...]
+    followed: dict[str, LiveRoom | Unreadable]
+
+
+async def _read_rooms(
+    hs: Homeserver, config: Config, reader: str, me: str, say: Progress, joined: Awaitable[tuple[list[str], float]]
+) -> _Rooms:
+    """The declared rooms (and followed lists) as they are: which joined room is which, then the
+    state of each, in one pass or two (client/strategy.py)."""
     members = [me, reader, *(bot.user for bot in config.bots), *(m.account for m in config.mirrors)]
     members += [user for spec in config.rooms for user in spec.members or ()]
+    required = required_state(members, otherstate.wanted(config.rooms))
+    states = RoomStates(hs, required, INDEX, declared=len(config.rooms) + len(config.policies.follow))
+    joined_ids, indexed = await states.joined(joined)
+    index = {room_id: parse_room(room_id, events) for room_id, events in indexed.items()}
+    alias_owner = await _alias_owners(hs, config, index)
+    owners, conflicts = _owners(config, alias_owner)
     # Every member event where someone may be kicked (members_exclusive) or banned (policy lists).
     enforcing = config.policies.enforcing
     exclusive = {spec.alias for spec in config.rooms if enforcing or spec.get("members_exclusive") is True}
 
     async def read(room_ids: set[str]) -> dict[str, LiveRoom]:
-        found = await hs.rooms_state(sorted(room_ids), required_state(members, otherstate.wanted(config.rooms)))
+        found = await states.read(room_ids)
         everyone = {owners.get(alias) for alias in exclusive} & room_ids
         if everyone:  # members_exclusive: every member event of those rooms, in one more request
-            extra = await hs.rooms_state(sorted(r for r in everyone if r), [("m.room.member", "*")])
-            for room_id, events in extra.items():
-                found[room_id] = [*found.get(room_id, []), *events]
-        return {room_id: parse_room(room_id, events) for room_id, events in found.items() if room_id in found}
+            extra = await states.read({r for r in everyone if r}, [("m.room.member", "*")])
+            found = {room_id: [*events, *extra.get(room_id, [])] for room_id, events in found.items()}
+        # In one pass the index was parsed from the very same events: that room is not parsed again.
+        return {
+            room_id: index[room_id] if indexed.get(room_id) is events else parse_room(room_id, events)
+            for room_id, events in found.items()
+        }
 
     wanted = {room_id for room_id in owners.values() if room_id in joined_ids}
     say(f"reading {len(wanted)} declared rooms")
-    rooms = await read(wanted)
+    rooms, followed = await _together(read(wanted), _read_followed(hs, config, reader, joined_ids, read))
     await _follow_upgrades(config, owners, rooms, joined_ids, read)
     replacements = {room.room_id: room.replacement for room in rooms.values() if room.replacement}
     replacements.update(await _tombstones_of_alias_owners(hs, config, owners, alias_owner, rooms))
@@ -108,38 +182,24 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
             by_alias[spec.alias] = Unreadable(room_id, conflicts[spec.alias])
             continue
         by_alias[spec.alias] = rooms.get(room_id) or Unreadable(room_id, _not_joined(reader, me, room_id))
-
-    followed = await _read_followed(hs, config, reader, joined_ids, read)
-    await _read_directory(hs, config, by_alias)
-    version, offered = await _room_versions(hs, config, by_alias)
-    accounts = await read_bot_accounts(hs, config)
-    profiles, existing = await _people(hs, config, {me, reader}, accounts)
-    media = await _bot_avatar_files(hs, config, profiles, accounts)
-    fetched = await _fetch_well_known(config)
     managed = tuple(
-        (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
-        for room in index.values()
-        if room.content(MANAGED_MARKER)
+        sorted(
+            (str((room.content(MANAGED_MARKER) or {}).get("alias", "?")), room.room_id)
+            for room in index.values()
+            if room.content(MANAGED_MARKER)
+        )
     )
-    warnings = await _run_warnings(hs, me)
-    return Snapshot(
-        account=me,
-        rooms=by_alias,
-        alias_owner=alias_owner,
-        default_room_version=version,
-        room_versions=offered,
-        replacements=replacements,
-        profiles=profiles,
-        reader=reader,
-        well_known=fetched,
-        managed_rooms=managed,
-        warnings=tuple(warnings),
-        accounts=accounts,
-        existing=existing,
-        admin_absent=hs.admin.absent.message if hs.admin.absent else None,
-        followed=followed,
-        media=media,
-    )
+    return _Rooms(by_alias, alias_owner, replacements, managed, followed)
+
+
+async def _bots_and_people(
+    hs: Homeserver, config: Config, skip: set[str]
+) -> tuple[dict[str, BotAccount | None] | None, dict[str, dict[str, Any]], dict[str, bool], dict[str, str]]:
+    """The bots' accounts, profiles and avatar files, and which local accounts exist."""
+    accounts = await read_bot_accounts(hs, config)
+    profiles, existing = await _people(hs, config, skip, accounts)
+    media = await _bot_avatar_files(hs, config, profiles, accounts)
+    return accounts, profiles, existing, media
 
 
 async def _bot_avatar_files(
@@ -252,9 +312,9 @@ async def _people(
     return profiles, existing
 
 
-async def _run_warnings(hs: Homeserver, me: str) -> list[str]:
+def _run_warnings(hs: Homeserver, me: str, exempt: bool | None) -> list[str]:
     warnings = []
-    if await hs.admin.rate_limit_exempt(me) is False:
+    if exempt is False:
         warnings.append(
             f"{me} is subject to the homeserver's rate limits; large syncs will wait "
             "(see 'Rate limits' in the guide to exempt it)"
@@ -365,28 +425,44 @@ async def _fetch_well_known(config: Config) -> dict[str, wellknown.Fetched]:
     return {name: wellknown.Fetched(*answer) for name, answer in zip(names, answers, strict=True)}
 
 
-async def _read_directory(hs: Homeserver, config: Config, by_alias: dict[str, LiveRoom | Unreadable]) -> None:
+def _directory_wanted(config: Config) -> bool:
+    return any(spec.manages("directory") or spec.retired for spec in config.rooms)
+
+
+async def _directory_listing(hs: Homeserver, config: Config) -> tuple[set[str], bool] | None:
+    """The rooms published in the room directory, and whether that is all of them (the admin room
+    list) or only those /publicRooms shows; None when no declared room's listing matters."""
+    if not _directory_wanted(config):
+        return None
+    published = await hs.admin.published_rooms()
+    if published is not None:
+        return published, True
+    return await hs.public_room_ids(), False
+
+
+async def _read_directory(
+    hs: Homeserver, config: Config, by_alias: dict[str, LiveRoom | Unreadable], listing: tuple[set[str], bool] | None
+) -> None:
     wanted = [
         spec
         for spec in config.rooms
         if (spec.manages("directory") or spec.retired) and isinstance(by_alias.get(spec.alias), LiveRoom)
     ]
-    if not wanted:
+    if not wanted or listing is None:
         return
-    published = await hs.admin.published_rooms()
-    if published is None:
+    published, complete = listing
+    if not complete:
         # /publicRooms lists published rooms, but leaves out invite-only and restricted ones that
         # are not world-readable: a room declared public that it does not list is asked alone.
         # A room declared private that it does not list is taken as not published (one that is
         # published and hidden shows up in a server admin's plan only).
-        listed = await hs.public_room_ids()
         unsure = [
             spec
             for spec in wanted
-            if (spec.get("directory") == "public" or spec.retired) and by_alias[spec.alias].room_id not in listed
+            if (spec.get("directory") == "public" or spec.retired) and by_alias[spec.alias].room_id not in published
         ]
         answers = await asyncio.gather(*(hs.published(by_alias[spec.alias].room_id) for spec in unsure))
-        published = listed | {
+        published = published | {
             by_alias[spec.alias].room_id for spec, public in zip(unsure, answers, strict=True) if public
         }
     for spec in wanted:
@@ -406,13 +482,12 @@ async def read_bot_accounts(hs: Homeserver, config: Config) -> dict[str, BotAcco
     if not local:
         return {}
     try:
-        first = await _read_account(hs, local[0])
+        accounts = await asyncio.gather(*(_read_account(hs, bot) for bot in local))
     except MatrixError as exc:
         if exc.status in (403, 404):  # NoAdminAPI: not a server admin, or no admin API exposed
             return None
         raise
-    rest = await asyncio.gather(*(_read_account(hs, bot) for bot in local[1:]))
-    return {bot.user: account for bot, account in zip(local, [first, *rest], strict=True)}
+    return {bot.user: account for bot, account in zip(local, accounts, strict=True)}
 
 
 async def _read_account(hs: Homeserver, bot: BotSpec) -> BotAccount | None:

@@ -43,7 +43,8 @@ async def read_mirror(hs: Homeserver, config: Config, mirror: MirrorSpec) -> Mir
         raise RoomsyncError(
             f"the token in {mirror.token_env} belongs to {who}, not to the mirror's account {mirror.account}"
         )
-    joined_list, found = await asyncio.gather(hs.joined_rooms(), hs.joined_state(INDEX))
+    joined_list = await hs.joined_rooms()
+    found = await hs.joined_state(INDEX, joined_list)
     joined = frozenset(joined_list) | frozenset(found)
     declared = {config.alias(spec.alias): spec.alias for spec in config.rooms}
     room_ids = {}

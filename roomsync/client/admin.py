@@ -44,10 +44,11 @@ class SynapseAdmin:
 
     async def call(self, method: str, path: str, body: Any = None, *, what: str, missing_ok: bool = False) -> Any:
         """Transport.call for an admin request, or NoAdminAPI without sending once the API is known absent."""
-        if self._confirmed:
-            return await self._send(method, path, body, what, missing_ok)
-        async with self._probe:  # until one answer decides, admin requests go one at a time
-            return await self._send(method, path, body, what, missing_ok)
+        if not self._confirmed:
+            async with self._probe:  # until one answer decides, admin requests go one at a time
+                if not self._confirmed:
+                    return await self._send(method, path, body, what, missing_ok)
+        return await self._send(method, path, body, what, missing_ok)  # then all at once
 
     async def _send(self, method: str, path: str, body: Any, what: str, missing_ok: bool) -> Any:
         if self.absent is not None:
@@ -178,11 +179,13 @@ class SynapseAdmin:
         return events if isinstance(events, list) else []
 
     async def published_rooms(self) -> set[str] | None:
-        """Room ids published in the directory, from the admin room list; None without the admin API."""
+        """Room ids published in the directory, from the admin room list; None without the admin API.
+        Only the published rooms are asked for (`public_rooms`, which a Synapse older than the filter
+        ignores: then every room of the server is listed, page by page, and the published ones kept)."""
         published: set[str] = set()
         start = 0
         while True:
-            query = urlencode({"from": start, "limit": 1000})
+            query = urlencode({"from": start, "limit": 1000, "public_rooms": "true"})
             try:
                 answer = await self.call("GET", f"{ADMIN}/rooms?{query}", what="admin room list")
             except MatrixError as exc:

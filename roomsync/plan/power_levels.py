@@ -29,7 +29,7 @@ def plan_power_levels(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft
     """One m.room.power_levels event carrying the room's declared keys and the bots' levels."""
     me = scope.me
     current = dict(live.power_levels or {})
-    new = copy.deepcopy(current)
+    new = dict(current)  # its values are replaced, never changed in place; copied deeply into an action
     declared = (spec.get("power_levels") or {}) if scope.rooms else {}
     for key, value in declared.items():
         if key == "users":
@@ -81,7 +81,7 @@ def plan_power_levels(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft
         user = change.field.removeprefix("power_levels.users.")
         draft.change(change.field, change.before, change.after, section=BOTS if user in bot_users else ROOMS)
     if changes:
-        draft.actions.append(PutState("m.room.power_levels", "", new))
+        draft.actions.append(PutState("m.room.power_levels", "", copy.deepcopy(new)))
 
 
 def mapping_changes(prefix: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
