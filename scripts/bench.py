@@ -323,16 +323,7 @@ def bench_plan(args: argparse.Namespace) -> None:
                     f"{time.perf_counter() - began:.1f}s]",
                     flush=True,
                 )
-                for i in range(args.undeclared):  # rooms the account is in but the config does not name
-                    status, answer = synapse.request(
-                        "POST", f"{CLIENT}/createRoom", token, body={"preset": "private_chat", "name": f"Other {i}"}
-                    )
-                    assert status == 200, answer
-                ids = []
-                for room in rooms:
-                    alias = f"#{room['alias']}:{SERVER}"
-                    status, answer = synapse.request("GET", f"{CLIENT}/directory/room/{q(alias)}")
-                    ids.append(answer["room_id"])
+                ids = undeclared_and_ids(synapse, token, rooms, args.undeclared)
                 if args.members and args.big_rooms:
                     began = time.perf_counter()
                     populate_members(synapse, ids[: args.big_rooms], args.members, label)
@@ -411,13 +402,10 @@ def build_worlds(synapse: SynapseServer, work_dir: Path, sizes: list[int], args:
     return worlds
 
 
-def build_world(
-    synapse: SynapseServer, label: str, config: Path, rooms: list[dict], bot_env: dict, args: argparse.Namespace
-) -> dict:
-    token = synapse.register(label, admin=True)
-    began = time.perf_counter()
-    run_roomsync(config, synapse.url, token, "sync", env=bot_env)
-    for i in range(args.undeclared):
+def undeclared_and_ids(synapse: SynapseServer, token: str, rooms: list[dict], undeclared: int) -> list[str]:
+    """Make `undeclared` rooms the account is in but the config does not name; return the declared
+    rooms' ids."""
+    for i in range(undeclared):
         body = {"preset": "private_chat", "name": f"Other {i}"}
         status, answer = synapse.request("POST", f"{CLIENT}/createRoom", token, body=body)
         assert status == 200, answer
@@ -426,6 +414,16 @@ def build_world(
         alias = f"#{room['alias']}:{SERVER}"
         status, answer = synapse.request("GET", f"{CLIENT}/directory/room/{q(alias)}")
         ids.append(answer["room_id"])
+    return ids
+
+
+def build_world(
+    synapse: SynapseServer, label: str, config: Path, rooms: list[dict], bot_env: dict, args: argparse.Namespace
+) -> dict:
+    token = synapse.register(label, admin=True)
+    began = time.perf_counter()
+    run_roomsync(config, synapse.url, token, "sync", env=bot_env)
+    ids = undeclared_and_ids(synapse, token, rooms, args.undeclared)
     big = ids[: args.big_rooms]
     if args.members and big:
         populate_members(synapse, big, args.members, label)

@@ -113,17 +113,8 @@ class Federation:
 @pytest.fixture(scope="session")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     """Two Synapses federating over loopback, started once; never a skip if they cannot start."""
-    from tests.federation import FederatingSynapse
+    from tests.federation import federating_pair
 
-    home = FederatingSynapse(tmp_path_factory.mktemp("home"))
-    people = FederatingSynapse(tmp_path_factory.mktemp("people"))
-    home.start()
-    try:
-        people.start()
-        try:
-            admin = Account(home.user_id(PROVISIONER_LOCALPART), home.register(PROVISIONER_LOCALPART, admin=True))
-            yield Federation(home, people, admin)
-        finally:
-            people.stop()
-    finally:
-        home.stop()
+    with federating_pair(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("people")) as (home, people):
+        admin = Account(home.user_id(PROVISIONER_LOCALPART), home.register(PROVISIONER_LOCALPART, admin=True))
+        yield Federation(home, people, admin)

@@ -9,8 +9,10 @@ The client API stays plain HTTP on its own port, as for every test server.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import pathlib
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -79,3 +81,18 @@ class FederatingSynapse(SynapseServer):
             }
         )
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@contextlib.contextmanager
+def federating_pair(first: pathlib.Path, second: pathlib.Path) -> Iterator[tuple[FederatingSynapse, FederatingSynapse]]:
+    """Two federating Synapses, started here and stopped after; never a skip if they cannot start."""
+    one, two = FederatingSynapse(first), FederatingSynapse(second)
+    one.start()
+    try:
+        two.start()
+        try:
+            yield one, two
+        finally:
+            two.stop()
+    finally:
+        one.stop()

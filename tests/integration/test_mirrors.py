@@ -15,7 +15,7 @@ import pytest
 
 from roomsync.localsynapse import free_port
 from tests.conftest import PROVISIONER_LOCALPART, Account
-from tests.federation import FederatingSynapse
+from tests.federation import FederatingSynapse, federating_pair
 from tests.integration.helpers import CLIENT, Result, published, resolve, roomsync, state, write_config
 from tests.synapse import q
 
@@ -37,19 +37,10 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    home = FederatingSynapse(tmp_path_factory.mktemp("home"))
-    mirror = FederatingSynapse(tmp_path_factory.mktemp("mirror"))
-    home.start()
-    try:
-        mirror.start()
-        try:
-            admin = Account(home.user_id(PROVISIONER_LOCALPART), home.register(PROVISIONER_LOCALPART, admin=True))
-            keeper = Account(mirror.user_id("keeper"), mirror.register("keeper"))
-            yield Pair(home, mirror, admin, keeper)
-        finally:
-            mirror.stop()
-    finally:
-        home.stop()
+    with federating_pair(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("mirror")) as (home, mirror):
+        admin = Account(home.user_id(PROVISIONER_LOCALPART), home.register(PROVISIONER_LOCALPART, admin=True))
+        keeper = Account(mirror.user_id("keeper"), mirror.register("keeper"))
+        yield Pair(home, mirror, admin, keeper)
 
 
 def mirror_entry(pair: Pair, **extra: Any) -> dict[str, Any]:
