@@ -24,8 +24,8 @@ settings.load_profile("roomsync")
 # Under pytest-xdist (./scripts/test runs the suite on several workers, --dist loadgroup), each
 # test goes to whichever worker is free, and each worker starts its own session Synapse. The
 # tests of these modules share something costly of the module's own (a Synapse, a `roomsync
-# local`, a browser, a community built by hand, the two federating Synapses) or run in order:
-# they stay on one worker.
+# local`, a browser, a community built by hand, the two federating Synapses, a wheel built and
+# installed) or run in order: they stay on one worker.
 ONE_WORKER_MODULES = {
     "test_adopt_import.py",
     "test_mirrors.py",
@@ -33,6 +33,7 @@ ONE_WORKER_MODULES = {
     "test_local.py",
     "test_people.py",
     "test_rate_limits.py",
+    "test_release.py",
 }
 
 
