@@ -14,25 +14,23 @@ from typing import Any
 import pytest
 
 from roomsync.localsynapse import free_port
-from tests.conftest import PROVISIONER_LOCALPART, Account
-from tests.federation import FederatingSynapse, federating_pair
+from tests.conftest import PROVISIONER_LOCALPART, Account, Federation
+from tests.federation import federating_pair
 from tests.integration.helpers import CLIENT, Result, published, resolve, roomsync, state, write_config
-from tests.synapse import q
+from tests.synapse import SynapseServer, q
 
 MIRROR_ENV = "ROOMSYNC_MIRROR_TOKEN"
 
 
-@dataclasses.dataclass
-class Pair:
-    home: FederatingSynapse
-    mirror: FederatingSynapse
-    admin: Account  # the provisioning account on home
+@dataclasses.dataclass(frozen=True)
+class Pair(Federation):
+    """The community's home server and a mirror: its people (person()) are the mirror's users."""
+
     keeper: Account  # the mirror's account
 
-    def person(self, prefix: str) -> Account:
-        """A user of the mirror's server."""
-        localpart = f"{prefix}-{secrets.token_hex(4)}"
-        return Account(self.mirror.user_id(localpart), self.mirror.register(localpart))
+    @property
+    def mirror(self) -> SynapseServer:
+        return self.people
 
 
 @pytest.fixture(scope="module")
