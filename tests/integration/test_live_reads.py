@@ -116,9 +116,14 @@ def test_plan_requests_follow_the_declared_rooms_not_other_rooms_or_members(
     for _ in range(10):
         assert synapse.request("POST", f"{CLIENT}/createRoom", provisioner.token, body={})[0] == 200
     assert len(joined_rooms(synapse, provisioner.token)) >= 15
-    plan, hs = plan_in_process(synapse.url, provisioner.token, own)
+    # The read is forced: which one a run chooses depends on the round trip's time (the shared
+    # account has joined other tests' rooms too), the admin's requests do not.
+    plan, hs = plan_in_process(synapse.url, provisioner.token, own, one_pass=False)
     assert not plan.has_changes and not plan.has_errors
     assert hs.requests == 1 + 2 + 1 + 1 + 1  # whoami, joined rooms (2), their state, admin room list, exemption
+    plan, hs = plan_in_process(synapse.url, provisioner.token, own, one_pass=True)
+    assert not plan.has_changes and not plan.has_errors
+    assert hs.requests == 1 + 1 + 1 + 1 + 1  # whoami, joined rooms with their state, admin room list, exemption
 
 
 # Synapse's default limits, but for events (state, and createRoom counts too): 8 rooms send 16, so
