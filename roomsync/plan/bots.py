@@ -117,8 +117,16 @@ def creates_account(scope: Scope, bot: BotSpec) -> bool:
     return checked and account is None and bot.create_account
 
 
-def account_errors(scope: Scope, bot: BotSpec) -> list[str]:
-    """Why this bot's account cannot serve as a bot. roomsync never changes any of these."""
+def account_errors(scope: Scope, bot: BotSpec) -> tuple[str, ...]:
+    """Why this bot's account cannot serve as a bot. roomsync never changes any of these. Found
+    once a plan: every room asks it of every bot."""
+    found = scope.bot_account_errors.get(bot.user)
+    if found is None:
+        found = scope.bot_account_errors[bot.user] = tuple(_account_errors(scope, bot))
+    return found
+
+
+def _account_errors(scope: Scope, bot: BotSpec) -> list[str]:
     checked, account = checked_account(scope, bot)
     user = bot.user
     if not checked:

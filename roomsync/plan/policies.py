@@ -91,6 +91,21 @@ def plan_bans(scope: Scope, spec: RoomSpec, live: LiveRoom, draft: Draft) -> Non
         draft.change(f"ban.{user}", membership, "banned", Ban(user, rule.reason))
 
 
+def manages_acl(scope: Scope, spec: RoomSpec) -> bool:
+    """Whether roomsync writes this room's server ACL: the room declares one, or follows policies."""
+    return any(_acl_sources(scope, spec))
+
+
+def _acl_sources(scope: Scope, spec: RoomSpec) -> tuple[bool, bool]:
+    """(the room declares its own ACL, the room follows the enforced policy lists)"""
+    declared = spec.get("server_acl")
+    own = isinstance(declared, dict) and any(key in declared for key in ACL_KEYS)
+    follows = scope.config.policies.enforcing and not (
+        isinstance(declared, dict) and declared.get("follow_policies") is False
+    )
+    return own, follows
+
+
 def acl_with_policies(
     scope: Scope, spec: RoomSpec, live: LiveRoom | None, ours: dict[str, str], draft: Draft
 ) -> dict[str, Any] | None:
@@ -98,10 +113,7 @@ def acl_with_policies(
     servers enforced and followed rules deny added to its deny list unless the room opts out
     (follow_policies: false). None: the room's ACL is not managed."""
     declared = spec.get("server_acl")
-    own = isinstance(declared, dict) and any(key in declared for key in ACL_KEYS)
-    follows = scope.config.policies.enforcing and not (
-        isinstance(declared, dict) and declared.get("follow_policies") is False
-    )
+    own, follows = _acl_sources(scope, spec)
     if not own and not follows:
         return None
     want = acl.content(declared if own and isinstance(declared, dict) else {})

@@ -151,6 +151,8 @@ def server_acl(scope: Scope, spec: RoomSpec, live: LiveRoom | None, draft: Draft
     when it is not managed, or None with an error when it would shut out one of ours: the
     homeserver, the account and the token's reader, the bots, the room's creators and members
     (validate said what it could tell; plan always checks, live creators included)."""
+    if not policies.manages_acl(scope, spec):
+        return None  # most rooms: not worth finding who is ours
     people = mirrors.people(scope.config.mirrors)
     people += [(bot.user, f"the bot {bot.name}") for bot in scope.config.bots]
     people += [(scope.snapshot.reader, "the account reading for this plan")] if scope.snapshot.reader else []

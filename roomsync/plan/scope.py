@@ -115,6 +115,11 @@ class Scope:
             return []
         return [bot for bot in self.config.bots if bot.serves(spec.alias)]
 
+    @cached_property
+    def bot_account_errors(self) -> dict[str, tuple[str, ...]]:
+        """Bot user -> why its account cannot serve (plan/bots.py fills it, once a plan)."""
+        return {}
+
     @property
     def bot_users(self) -> set[str]:
         return {bot.user for bot in self.config.bots}

@@ -158,3 +158,24 @@ def test_unlimited_creator_may_change_anything():
     live = room("12", creator=ME, power_levels={"users": {BOB: 1000}, "ban": 1000, "events": {"x": 1000}})
     new = {"users": {CAROL: 5000}, "ban": 9000, "events": {"x": 0}}
     assert power.power_change_problems(live, ME, new) == []
+
+
+# --- comparing power levels as JSON ------------------------------------------------------------
+
+
+def test_json_equal_tells_true_from_one_and_one_from_one_point_zero():
+    from roomsync.plan.power_levels import json_equal, mapping_changes
+
+    levels = {"users": {ME: 100, BOB: 50}, "events": {"m.room.name": 50}, "ban": 50, "list": [1, 2]}
+    assert json_equal(levels, {"ban": 50, "list": [1, 2], "events": {"m.room.name": 50}, "users": {BOB: 50, ME: 100}})
+    for other in (
+        {**levels, "ban": 50.0},
+        {**levels, "users": {ME: True, BOB: 50}},
+        {**levels, "list": [1, 2, 3]},
+        {**levels, "list": (1, 2)},
+        {**levels, "events": {}},
+    ):
+        assert not json_equal(levels, other), other
+    # Python says True == 1; Matrix does not: the plan shows the change.
+    changes = mapping_changes("power_levels", {"users": {BOB: 1}}, {"users": {BOB: True}})
+    assert [(c.field, c.before, c.after) for c in changes] == [(f"power_levels.users.{BOB}", 1, True)]
