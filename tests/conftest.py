@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -57,6 +58,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 class Account:
     user_id: str
     token: str
+
+
+@pytest.fixture(scope="session")
+def fact_cache(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """Ansible's fact cache for the Zuul job tests' playbooks (one a worker: the node is this machine)."""
+    return tmp_path_factory.mktemp("ansible-facts")
 
 
 @pytest.fixture(scope="session")

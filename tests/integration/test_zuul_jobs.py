@@ -112,6 +112,7 @@ class ZuulJob:
     variables: dict[str, Any]
     secrets: list[str] = field(default_factory=list)  # values that must never show up
     runs: list[Run] = field(default_factory=list)
+    facts: Path | None = None  # the fact cache, as the executor keeps one: facts gathered once
 
     @property
     def log_root(self) -> Path:
@@ -135,6 +136,18 @@ class ZuulJob:
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_RETRY_FILES_ENABLED="0",
             ANSIBLE_GATHER_SUBSET="min",
+            # Zuul's executor: gathering = smart, with a jsonfile fact cache, so a job's later
+            # playbooks do not gather the node's facts again (here the node is this machine
+            # for every test: one cache a worker).
+            **(
+                {
+                    "ANSIBLE_GATHERING": "smart",
+                    "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+                    "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.facts),
+                }
+                if self.facts
+                else {}
+            ),
             ZUUL_JOB_OUTPUT_FILE=str(self.output_file),
         )
         proc = subprocess.run(
@@ -197,7 +210,7 @@ def commit(tree: Path, message: str, tag: str | None = None) -> str:
 
 
 @pytest.fixture
-def zuul_job(tmp_path: Path, node: Node):
+def zuul_job(tmp_path: Path, node: Node, fact_cache: Path):
     """Factory: zuul_job(name, secrets=..., install=False, **job_vars) -> a ZuulJob as the executor sets it up.
 
     `secrets` are the rooms repo's secrets as its child job passes them (variable name -> data);
@@ -229,7 +242,7 @@ def zuul_job(tmp_path: Path, node: Node):
             **job_vars,
         }
         tokens = [s["access_token"] for s in (secrets or {}).values() if s.get("access_token")]
-        return ZuulJob(name, root, node, variables, tokens)
+        return ZuulJob(name, root, node, variables, tokens, facts=fact_cache)
 
     return make
 
@@ -369,8 +382,12 @@ def test_pre_run_installs_roomsync_from_the_required_project_not_from_the_change
     venv = node.home / ".roomsync-venv"  # ensure-roomsync's default; it reuses an existing virtualenv
     venv_reusing_test_packages(venv)
 
+    # --no-build-isolation: the build backend (hatchling) is this run's, not installed again for each build.
     job = zuul_job(
-        "roomsync-validate", install=True, roomsync_python=sys.executable, roomsync_pip_extra_args="--no-deps"
+        "roomsync-validate",
+        install=True,
+        roomsync_python=sys.executable,
+        roomsync_pip_extra_args="--no-deps --no-build-isolation",
     )
     run = job.run("pre", "roomsync-base")
     assert run.code == 0, run
@@ -388,7 +405,18 @@ def test_pre_run_installs_roomsync_from_the_required_project_not_from_the_change
     # roomsync_version installs that release from the package index instead (here a local one).
     index = tmp_path / "index"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(index), str(node.roomsync)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(index),
+            str(node.roomsync),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
