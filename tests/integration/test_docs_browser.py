@@ -24,6 +24,7 @@ import yaml
 from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.wait import WebDriverWait
 
 from roomsync.config import load_config
 from roomsync.docs.page import SPACE_SENTENCE, build_page, matrix_to
@@ -166,6 +167,11 @@ def open_page(driver: webdriver.Chrome, page: Path, width: int, height: int) -> 
     driver.get_log("browser")  # drop what an earlier page logged
     driver.set_window_size(width, height)
     driver.get(page.as_uri())
+    # get() returns once the load event fired; on a busy machine an image may still be decoding
+    # then (complete false). Wait, bounded, until each one has loaded or failed for good.
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)")
+    )
 
 
 def dom_facts(driver: webdriver.Chrome) -> dict:
