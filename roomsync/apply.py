@@ -409,7 +409,7 @@ async def apply_plan(
         await asyncio.gather(*(_bot_accounts(run, bot, bot_results[bot.name]) for bot in bots))
         await asyncio.gather(*(own_actions(room) for room in todo))
         await asyncio.gather(*(links(room) for room in todo))
-        mirrored = await _mirror_parts(run, plan, results, wide)
+        mirrored = await _mirror_parts(run, plan, results, wide, deadline)
         for bot in bots:
             await _bot_profile(run, bot, bot_results[bot.name])
     return list(results.values()) + mirrored + list(bot_results.values())
@@ -420,10 +420,11 @@ def _home_actions(room: RoomPlan) -> list[Action]:
 
 
 async def _mirror_parts(
-    run: _Run, plan: Plan, home: dict[str, RoomResult], wide: asyncio.Semaphore
+    run: _Run, plan: Plan, home: dict[str, RoomResult], wide: asyncio.Semaphore, deadline: float | None
 ) -> list[RoomResult]:
     """Each mirror's part of each room, once the home server's part is done (a room it created,
-    an invite it sent). A mirror that fails stops its own part only."""
+    an invite it sent). A mirror that fails stops its own part only. The time budget holds here
+    too: no part starts after `deadline`."""
     parts = []
     for room in plan.rooms:
         for server in dict.fromkeys(a.server for a in room.actions if isinstance(a, OnMirror)):
@@ -438,7 +439,10 @@ async def _mirror_parts(
             result.not_attempted = [describe(a) for a in actions]
             return
         async with wide:
-            await run.room_actions(room, actions, result)
+            if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                result.status, result.not_attempted = NOT_STARTED, [describe(a) for a in actions]
+                return
+            await run.room_actions(room, actions, result, start_by=deadline)
 
     await asyncio.gather(*(one(*part) for part in parts))
     return [result for _room, _actions, result, _home in parts]
