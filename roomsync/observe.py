@@ -83,7 +83,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
         me = config.account or reader  # whose power the plan checks; an observer only reads
         # What needs nothing of the rooms' state goes out beside it, so that a slow link waits for one
         # round trip, not one after another (admin requests wait for the admin API's first answer).
-        rooms, listing, people, fetched, exempt = await _together(
+        rooms, listing, people, fetched, exempt = await together(
             _read_rooms(hs, config, reader, me, say, joined),
             _directory_listing(hs, config),
             _bots_and_people(hs, config, {me, reader}),
@@ -116,7 +116,7 @@ async def read_snapshot(hs: Homeserver, config: Config, progress: Progress | Non
     )
 
 
-async def _together(*steps: Awaitable[Any]) -> list[Any]:
+async def together(*steps: Awaitable[Any]) -> list[Any]:
     """Run the steps at once; the first failure is raised as it is, the other steps cancelled."""
     tasks = [asyncio.ensure_future(step) for step in steps]
     try:
@@ -168,7 +168,7 @@ async def _read_rooms(
 
     wanted = {room_id for room_id in owners.values() if room_id in joined_ids}
     say(f"reading {len(wanted)} declared rooms")
-    rooms, followed = await _together(read(wanted), _read_followed(hs, config, reader, joined_ids, read))
+    rooms, followed = await together(read(wanted), _read_followed(hs, config, reader, joined_ids, read))
     await _follow_upgrades(config, owners, rooms, joined_ids, read)
     replacements = {room.room_id: room.replacement for room in rooms.values() if room.replacement}
     replacements.update(await _tombstones_of_alias_owners(hs, config, owners, alias_owner, rooms))

@@ -16,6 +16,7 @@ from .client import Homeserver
 from .errors import HomeserverError, MatrixError, RoomsyncError
 from .live import MirrorView, parse_room
 from .model import Config, MirrorSpec
+from .observe import together
 from .plan.mirrors import names_read
 
 INDEX = [("m.room.canonical_alias", "")]
@@ -38,13 +39,19 @@ async def _read_one(client: Homeserver | str, config: Config, mirror: MirrorSpec
 
 
 async def read_mirror(hs: Homeserver, config: Config, mirror: MirrorSpec) -> MirrorView:
-    who = await hs.whoami()
+    """In two rounds, since a mirror is often far away: whoami, the joined rooms and every
+    declared name at once; then the joined rooms' canonical aliases beside the directory listing
+    of the rooms the names point at (the same rooms, unless the names drifted)."""
+    names = sorted({alias for spec in config.rooms for alias in names_read(spec, mirror)})
+    who, joined_list, owners = await together(
+        hs.whoami(), hs.joined_rooms(), asyncio.gather(*(hs.resolve_alias(alias) for alias in names))
+    )
     if who != mirror.account:
         raise RoomsyncError(
             f"the token in {mirror.token_env} belongs to {who}, not to the mirror's account {mirror.account}"
         )
-    joined_list = await hs.joined_rooms()
-    found = await hs.joined_state(INDEX, joined_list)
+    named = sorted({o for o in owners if o} & set(joined_list))
+    found, listed = await together(hs.joined_state(INDEX, joined_list), _listing(hs, named))
     joined = frozenset(joined_list) | frozenset(found)
     declared = {config.alias(spec.alias): spec.alias for spec in config.rooms}
     room_ids = {}
@@ -52,18 +59,20 @@ async def read_mirror(hs: Homeserver, config: Config, mirror: MirrorSpec) -> Mir
         alias = parse_room(room_id, events).canonical_alias
         if alias in declared and room_id in joined:
             room_ids[declared[alias]] = room_id
-    names = sorted({alias for spec in config.rooms for alias in names_read(spec, mirror)})
-    owners = await asyncio.gather(*(hs.resolve_alias(alias) for alias in names))
-    alias_owner = dict(zip(names, owners, strict=True))
-    rooms = sorted((set(room_ids.values()) | {o for o in owners if o}) & joined)
-    listed = await asyncio.gather(*(_published(hs, room_id) for room_id in rooms))
+    listed |= await _listing(hs, sorted(set(room_ids.values()) - set(listed) - set(named)))
     return MirrorView(
         mirror.server_name,
         joined=joined,
         room_ids=room_ids,
-        alias_owner=alias_owner,
-        published={room_id: value for room_id, value in zip(rooms, listed, strict=True) if value is not None},
+        alias_owner=dict(zip(names, owners, strict=True)),
+        published=listed,
     )
+
+
+async def _listing(hs: Homeserver, room_ids: list[str]) -> dict[str, bool]:
+    """Room id -> whether the mirror's directory lists it; a room it will not say is left out."""
+    listed = await asyncio.gather(*(_published(hs, room_id) for room_id in room_ids))
+    return {room_id: value for room_id, value in zip(room_ids, listed, strict=True) if value is not None}
 
 
 async def _published(hs: Homeserver, room_id: str) -> bool | None:
