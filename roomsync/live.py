@@ -166,6 +166,7 @@ class MirrorView:
     alias_owner: Mapping[str, str | None] = field(default_factory=dict)  # the mirror's aliases of declared names
     #                                                                        -> the room each names (None: none)
     published: Mapping[str, bool] = field(default_factory=dict)  # room id -> listed in the mirror's directory
+    note: str | None = None  # how it was read, when not with its token (plan without it)
 
 
 @dataclass(frozen=True)

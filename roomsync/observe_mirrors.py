@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from .client import Homeserver
 from .errors import HomeserverError, MatrixError, RoomsyncError
-from .live import MirrorView, parse_room
+from .live import LiveRoom, MirrorView, Snapshot, parse_room
 from .model import Config, MirrorSpec
 from .observe import together
 from .plan.mirrors import names_read
@@ -66,6 +66,37 @@ async def read_mirror(hs: Homeserver, config: Config, mirror: MirrorSpec) -> Mir
         room_ids=room_ids,
         alias_owner=dict(zip(names, owners, strict=True)),
         published=listed,
+    )
+
+
+async def read_public_mirrors(
+    clients: Mapping[str, Homeserver], config: Config, snapshot: Snapshot
+) -> dict[str, MirrorView]:
+    """The mirrors whose token is not set, read as anyone may (`plan` only): their aliases of the
+    declared names and the directory listing of the declared rooms, whose ids the home server's
+    snapshot gives. Whether the mirror's account is in a room, the home server's copy says."""
+    specs = [m for m in config.mirrors if m.server_name in clients]
+    views = await asyncio.gather(*(_read_public(clients[m.server_name], config, m, snapshot) for m in specs))
+    return {m.server_name: view for m, view in zip(specs, views, strict=True)}
+
+
+async def _read_public(hs: Homeserver, config: Config, mirror: MirrorSpec, snapshot: Snapshot) -> MirrorView:
+    unset = f"{mirror.token_env} is not set"
+    if snapshot.home_error is not None:
+        return MirrorView(mirror.server_name, error=f"{unset}: with the home server down, the mirror is read with it")
+    names = sorted({alias for spec in config.rooms for alias in names_read(spec, mirror)})
+    rooms = sorted({room.room_id for room in snapshot.rooms.values() if isinstance(room, LiveRoom)})
+    try:
+        owners, listed = await together(
+            asyncio.gather(*(hs.resolve_alias(alias) for alias in names)), _listing(hs, rooms)
+        )
+    except (HomeserverError, RoomsyncError) as exc:
+        return MirrorView(mirror.server_name, error=str(exc))
+    return MirrorView(
+        mirror.server_name,
+        alias_owner=dict(zip(names, owners, strict=True)),
+        published=listed,
+        note=f"{unset}: its aliases and directory were read without a token; sync needs it",
     )
 
 

@@ -23,27 +23,33 @@ Clients = dict[str, "Homeserver | str"]  # server name -> its client, or why the
 
 
 @asynccontextmanager
-async def mirror_clients(config: Config) -> AsyncIterator[Clients]:
-    """A client per mirror whose token variable is set; for the others, why not."""
-    from ..client import Homeserver
+async def mirror_clients(config: Config, public: bool = False) -> AsyncIterator[Clients]:
+    """A client per mirror whose token variable is set; for the others, why not, or with `public`
+    (plan) a read-only client without a token: a plan in a check pipeline needs no mirror's token."""
+    from ..client import Homeserver, ReadOnlyHomeserver
 
     clients: Clients = {}
     async with AsyncExitStack() as stack:
         for mirror in config.mirrors:
+            url = mirror.homeserver.rstrip("/")
             token = _secret(os.environ.get(mirror.token_env))
-            if not token or not token.strip():
+            if token and token.strip():
+                client = Homeserver(url, token.strip(), token_source=mirror.token_env)
+            elif public:
+                client = ReadOnlyHomeserver(url, None, token_source=mirror.token_env)
+            else:
                 clients[mirror.server_name] = (
-                    f"{mirror.token_env} is not set: plan and sync read and change {mirror.server_name} "
+                    f"{mirror.token_env} is not set: sync changes {mirror.server_name} "
                     f"with its account's token ({mirror.account})"
                 )
                 continue
-            client = Homeserver(mirror.homeserver.rstrip("/"), token.strip(), token_source=mirror.token_env)
             clients[mirror.server_name] = await stack.enter_async_context(client)
         yield clients
 
 
 def usable(clients: Clients) -> dict[str, Homeserver]:
-    return {name: client for name, client in clients.items() if not isinstance(client, str)}
+    """The clients that can change their mirror: a token's."""
+    return {name: client for name, client in clients.items() if not isinstance(client, str) and not client.public}
 
 
 async def read_everything(hs: Homeserver, config: Config, clients: Clients, say: Progress) -> Snapshot:
@@ -51,7 +57,7 @@ async def read_everything(hs: Homeserver, config: Config, clients: Clients, say:
     does not answer is the snapshot's home_error, not the end of the run: the mirrors still count."""
     from ..live import Snapshot
     from ..observe import read_snapshot
-    from ..observe_mirrors import read_mirrors
+    from ..observe_mirrors import read_mirrors, read_public_mirrors
 
     async def home() -> Snapshot:
         try:
@@ -63,5 +69,8 @@ async def read_everything(hs: Homeserver, config: Config, clients: Clients, say:
             account = config.account or ""
             return Snapshot(account=account, reader=account, home_error=str(exc))
 
-    snapshot, views = await asyncio.gather(home(), read_mirrors(clients, config))
+    own = {name: client for name, client in clients.items() if isinstance(client, str) or not client.public}
+    snapshot, views = await asyncio.gather(home(), read_mirrors(own, config))
+    public = {name: client for name, client in clients.items() if not isinstance(client, str) and client.public}
+    views |= await read_public_mirrors(public, config, snapshot)  # after: they need the rooms' ids
     return dataclasses.replace(snapshot, mirrors=views)

@@ -148,7 +148,7 @@ def plan(
     selected = _selected(config, rooms)
 
     async def work(hs: Homeserver) -> Plan:
-        async with mirror_clients(config) as mirrors:
+        async with mirror_clients(config, public=True) as mirrors:
             return await _plan_live(config, hs, only, selected, mirrors)
 
     result: Plan = _run(config, work)

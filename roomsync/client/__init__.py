@@ -42,7 +42,7 @@ class Homeserver(Reads, Writes):
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | None,
         policy: RetryPolicy | None = None,
         token_source: str = "ROOMSYNC_ACCESS_TOKEN / ROOMSYNC_ACCESS_TOKEN_FILE",
     ):

@@ -78,19 +78,22 @@ class _Request:
 
 
 class Transport:
-    """An authenticated connection to one homeserver. Use as an async context manager."""
+    """A connection to one homeserver, authenticated unless the token is None (then only what a
+    server answers anyone: a mirror's aliases and directory). Use as an async context manager."""
 
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | None,
         policy: RetryPolicy | None = None,
         token_source: str = "ROOMSYNC_ACCESS_TOKEN / ROOMSYNC_ACCESS_TOKEN_FILE",
     ):
         self.base_url = base_url.rstrip("/")
-        self._token = check_token(token)
+        self._token = None if token is None else check_token(token)
         self._token_source = token_source  # named in a rejected-token message
-        self._headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"}
+        self._headers = {"Content-Type": "application/json"}
+        if self._token is not None:
+            self._headers["Authorization"] = f"Bearer {self._token}"
         self.policy = policy or RetryPolicy()
         self._slots = asyncio.Semaphore(self.policy.in_flight)
         self._limiters: dict[str, Limiter] = defaultdict(Limiter)
@@ -106,6 +109,11 @@ class Transport:
         self.unavailable: str | None = None
         # Called with a one-line message before a wait a person would notice (rate limit, backoff).
         self.on_wait: Callable[[str], None] | None = None
+
+    @property
+    def public(self) -> bool:
+        """Without a token: reads of what the server answers anyone, nothing else."""
+        return self._token is None
 
     async def __aenter__(self) -> Self:
         # max_limit_exceeded/max_timeouts of 0: nio must never retry on its own (it would forever).
@@ -167,7 +175,9 @@ class Transport:
             if binary and 200 <= status < 300:
                 return raw
             text = raw.decode("utf-8", errors="replace")
-            answer = _decode(text.replace(self._token, "[redacted]"))  # a server or proxy may echo the request
+            if self._token is not None:
+                text = text.replace(self._token, "[redacted]")  # a server or proxy may echo the request
+            answer = _decode(text)
             if answer is None and first and status < 500:
                 # Not Matrix's JSON (an HTML error page, a proxy's text): never show the body.
                 raise HomeserverError(not_matrix(self.base_url, status, content_type))

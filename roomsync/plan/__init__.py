@@ -138,9 +138,13 @@ def make_plan(
         snapshot.reader,
         config.max_removals,
         tuple(warnings),
-        notes=(*bot_notes, *(scope.enforcement.unread if scope.rooms else ())),
+        notes=(*bot_notes, *(scope.enforcement.unread if scope.rooms else ()), *_mirror_notes(snapshot)),
         server_errors=_mirror_errors(snapshot),
     )
+
+
+def _mirror_notes(snapshot: Snapshot) -> list[str]:
+    return [f"[{name}] {view.note}" for name, view in snapshot.mirrors.items() if view.note]
 
 
 def _mirror_errors(snapshot: Snapshot) -> dict[str, str]:
