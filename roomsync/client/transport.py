@@ -248,6 +248,10 @@ class Transport:
         errcode = answer.get("errcode", "") if isinstance(answer, dict) else ""
         if status == 401:
             message = _message(answer) if answer is not None else _not_json(status, content_type)
+            if self._token is None:
+                raise AuthError(
+                    f"{self.base_url} answers {what} only with a token ({message}); set {self._token_source}"
+                )
             raise AuthError(
                 f"{self.base_url} rejected the access token ({errcode or status}: {message}); "
                 f"check {self._token_source}"

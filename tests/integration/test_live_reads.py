@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 import yaml
 
-from roomsync.client import Homeserver
+from roomsync.client import AuthError, Homeserver, ReadOnlyHomeserver
 from roomsync.config import load_config
 from roomsync.live import LiveRoom, Snapshot
 from roomsync.observe import read_snapshot
@@ -219,3 +220,25 @@ def test_every_read_strategy_gives_the_same_snapshot(synapse, provisioner, make_
     assert f"{prefix}-new" not in first.rooms and f"#{prefix}-new:{SERVER}" not in first.alias_owner
     c_id = resolve(synapse, f"#{prefix}-c:{SERVER}")
     assert {a_id, b_id, c_id, hub.room_id} <= {room_id for _, room_id in first.managed_rooms}
+
+
+def test_a_client_without_a_token_reads_what_anyone_may_and_names_the_variable_for_the_rest(
+    synapse, provisioner, prefix
+):
+    """How a plan reads a mirror whose token is not set: no Authorization header at all."""
+    status, answer = synapse.request(
+        "POST", f"{CLIENT}/createRoom", provisioner.token, body={"room_alias_name": f"{prefix}-anyone"}
+    )
+    assert status == 200, answer
+
+    async def go() -> tuple[str | None, bool, str]:
+        async with ReadOnlyHomeserver(synapse.url, None, token_source="ROOMSYNC_MIRROR_CN_TOKEN") as hs:
+            owner = await hs.resolve_alias(f"#{prefix}-anyone:{SERVER}")
+            listed = await hs.published(answer["room_id"])
+            with pytest.raises(AuthError) as refused:
+                await hs.whoami()
+            return owner, listed, str(refused.value)
+
+    owner, listed, refused = asyncio.run(go())
+    assert (owner, listed) == (answer["room_id"], False)
+    assert "only with a token" in refused and refused.endswith("set ROOMSYNC_MIRROR_CN_TOKEN"), refused

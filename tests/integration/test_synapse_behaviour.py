@@ -322,3 +322,16 @@ def test_rate_limited_answer_carries_retry_after_ms(tmp_path):
         assert answer["retry_after_ms"] > 0
         # rc_message defaults to burst 10, and createRoom counts against it too.
         assert 5 <= len(seen) <= 12, seen
+
+
+def test_aliases_and_directory_visibility_are_answered_without_a_token(synapse, provisioner, prefix):
+    """A plan without a mirror's token reads the mirror's aliases and directory listing so."""
+    room_id = create_room(synapse, provisioner.token, room_alias_name=f"{prefix}-open", visibility="public")
+    status, answer = synapse.request("GET", f"{CLIENT}/directory/room/{q(f'#{prefix}-open:opendev.org')}")
+    assert (status, answer.get("room_id")) == (200, room_id), answer
+    status, answer = synapse.request("GET", f"{CLIENT}/directory/list/room/{q(room_id)}")
+    assert (status, answer) == (200, {"visibility": "public"})
+    status, answer = synapse.request("GET", f"{CLIENT}/directory/room/{q(f'#{prefix}-none:opendev.org')}")
+    assert status == 404, answer
+    status, answer = synapse.request("GET", f"{CLIENT}/account/whoami")  # the rest needs one
+    assert status == 401, answer
